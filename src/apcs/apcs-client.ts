@@ -1,0 +1,189 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import type { CodeBlock, OrderSpecSchema } from "../gen/emission/common/v1/order_pb.js";
+import { OmsService, type Order } from "../gen/emission/oms/v1/oms_pb.js";
+import { BackgroundTasks } from "../core/background-tasks.js";
+import { blocksOf, pumpBlocks } from "../core/block-pump.js";
+import { BlockStore } from "../core/block-store.js";
+import { checkReply } from "../core/check-reply.js";
+import { OrderNotFoundError } from "../core/domain-errors.js";
+import { Journal } from "../core/journal.js";
+import type { Logger } from "../core/logger.js";
+import { newRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
+import { MemoryStore } from "../store/memory-store.js";
+import type { Collection, Store } from "../store/store.js";
+import { openApcsOrders, type ApcsOrderDoc } from "./apcs-orders.js";
+
+export const ROLE = "apcs";
+
+export type OrderSpecInit = MessageInitShape<typeof OrderSpecSchema>;
+
+export interface ApcsOptions {
+  /** Transport to OMS; it must present this line's bearer token. */
+  transport: Transport;
+  log: Logger;
+  /** Where the line keeps its orders, codes and journal (embedded by default). */
+  store?: Store;
+  callTimeoutMs?: number;
+}
+
+export interface ReceiveOptions {
+  signal?: AbortSignal;
+  /** Called after each block is stored here (and before it is acknowledged). */
+  onBlock?: (block: CodeBlock, order: ApcsOrderDoc) => void;
+}
+
+/**
+ * The line controller (АСУТП): places business orders at OMS, follows their
+ * status and receives their codes exactly once.
+ */
+export class Apcs {
+  private readonly oms: Client<typeof OmsService>;
+  private readonly tasks: BackgroundTasks;
+
+  private constructor(
+    private readonly o: ApcsOptions,
+    private readonly store: Store,
+    private readonly orders: Collection<ApcsOrderDoc>,
+    private readonly blocks: BlockStore,
+    readonly journal: Journal,
+  ) {
+    this.oms = createClient(OmsService, o.transport);
+    this.tasks = new BackgroundTasks(o.log);
+  }
+
+  static async open(o: ApcsOptions): Promise<Apcs> {
+    const store = o.store ?? new MemoryStore();
+    return new Apcs(o, store, await openApcsOrders(store), await BlockStore.open(store), await Journal.open(store, ROLE, o.log));
+  }
+
+  private get timeoutMs(): number {
+    return this.o.callTimeoutMs ?? 30_000;
+  }
+
+  /** Steps 1 and 16-18: place the order; on error 17.1 journal and 17.2 end (the error is thrown). */
+  async placeOrder(spec: OrderSpecInit, requestId = newRequestId()): Promise<Order> {
+    const reply = await checkReply(
+      { journal: this.journal, step: "17", below: "OMS", orderRef: spec.productionOrderId ?? "", requestId, participantId: "" },
+      () => this.oms.createOrder({ order: spec }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: this.timeoutMs }),
+      (r) => (r.order === undefined || r.order.orderId === "" ? "no order" : undefined),
+    );
+    const order = reply.order as Order;
+    await this.save(order, requestId); // step 18
+    this.tasks.start(`status:${order.orderId}`, (signal) => this.followStatus(order.orderId, signal)); // 18.1
+    return order;
+  }
+
+  /** Step 18: save the order as OMS described it. */
+  private async save(order: Order, requestId: string): Promise<void> {
+    const now = Date.now();
+    await this.orders.insertOne({
+      _id: order.orderId,
+      productionOrderId: order.productionOrderId,
+      requestId,
+      status: order.status,
+      bufferStatus: order.bufferStatus,
+      totalCodes: Number(order.totalCodes),
+      totalBlocks: order.readiness?.totalBlocks ?? 0,
+      storedBlocks: 0,
+      storedCodes: 0,
+      createdAt: now,
+      updatedAt: now,
+    });
+  }
+
+  /** Step 18.1, process 01.02.00.00: keep the saved status in step with OMS. */
+  private async followStatus(orderId: string, signal: AbortSignal): Promise<void> {
+    for await (const order of this.watch(orderId, signal)) {
+      await this.orders.updateOne({ _id: orderId }, { $set: { status: order.status, bufferStatus: order.bufferStatus, updatedAt: Date.now() } });
+    }
+  }
+
+  /** The order's status now and on every change, until it is finished. */
+  async *watch(orderId: string, signal?: AbortSignal): AsyncGenerator<Order> {
+    for await (const r of this.oms.watchOrder({ orderId }, signal === undefined ? {} : { signal })) {
+      if (r.order !== undefined) yield r.order;
+    }
+  }
+
+  async getOrder(orderId: string): Promise<Order> {
+    const r = await this.oms.getOrder({ orderId }, { timeoutMs: this.timeoutMs });
+    if (r.order === undefined) throw new OrderNotFoundError(orderId);
+    return r.order;
+  }
+
+  /** The order as saved on the line. */
+  async savedOrder(orderId: string): Promise<ApcsOrderDoc> {
+    const doc = await this.orders.findOne({ _id: orderId });
+    if (doc === undefined) throw new OrderNotFoundError(orderId);
+    return doc;
+  }
+
+  /**
+   * Receives every code of the order exactly once: each block is stored here,
+   * then acknowledged to OMS; a cut stream resumes after the last stored block.
+   */
+  async receiveCodes(orderId: string, opts: ReceiveOptions = {}): Promise<ApcsOrderDoc> {
+    const signal = opts.signal ?? new AbortController().signal;
+    await pumpBlocks({
+      orderId,
+      signal,
+      log: this.o.log,
+      open: (afterBlock, s) => blocksOf(this.oms.streamCodes({ orderId, afterBlock }, { signal: s })),
+      cursor: async () => (await this.savedOrder(orderId)).storedBlocks,
+      store: async (block) => {
+        const order = await this.storeBlock(block);
+        opts.onBlock?.(block, order);
+        await this.acknowledge(orderId, block.seq);
+      },
+    });
+    return this.savedOrder(orderId);
+  }
+
+  private async storeBlock(block: CodeBlock): Promise<ApcsOrderDoc> {
+    await this.blocks.put(block);
+    const updated = await this.orders.updateOne(
+      { _id: block.orderId, storedBlocks: block.seq - 1 },
+      { $set: { storedBlocks: block.seq, updatedAt: Date.now() }, $inc: { storedCodes: block.codes.length } },
+    );
+    return updated ?? this.savedOrder(block.orderId);
+  }
+
+  private async acknowledge(orderId: string, seq: number): Promise<void> {
+    // One id per (order, block): a repeated ack is the same ack.
+    const requestId = `ack:${orderId}:${seq}`;
+    await this.oms.acknowledgeBlocks({ orderId, throughBlock: seq }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: this.timeoutMs });
+  }
+
+  /** The stored codes of the order, block by block, in order. */
+  async *codes(orderId: string): AsyncGenerator<CodeBlock> {
+    const doc = await this.savedOrder(orderId);
+    for (let after = 0; after < doc.storedBlocks; ) {
+      const batch = await this.blocks.range(orderId, after, doc.storedBlocks, 16);
+      if (batch.length === 0) return;
+      for (const block of batch) yield block;
+      after = batch[batch.length - 1]?.seq ?? doc.storedBlocks;
+    }
+  }
+
+  /** Fetches one block again from OMS by its id ("retry a lost block"). */
+  async fetchBlock(orderId: string, blockId: string): Promise<CodeBlock> {
+    const r = await this.oms.getBlock({ orderId, blockId }, { timeoutMs: this.timeoutMs });
+    if (r.block === undefined) throw new OrderNotFoundError(orderId);
+    return r.block;
+  }
+
+  /** Closes the order at OMS (and so at the Registrar and the Emission server). */
+  async closeOrder(orderId: string, requestId = `close:${orderId}`): Promise<Order> {
+    const r = await this.oms.closeOrder({ orderId }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: this.timeoutMs });
+    await this.tasks.stop(`status:${orderId}`);
+    if (r.order === undefined) throw new OrderNotFoundError(orderId);
+    await this.orders.updateOne({ _id: orderId }, { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } });
+    return r.order;
+  }
+
+  async close(): Promise<void> {
+    await this.tasks.stopAll();
+    if (this.o.store === undefined) await this.store.close();
+  }
+}

@@ -1,0 +1,22 @@
+import type { Collection, Store } from "../store/store.js";
+
+/** Step 18: an order as the line controller saved it. */
+export interface ApcsOrderDoc {
+  _id: string;
+  productionOrderId: string;
+  requestId: string;
+  /** OrderStatus and BufferStatus as last seen through process 01.02.00.00. */
+  status: number;
+  bufferStatus: number;
+  totalCodes: number;
+  totalBlocks: number;
+  /** Highest block stored here contiguously: where a cut stream resumes. */
+  storedBlocks: number;
+  storedCodes: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export async function openApcsOrders(store: Store): Promise<Collection<ApcsOrderDoc>> {
+  return store.collection<ApcsOrderDoc>("orders");
+}

@@ -1,0 +1,72 @@
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  type HandlerContext,
+  type Interceptor,
+} from "@connectrpc/connect";
+
+/** The roles of the mesh, plus "admin" for operators reading any journal. */
+export type Role = "apcs" | "oms" | "registrar" | "emission-server" | "admin";
+
+export const ROLES: readonly Role[] = ["apcs", "oms", "registrar", "emission-server", "admin"];
+
+/** Who is calling: resolved from the bearer token by the auth interceptor. */
+export interface Caller {
+  role: Role;
+  /** The participant a line controller acts for; "" for service roles. */
+  participantId: string;
+}
+
+export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });
+
+/** Service type name → roles allowed to call it. Services not listed need no token. */
+export type AccessPolicy = ReadonlyMap<string, readonly Role[]>;
+
+export function callerOf(ctx: HandlerContext): Caller {
+  const caller = ctx.values.get(callerKey);
+  if (caller === undefined) throw new ConnectError("no authenticated caller", Code.Unauthenticated);
+  return caller;
+}
+
+/**
+ * Parses "token=role[:participant],..." into a token table. Tokens come from
+ * configuration; nothing here knows any token.
+ */
+export function parseTokens(spec: string): Map<string, Caller> {
+  const table = new Map<string, Caller>();
+  for (const item of spec.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new Error(`token entry ${JSON.stringify(item)} is not token=role[:participant]`);
+    const [role = "", participantId = ""] = item.slice(eq + 1).split(":");
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw new Error(`token entry for role ${JSON.stringify(role)}: the role must be one of ${ROLES.join(", ")}`);
+    }
+    if (role === "apcs" && participantId === "") throw new Error("an apcs token must name its participant (token=apcs:participant)");
+    table.set(item.slice(0, eq), { role: role as Role, participantId });
+  }
+  return table;
+}
+
+/** Authenticates every call to a protected service and checks the caller's role may call it. */
+export function authInterceptor(tokens: ReadonlyMap<string, Caller>, policy: AccessPolicy): Interceptor {
+  return (next) => async (req) => {
+    const allowed = policy.get(req.service.typeName);
+    if (allowed === undefined) return next(req);
+    const header = req.header.get("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (match === null) {
+      throw new ConnectError("missing bearer token: send `authorization: Bearer <token>`", Code.Unauthenticated);
+    }
+    const caller = tokens.get(match[1] ?? "");
+    if (caller === undefined) throw new ConnectError("unknown bearer token", Code.Unauthenticated);
+    if (!allowed.includes(caller.role)) {
+      throw new ConnectError(
+        `role ${caller.role} may not call ${req.service.typeName}/${req.method.name}`,
+        Code.PermissionDenied,
+      );
+    }
+    req.contextValues.set(callerKey, caller);
+    return next(req);
+  };
+}

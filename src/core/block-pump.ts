@@ -1,0 +1,84 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
+import type { Logger } from "./logger.js";
+
+export interface BlockPumpOptions {
+  orderId: string;
+  /** Opens the upstream StreamCodes after the given block. */
+  open(afterBlock: number, signal: AbortSignal): AsyncIterable<CodeBlock>;
+  /** Highest block stored contiguously here: where a resumed stream starts. */
+  cursor(): Promise<number>;
+  /** Stores one block (idempotently) and advances the cursor. */
+  store(block: CodeBlock): Promise<void>;
+  signal: AbortSignal;
+  log: Logger;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/** Codes after which retrying the stream cannot help. */
+const PERMANENT = new Set<Code>([
+  Code.NotFound,
+  Code.FailedPrecondition,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.InvalidArgument,
+  Code.Unimplemented,
+  Code.Aborted,
+]);
+
+export function isPermanent(err: ConnectError): boolean {
+  return PERMANENT.has(err.code);
+}
+
+/**
+ * Client side of every code stream: stores each block before taking the next,
+ * and when the stream is cut resumes after the last stored block, with
+ * exponential backoff and jitter. Resolves once the last block is stored;
+ * rejects on a permanent error or when aborted.
+ */
+export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
+  const { initialMs, maxMs } = o.backoff ?? { initialMs: 100, maxMs: 5_000 };
+  let delay = initialMs;
+  for (;;) {
+    let cursor = await o.cursor();
+    try {
+      for await (const block of o.open(cursor, o.signal)) {
+        if (block.seq !== cursor + 1) {
+          throw new ConnectError(`block ${block.seq} arrived after block ${cursor}`, Code.DataLoss);
+        }
+        await o.store(block);
+        cursor = block.seq;
+        delay = initialMs;
+        if (block.last) return;
+      }
+      throw new ConnectError(`code stream ended after block ${cursor} without the last block`, Code.Unavailable);
+    } catch (err) {
+      const e = ConnectError.from(err);
+      if (o.signal.aborted) throw new ConnectError("code stream stopped", Code.Canceled, undefined, undefined, e);
+      if (isPermanent(e)) throw e;
+      o.log.info({ orderId: o.orderId, cursor, code: Code[e.code], retryInMs: delay }, `code stream cut, resuming: ${e.rawMessage}`);
+      await sleep(delay * (0.5 + Math.random()), o.signal);
+      delay = Math.min(delay * 2, maxMs);
+    }
+  }
+}
+
+/** The blocks of a StreamCodes response stream (every role's has one `block` field). */
+export async function* blocksOf(responses: AsyncIterable<{ block?: CodeBlock | undefined }>): AsyncIterable<CodeBlock> {
+  for await (const r of responses) {
+    if (r.block === undefined) throw new ConnectError("code stream sent a message without a block", Code.DataLoss);
+    yield r.block;
+  }
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}

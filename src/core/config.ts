@@ -1,0 +1,114 @@
+import { Command, InvalidArgumentError } from "commander";
+import { parseTokens, type Caller } from "./auth.js";
+
+/** host:port of a server role, as it listens and as the role above dials it. */
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface MeshConfig {
+  logLevel: string;
+  /** Bearer token → caller, shared by every server role. */
+  tokens: Map<string, Caller>;
+  /** Largest message a server accepts (a 10 × 150 000-serial order fits). */
+  maxMessageBytes: number;
+  /** How long a waiting code stream sleeps before it re-reads its store. */
+  recheckMs: number;
+  /** Deadline of each unary call one role makes to the role below. */
+  callTimeoutMs: number;
+  oms: { address: Address; token: string };
+  registrar: { address: Address; token: string };
+  emissionServer: {
+    address: Address;
+    /** Codes emitted per second: paces emission and gives the readiness estimate. */
+    emissionRate: number;
+    blockSize: number;
+    maxActiveOrders: number;
+    /** "EK01:base64secret,..."; empty means a random key for this process only. */
+    signingKeys: string;
+    activeKeyId: string;
+  };
+}
+
+/** Development tokens, so `npm start` works out of the box; production sets MESH_TOKENS. */
+export const DEV_TOKENS = "dev-apcs=apcs:7700000001,dev-apcs-2=apcs:7700000002,dev-oms=oms,dev-registrar=registrar,dev-admin=admin";
+
+/** Every default, in one place. */
+const DEFAULTS = {
+  logLevel: "info",
+  tokens: DEV_TOKENS,
+  maxMessageBytes: 64 * 1024 * 1024,
+  recheckMs: 1_000,
+  callTimeoutMs: 30_000,
+  oms: "127.0.0.1:50051",
+  registrar: "127.0.0.1:50052",
+  emissionServer: "127.0.0.1:50053",
+  omsToken: "dev-oms",
+  registrarToken: "dev-registrar",
+  emissionRate: 100_000,
+  blockSize: 1_000,
+  maxActiveOrders: 100,
+} as const;
+
+export function parseAddress(value: string): Address {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value.trim());
+  const port = Number(m?.[2]);
+  if (m === null || port > 65_535) throw new InvalidArgumentError(`${JSON.stringify(value)} is not host:port`);
+  return { host: (m[1] ?? "").replace(/^\[|\]$/g, ""), port };
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive integer`);
+  return n;
+}
+
+/**
+ * Reads the configuration once at start-up: flags win over environment
+ * variables, which win over the defaults.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): MeshConfig {
+  const e = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+  const program = new Command()
+    .allowUnknownOption(false)
+    .option("--oms <host:port>", "OMS address (env OMS_ADDR)", parseAddress)
+    .option("--registrar <host:port>", "Registrar address (env REGISTRAR_ADDR)", parseAddress)
+    .option("--emission-server <host:port>", "Emission server address (env EMISSION_SERVER_ADDR)", parseAddress)
+    .option("--emission-rate <codes/s>", "codes emitted per second (env EMISSION_RATE)", positive)
+    .option("--block-size <codes>", "codes per block (env BLOCK_SIZE)", positive)
+    .option("--log-level <level>", "pino log level (env LOG_LEVEL)")
+    .exitOverride();
+  program.parse([...argv], { from: "node" });
+  const o = program.opts<{
+    oms?: Address; registrar?: Address; emissionServer?: Address;
+    emissionRate?: number; blockSize?: number; logLevel?: string;
+  }>();
+  return {
+    logLevel: o.logLevel ?? e("LOG_LEVEL") ?? DEFAULTS.logLevel,
+    tokens: parseTokens(e("MESH_TOKENS") ?? DEFAULTS.tokens),
+    maxMessageBytes: DEFAULTS.maxMessageBytes,
+    recheckMs: DEFAULTS.recheckMs,
+    callTimeoutMs: positive(e("CALL_TIMEOUT_MS") ?? String(DEFAULTS.callTimeoutMs)),
+    oms: {
+      address: o.oms ?? parseAddress(e("OMS_ADDR") ?? DEFAULTS.oms),
+      token: e("OMS_TOKEN") ?? DEFAULTS.omsToken,
+    },
+    registrar: {
+      address: o.registrar ?? parseAddress(e("REGISTRAR_ADDR") ?? DEFAULTS.registrar),
+      token: e("REGISTRAR_TOKEN") ?? DEFAULTS.registrarToken,
+    },
+    emissionServer: {
+      address: o.emissionServer ?? parseAddress(e("EMISSION_SERVER_ADDR") ?? DEFAULTS.emissionServer),
+      emissionRate: o.emissionRate ?? positive(e("EMISSION_RATE") ?? String(DEFAULTS.emissionRate)),
+      blockSize: o.blockSize ?? positive(e("BLOCK_SIZE") ?? String(DEFAULTS.blockSize)),
+      maxActiveOrders: positive(e("MAX_ACTIVE_ORDERS") ?? String(DEFAULTS.maxActiveOrders)),
+      signingKeys: e("EMISSION_KEYS") ?? "",
+      activeKeyId: e("EMISSION_ACTIVE_KEY") ?? "",
+    },
+  };
+}
+
+export function urlOf(a: Address): string {
+  return `http://${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}`;
+}

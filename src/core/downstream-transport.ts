@@ -1,0 +1,42 @@
+import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { urlOf, type Address } from "./config.js";
+
+export interface DownstreamOptions {
+  address: Address;
+  /** Bearer token this role presents to the role below. */
+  token: string;
+  maxMessageBytes: number;
+}
+
+/** gRPC over HTTP/2 to the role below, presenting this role's token on every call. */
+export function createDownstreamTransport(o: DownstreamOptions): Transport {
+  const bearer: Interceptor = (next) => (req) => {
+    req.header.set("authorization", `Bearer ${o.token}`);
+    return next(req);
+  };
+  return createGrpcTransport({
+    baseUrl: urlOf(o.address),
+    interceptors: [lostConnection, bearer],
+    readMaxBytes: o.maxMessageBytes,
+    // Long code streams sit idle while codes are being emitted; pings keep
+    // the connection from looking dead to proxies and detect dead peers.
+    pingIntervalMs: 10_000,
+    pingIdleConnection: true,
+  });
+}
+
+/**
+ * A call on an HTTP/2 connection that dies under it (the server process was
+ * killed) fails as CANCELED although nobody cancelled it. That is a lost
+ * connection: report it as UNAVAILABLE, the transient code a retry handles.
+ */
+const lostConnection: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (err) {
+    const e = ConnectError.from(err);
+    if (e.code !== Code.Canceled || req.signal.aborted) throw e;
+    throw new ConnectError(`connection lost: ${e.rawMessage}`, Code.Unavailable, e.metadata, undefined, e);
+  }
+};

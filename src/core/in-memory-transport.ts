@@ -1,0 +1,22 @@
+import { createRouterTransport, type Transport } from "@connectrpc/connect";
+import { meshInterceptors, meshRoutes, type ServerSpec } from "./grpc-server.js";
+import { HealthState } from "./health-service.js";
+
+/**
+ * A role's full handler stack (routes, health, reflection, interceptors)
+ * served through connect's in-memory router transport: service tests call
+ * exactly what a real server would run, without a socket.
+ */
+export function inMemoryTransport(spec: ServerSpec, headers: Record<string, string> = {}): Transport {
+  return createRouterTransport(meshRoutes(spec, new HealthState()), {
+    router: { interceptors: meshInterceptors(spec), readMaxBytes: spec.maxMessageBytes },
+    transport: {
+      interceptors: [
+        (next) => (req) => {
+          for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
+          return next(req);
+        },
+      ],
+    },
+  });
+}

@@ -1,0 +1,50 @@
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { createHash, randomUUID } from "node:crypto";
+
+export const REQUEST_ID_HEADER = "x-request-id";
+
+const REQUEST_ID = /^[A-Za-z0-9._:\-]{8,128}$/;
+
+export const requestIdKey = createContextKey<string>("", { description: "x-request-id of the call" });
+
+export function requestIdOf(ctx: HandlerContext): string {
+  return ctx.values.get(requestIdKey);
+}
+
+/** A fresh request id for a call that starts a new business operation. */
+export function newRequestId(): string {
+  return randomUUID();
+}
+
+/**
+ * The request id a forwarding role sends downstream: the same upstream id
+ * always gives the same downstream id, so a retransmission that reaches a
+ * role after it already forwarded is recognised at every hop.
+ */
+export function deriveRequestId(upstream: string, hop: string): string {
+  const digest = createHash("sha256").update(`${hop}\u0000${upstream}`).digest("base64url").slice(0, 32);
+  return `${hop}.${digest}`;
+}
+
+/**
+ * Every state-changing call (any method not marked NO_SIDE_EFFECTS in its
+ * contract) must carry a well-formed x-request-id.
+ */
+export function requestIdInterceptor(): Interceptor {
+  return (next) => async (req) => {
+    const id = req.header.get(REQUEST_ID_HEADER);
+    const changesState = req.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+    if (id === null) {
+      if (changesState) {
+        throw new ConnectError(`${req.method.name} changes state and needs an ${REQUEST_ID_HEADER} header`, Code.InvalidArgument);
+      }
+      return next(req);
+    }
+    if (!REQUEST_ID.test(id)) {
+      throw new ConnectError(`${REQUEST_ID_HEADER} must be 8-128 characters of A-Z a-z 0-9 . _ : -`, Code.InvalidArgument);
+    }
+    req.contextValues.set(requestIdKey, id);
+    return next(req);
+  };
+}

@@ -1,0 +1,36 @@
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** True when the module at `moduleUrl` is the program node was started with. */
+export function isMain(moduleUrl: string): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs a server role as a program: starts it, prints nothing but its logs,
+ * and on SIGINT/SIGTERM closes it (ending open streams) before exiting.
+ */
+export function runMain(start: () => Promise<{ close(): Promise<void> }>): void {
+  start().then(
+    (running) => {
+      let stopping = false;
+      const stop = (): void => {
+        if (stopping) return;
+        stopping = true;
+        running.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    },
+    (err: unknown) => {
+      process.stderr.write(`failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,122 @@
+import { randomUUID } from "node:crypto";
+import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
+import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { OrderRejectedError, RequestInvalidError, type FieldViolation } from "../core/domain-errors.js";
+import type { Journal } from "../core/journal.js";
+import { checkOrder, checkRequest } from "../domain/order-validation.js";
+import type { Emitter } from "./emitter.js";
+import { planBlocks, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
+
+export interface CreateDeps {
+  db: EmissionCollections;
+  emitter: Emitter;
+  journal: Journal;
+  blockSize: number;
+  maxActiveOrders: number;
+}
+
+export interface CreateInput {
+  participantId: string;
+  order: OrderSpec | undefined;
+  requestId: string;
+}
+
+/** Steps 4 to 7 of process 01.01.00.00 at the Emission server. */
+export async function createEmissionOrder(d: CreateDeps, input: CreateInput): Promise<EmissionOrderDoc> {
+  const spec = await step4CheckRequest(d, input);
+  const orderId = randomUUID();
+  await step5CheckOrder(d, input, spec, orderId);
+  return step6AssignAndQueue(d, input, spec, orderId);
+}
+
+/** Step 4: check the request; 4.1 journal, 4.2 error reply, 4.3 the Registrar takes it at step 8. */
+async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<OrderSpec> {
+  const violations: FieldViolation[] = checkRequest(input.order);
+  if (input.participantId === "") violations.unshift({ field: "participant_id", description: "the participant is required" });
+  if (violations.length === 0 && input.order !== undefined) return input.order;
+  const error = new RequestInvalidError("4", violations);
+  await d.journal.record({ step: "4.1", orderId: input.order?.productionOrderId ?? "", requestId: input.requestId, participantId: input.participantId, error });
+  throw error; // 4.2
+}
+
+/** Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8. */
+async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
+  const active = (await d.db.participants.findOne({ _id: input.participantId }))?.active ?? 0;
+  let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
+  if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
+  if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId))) {
+    await releaseSerials(d, spec, orderId);
+    violations = [{ field: "order", description: `the participant already has ${d.maxActiveOrders} active orders` }];
+  }
+  if (violations.length === 0) return;
+  const error = new OrderRejectedError("5", violations);
+  await d.journal.record({ step: "5.1", orderId: spec.productionOrderId, requestId: input.requestId, participantId: input.participantId, error });
+  throw error; // 5.2
+}
+
+/**
+ * Step 5, "never emitted before": takes every SELF_MADE serial in the serial
+ * registry (unique per GTIN, forever). If any was taken before, gives back
+ * the ones this order took, so a refused order leaves nothing behind.
+ */
+async function reserveSelfMadeSerials(d: CreateDeps, spec: OrderSpec, orderId: string): Promise<FieldViolation[]> {
+  const violations: FieldViolation[] = [];
+  for (const [index, p] of spec.products.entries()) {
+    if (p.serialNumberType !== SerialNumberType.SELF_MADE) continue;
+    const docs: SerialDoc[] = p.serialNumbers.map((serial, pos) => ({
+      _id: serialKey(p.gtin, serial), gtin: p.gtin, serial, orderId, product: index, chunk: Math.floor(pos / d.blockSize), pos,
+    }));
+    const res = await d.db.serials.insertMany(docs);
+    for (const pos of res.duplicates.slice(0, 100)) {
+      violations.push({ field: `order.products[${index}].serial_numbers[${pos}]`, description: `serial ${JSON.stringify(p.serialNumbers[pos])} was already emitted for GTIN ${p.gtin}` });
+    }
+    if (res.duplicates.length > 100) violations.push({ field: `order.products[${index}].serial_numbers`, description: `${res.duplicates.length - 100} more serials were already emitted` });
+  }
+  if (violations.length > 0) await releaseSerials(d, spec, orderId);
+  return violations;
+}
+
+async function releaseSerials(d: CreateDeps, spec: OrderSpec, orderId: string): Promise<void> {
+  for (const [index, p] of spec.products.entries()) {
+    const chunks = Math.ceil(p.serialNumbers.length / d.blockSize);
+    for (let chunk = 0; chunk < chunks; chunk++) await d.db.serials.deleteMany({ orderId, product: index, chunk });
+  }
+}
+
+/** The limit of active orders, as one conditional update so two creates cannot both take the last slot. */
+async function takeActiveSlot(d: CreateDeps, participantId: string): Promise<boolean> {
+  await d.db.participants.insertMany([{ _id: participantId, active: 0 }]);
+  const taken = await d.db.participants.updateOne({ _id: participantId, active: { $lt: d.maxActiveOrders } }, { $inc: { active: 1 } });
+  return taken !== undefined;
+}
+
+/** Step 6: assign the order id and readiness time; 6.1 start emission asynchronously. */
+async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<EmissionOrderDoc> {
+  const now = Date.now();
+  const plan = planBlocks(
+    spec.products.map((p) => ({ gtin: p.gtin, quantity: p.quantity, serialNumberType: p.serialNumberType, templateId: p.templateId, cisType: p.cisType })),
+    d.blockSize,
+  );
+  const order: EmissionOrderDoc = {
+    _id: orderId,
+    participantId: input.participantId,
+    productionOrderId: spec.productionOrderId,
+    productGroup: spec.productGroup,
+    releaseMethodType: spec.releaseMethodType,
+    requestId: input.requestId,
+    products: plan.products,
+    status: OrderStatus.PENDING,
+    blockSize: d.blockSize,
+    totalCodes: plan.totalCodes,
+    totalBlocks: plan.totalBlocks,
+    emittedBlocks: 0,
+    emittedCodes: 0,
+    readyAt: d.emitter.estimateReadyAt(plan.totalCodes, now),
+    createdAt: now,
+    updatedAt: now,
+  };
+  await d.db.orders.insertOne(order);
+  d.emitter.enqueue(order); // 6.1
+  return order;
+}

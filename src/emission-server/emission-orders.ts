@@ -1,0 +1,96 @@
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import type { Collection, Store } from "../store/store.js";
+
+/** One product of an emission order with its place in the block sequence. */
+export interface PlannedProduct {
+  gtin: string;
+  quantity: number;
+  serialNumberType: number;
+  templateId: number;
+  cisType: number;
+  /** Seq of the product's first block; its blocks are consecutive. */
+  firstBlock: number;
+  blocks: number;
+}
+
+export interface EmissionOrderDoc {
+  _id: string;
+  participantId: string;
+  productionOrderId: string;
+  productGroup: number;
+  releaseMethodType: number;
+  requestId: string;
+  products: PlannedProduct[];
+  status: OrderStatus;
+  blockSize: number;
+  totalCodes: number;
+  totalBlocks: number;
+  emittedBlocks: number;
+  emittedCodes: number;
+  readyAt: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A serial taken for a GTIN: the _id makes it unique per GTIN, forever. */
+export interface SerialDoc {
+  _id: string;
+  gtin: string;
+  serial: string;
+  orderId: string;
+  product: number;
+  /** Block-sized chunk of the product the serial belongs to (0-based). */
+  chunk: number;
+  pos: number;
+}
+
+/** Per participant: how many of its orders are active (the limit of 100). */
+export interface ParticipantDoc {
+  _id: string;
+  active: number;
+}
+
+export const ACTIVE_STATUSES = [OrderStatus.PENDING, OrderStatus.READY] as const;
+
+export interface EmissionCollections {
+  orders: Collection<EmissionOrderDoc>;
+  serials: Collection<SerialDoc>;
+  participants: Collection<ParticipantDoc>;
+}
+
+export async function openEmissionCollections(store: Store): Promise<EmissionCollections> {
+  return {
+    orders: await store.collection<EmissionOrderDoc>("orders", [{ fields: ["participantId"] }, { fields: ["status"] }]),
+    serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId", "product", "chunk"] }]),
+    participants: await store.collection<ParticipantDoc>("participants"),
+  };
+}
+
+export function serialKey(gtin: string, serial: string): string {
+  return `${gtin}/${serial}`;
+}
+
+/** Lays the products out as consecutive numbered blocks. */
+export function planBlocks(
+  products: readonly Omit<PlannedProduct, "firstBlock" | "blocks">[],
+  blockSize: number,
+): { products: PlannedProduct[]; totalBlocks: number; totalCodes: number } {
+  let next = 1;
+  let totalCodes = 0;
+  const planned = products.map((p) => {
+    const blocks = Math.ceil(p.quantity / blockSize);
+    const out = { ...p, firstBlock: next, blocks };
+    next += blocks;
+    totalCodes += p.quantity;
+    return out;
+  });
+  return { products: planned, totalBlocks: next - 1, totalCodes };
+}
+
+/** Which product a block belongs to, and the chunk of that product it holds. */
+export function locateBlock(order: EmissionOrderDoc, seq: number): { index: number; product: PlannedProduct; chunk: number } {
+  const index = order.products.findIndex((p) => seq >= p.firstBlock && seq < p.firstBlock + p.blocks);
+  const product = order.products[index];
+  if (product === undefined) throw new Error(`block ${seq} is outside order ${order._id}`);
+  return { index, product, chunk: seq - product.firstBlock };
+}

@@ -1,0 +1,147 @@
+import { create } from "@bufbuild/protobuf";
+import { CodeBlockSchema, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import type { BlockStore } from "../core/block-store.js";
+import { blockId } from "../core/block-store.js";
+import { sleep } from "../core/block-pump.js";
+import type { Logger } from "../core/logger.js";
+import type { Notifier } from "../core/notifier.js";
+import { signCode, type KeyRing } from "../domain/crypto-tail.js";
+import { productGroupRules } from "../domain/product-groups.js";
+import { randomSerials } from "../domain/serial-generator.js";
+import { locateBlock, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
+
+export interface EmitterDeps {
+  db: EmissionCollections;
+  blocks: BlockStore;
+  notifier: Notifier;
+  keys: KeyRing;
+  /** Codes per second. */
+  rate: number;
+  log: Logger;
+}
+
+/**
+ * Step 6.1: emission runs in the background, one order at a time in arrival
+ * order, paced at the configured rate so the readiness estimate of step 6
+ * holds. Each block is stored before the order's progress says it exists.
+ */
+export class Emitter {
+  private readonly queue: string[] = [];
+  /** Codes queued or being emitted: the work ahead of a new order. */
+  private backlog = 0;
+  private running: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+  /** When the block being paced may leave: the end of its time slot. */
+  private nextSlot = 0;
+
+  constructor(private readonly d: EmitterDeps) {}
+
+  /** Step 6: when an order of `codes` codes placed now will be ready. */
+  estimateReadyAt(codes: number, now = Date.now()): number {
+    return now + Math.ceil(((this.backlog + codes) / this.d.rate) * 1000);
+  }
+
+  /** Step 6.1: hand the order to the background emitter. */
+  enqueue(order: EmissionOrderDoc): void {
+    this.queue.push(order._id);
+    this.backlog += order.totalCodes - order.emittedCodes;
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    for (let id = this.queue.shift(); id !== undefined && !this.stopping.signal.aborted; id = this.queue.shift()) {
+      const order = await this.d.db.orders.findOne({ _id: id });
+      if (order === undefined) continue;
+      const remaining = order.totalCodes - order.emittedCodes;
+      const progress = { emitted: 0 };
+      try {
+        await this.emitOrder(order, progress);
+      } catch (err) {
+        // A failing store must not lose the order: it goes back in the queue.
+        this.d.log.error({ orderId: id, err }, "emission failed; retrying the order");
+        await sleep(1_000, this.stopping.signal);
+        const latest = await this.d.db.orders.findOne({ _id: id }).catch(() => undefined);
+        if (latest !== undefined && latest.status === OrderStatus.PENDING) {
+          this.queue.push(id);
+          this.backlog += latest.totalCodes - latest.emittedCodes;
+        }
+      }
+      // Emitted codes left the backlog block by block; drop what will never be.
+      this.backlog -= remaining - progress.emitted;
+    }
+  }
+
+  /** Emits the order's missing blocks, counting the codes in `progress`. */
+  private async emitOrder(order: EmissionOrderDoc, progress: { emitted: number }): Promise<void> {
+    for (let seq = order.emittedBlocks + 1; seq <= order.totalBlocks; seq++) {
+      if (this.stopping.signal.aborted) return;
+      const fresh = await this.d.db.orders.findOne({ _id: order._id });
+      if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return; // closed or cancelled: stop
+      const codes = await this.makeBlock(fresh, seq);
+      await this.pace(codes.length);
+      const last = seq === order.totalBlocks;
+      const { product } = locateBlock(fresh, seq);
+      await this.d.blocks.put(create(CodeBlockSchema, { orderId: order._id, seq, blockId: blockId(order._id, seq), gtin: product.gtin, codes, last }));
+      const updated = await this.d.db.orders.updateOne(
+        { _id: order._id, emittedBlocks: seq - 1, status: OrderStatus.PENDING },
+        {
+          $set: { emittedBlocks: seq, updatedAt: Date.now(), ...(last ? { status: OrderStatus.READY } : {}) },
+          $inc: { emittedCodes: codes.length },
+        },
+      );
+      if (updated === undefined) return; // closed meanwhile: the block stays unseen
+      progress.emitted += codes.length;
+      this.backlog -= codes.length;
+      this.d.notifier.notify(order._id);
+    }
+  }
+
+  /** The signed codes of block `seq`: its product's serials, reserved or generated. */
+  private async makeBlock(order: EmissionOrderDoc, seq: number): Promise<string[]> {
+    const { index, product, chunk } = locateBlock(order, seq);
+    const rules = productGroupRules(order.productGroup);
+    if (rules === undefined) throw new Error(`order ${order._id} has an unknown product group`);
+    const count = Math.min(order.blockSize, product.quantity - chunk * order.blockSize);
+    const serials =
+      product.serialNumberType === SerialNumberType.SELF_MADE
+        ? await this.reservedSerials(order._id, index, chunk)
+        : await this.newSerials(order._id, index, chunk, product.gtin, count, rules.serialLength, chunk * order.blockSize);
+    return serials.map((s) => signCode(this.d.keys, product.gtin, s, rules.tailLength));
+  }
+
+  private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
+    const docs = await this.d.db.serials.find({ orderId, product, chunk }, { sort: { field: "pos", direction: 1 } });
+    return docs.map((d) => d.serial);
+  }
+
+  /** OPERATOR serials: random, and taken in the serial registry so no GTIN ever repeats one. */
+  private async newSerials(orderId: string, product: number, chunk: number, gtin: string, count: number, length: number, pos0: number): Promise<string[]> {
+    const existing = await this.reservedSerials(orderId, product, chunk);
+    if (existing.length === count) return existing; // a retry after a failure mid-block
+    await this.d.db.serials.deleteMany({ orderId, product, chunk });
+    const taken: SerialDoc[] = [];
+    while (taken.length < count) {
+      const fresh = randomSerials(count - taken.length, length).map((serial, i) => ({
+        _id: serialKey(gtin, serial), gtin, serial, orderId, product, chunk, pos: pos0 + taken.length + i,
+      }));
+      const res = await this.d.db.serials.insertMany(fresh);
+      const refused = new Set(res.duplicates);
+      taken.push(...fresh.filter((_, i) => !refused.has(i)));
+    }
+    return taken.map((d) => d.serial);
+  }
+
+  /** Waits out the block's share of time at the configured rate, so codes exist when step 6 said. */
+  private async pace(codes: number): Promise<void> {
+    const now = Date.now();
+    const end = Math.max(this.nextSlot, now) + (codes / this.d.rate) * 1000;
+    this.nextSlot = end;
+    if (end > now) await sleep(end - now, this.stopping.signal);
+  }
+}

@@ -1,0 +1,97 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { EmissionOrderSchema, EmitterService, type EmissionOrder } from "../gen/emission/emitter/v1/emitter_pb.js";
+import type { BlockStore } from "../core/block-store.js";
+import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
+import { OrderNotFoundError } from "../core/domain-errors.js";
+import type { Journal } from "../core/journal.js";
+import type { Notifier } from "../core/notifier.js";
+import { requestIdOf } from "../core/request-id.js";
+import { verifyCode, type KeyRing } from "../domain/crypto-tail.js";
+import { createEmissionOrder } from "./create-emission-order.js";
+import type { Emitter } from "./emitter.js";
+import { ACTIVE_STATUSES, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";
+
+export interface EmissionServerDeps {
+  db: EmissionCollections;
+  blocks: BlockStore;
+  notifier: Notifier;
+  emitter: Emitter;
+  journal: Journal;
+  keys: KeyRing;
+  blockSize: number;
+  maxActiveOrders: number;
+  recheckMs: number;
+}
+
+/** Registers the Emission server's handlers. */
+export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRouter) => void {
+  const load = async (orderId: string): Promise<EmissionOrderDoc> => {
+    const order = orderId === "" ? undefined : await d.db.orders.findOne({ _id: orderId });
+    if (order === undefined) throw new OrderNotFoundError(orderId);
+    return order;
+  };
+  const progress = async (orderId: string): Promise<BlockProgress> => {
+    const o = await load(orderId);
+    const open = (ACTIVE_STATUSES as readonly OrderStatus[]).includes(o.status);
+    return {
+      stored: o.emittedBlocks,
+      total: o.totalBlocks,
+      ...(open ? {} : { ended: new ConnectError(`order ${o._id} is ${OrderStatus[o.status]}: no more codes will be emitted`, Code.FailedPrecondition) }),
+    };
+  };
+  return (router) =>
+    router.service(EmitterService, {
+      async createEmissionOrder(req, ctx) {
+        const order = await createEmissionOrder(d, { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) });
+        return { orderId: order._id, readiness: readinessOf(order) }; // step 7
+      },
+      async getEmissionOrder(req) {
+        return { order: toMessage(await load(req.orderId)) };
+      },
+      async *streamCodes(req, ctx) {
+        await load(req.orderId);
+        const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
+        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
+      },
+      async verifyCode(req) {
+        if (req.code === "") throw new ConnectError("code is required", Code.InvalidArgument);
+        const v = verifyCode(d.keys, req.code);
+        return { valid: v.valid, reason: v.reason, gtin: v.gtin, serial: v.serial, keyId: v.keyId };
+      },
+      async closeEmissionOrder(req) {
+        const order = await load(req.orderId);
+        const closed = await d.db.orders.updateOne(
+          { _id: order._id, status: { $in: [...ACTIVE_STATUSES] } },
+          { $set: { status: OrderStatus.CLOSED, updatedAt: Date.now() } },
+        );
+        if (closed !== undefined) {
+          await d.db.participants.updateOne({ _id: closed.participantId }, { $inc: { active: -1 } });
+          d.notifier.notify(order._id);
+        }
+        return { order: toMessage(closed ?? (await load(req.orderId))) };
+      },
+    });
+}
+
+function readinessOf(o: EmissionOrderDoc) {
+  return create(ReadinessSchema, { totalCodes: BigInt(o.totalCodes), totalBlocks: o.totalBlocks, estimatedReadyTime: timestampFromMs(o.readyAt) });
+}
+
+function toMessage(o: EmissionOrderDoc): EmissionOrder {
+  return create(EmissionOrderSchema, {
+    orderId: o._id,
+    participantId: o.participantId,
+    productionOrderId: o.productionOrderId,
+    productGroup: o.productGroup,
+    status: o.status,
+    readiness: readinessOf(o),
+    emittedCodes: BigInt(o.emittedCodes),
+    emittedBlocks: o.emittedBlocks,
+    createTime: timestampFromMs(o.createdAt),
+    updateTime: timestampFromMs(o.updatedAt),
+  });
+}

@@ -1,0 +1,68 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Client } from "@connectrpc/connect";
+import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
+import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
+import { checkReply } from "../core/check-reply.js";
+import type { Journal } from "../core/journal.js";
+import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
+import type { Collection } from "../store/store.js";
+import type { OrderDoc } from "./orders.js";
+
+export interface CreateOrderDeps {
+  orders: Collection<OrderDoc>;
+  registrar: Client<typeof RegistrarService>;
+  journal: Journal;
+  callTimeoutMs: number;
+  /** Step 14.1: start filling the array in the background. */
+  fill(orderId: string): void;
+}
+
+export interface CreateOrderInput {
+  participantId: string;
+  order: OrderSpec | undefined;
+  requestId: string;
+}
+
+/**
+ * Step 2 and steps 12 to 15 of process 01.01.00.00 at OMS. Step 2 checks who
+ * is asking (done by the auth interceptor: a line controller token names its
+ * participant) and sends the order on; the rules of the order itself are
+ * checked in one place, the Emission server's steps 4 and 5.
+ */
+export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): Promise<OrderDoc> {
+  const ref = input.order?.productionOrderId ?? "";
+  // Steps 12-13: receive the Registrar's result and check it; 13.1 journal, 13.2 error reply to APCS, 13.3 on to step 16.
+  const reply = await checkReply(
+    { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
+    () => d.registrar.createPool(
+      { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, "oms") }, timeoutMs: d.callTimeoutMs },
+    ),
+    (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+  );
+  // Step 14: the code array; 14.1 filled asynchronously from the Registrar.
+  const now = Date.now();
+  const ready = reply.readiness?.estimatedReadyTime;
+  const order: OrderDoc = {
+    _id: reply.orderId,
+    participantId: input.participantId,
+    productionOrderId: ref,
+    productGroup: input.order?.productGroup ?? 0,
+    requestId: input.requestId,
+    status: OrderStatus.APPROVED,
+    bufferStatus: BufferStatus.PENDING,
+    totalCodes: Number(reply.readiness?.totalCodes ?? 0n),
+    totalBlocks: reply.readiness?.totalBlocks ?? 0,
+    readyAt: ready === undefined ? now : timestampMs(ready),
+    receivedBlocks: 0,
+    receivedCodes: 0,
+    deliveredBlocks: 0,
+    deliveredCodes: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await d.orders.insertOne(order);
+  d.fill(order._id);
+  return order; // step 15: the reply to APCS
+}

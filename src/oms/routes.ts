@@ -1,0 +1,101 @@
+import { Code, ConnectError, type Client, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
+import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
+import { callerOf } from "../core/auth.js";
+import type { BlockStore } from "../core/block-store.js";
+import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
+import type { CodeFiller } from "../core/code-filler.js";
+import { OrderStateError } from "../core/domain-errors.js";
+import type { Journal } from "../core/journal.js";
+import type { Notifier } from "../core/notifier.js";
+import { requestIdOf } from "../core/request-id.js";
+import type { Collection } from "../store/store.js";
+import { createOrder } from "./create-order.js";
+import { acknowledgeBlocks, closeOrder } from "./order-actions.js";
+import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
+
+export interface OmsDeps {
+  orders: Collection<OrderDoc>;
+  blocks: BlockStore;
+  registrar: Client<typeof RegistrarService>;
+  filler: CodeFiller;
+  notifier: Notifier;
+  journal: Journal;
+  callTimeoutMs: number;
+  recheckMs: number;
+}
+
+/** Registers OMS's handlers; every order call is scoped to the caller's participant. */
+export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
+  const participant = (ctx: HandlerContext): string => callerOf(ctx).participantId;
+  return (router) =>
+    router.service(OmsService, {
+      async createOrder(req, ctx) {
+        const order = await createOrder(
+          { orders: d.orders, registrar: d.registrar, journal: d.journal, callTimeoutMs: d.callTimeoutMs, fill: (id) => d.filler.fill(id) },
+          { participantId: participant(ctx), order: req.order, requestId: requestIdOf(ctx) },
+        );
+        return { order: toOrderMessage(order) };
+      },
+      async getOrder(req, ctx) {
+        return { order: toOrderMessage(await loadOrder(d.orders, req.orderId, participant(ctx))) };
+      },
+      async *watchOrder(req, ctx) {
+        for await (const order of watch(d, req.orderId, participant(ctx), ctx.signal)) yield { order: toOrderMessage(order) };
+      },
+      async *streamCodes(req, ctx) {
+        const owner = participant(ctx);
+        await loadOrder(d.orders, req.orderId, owner);
+        const progress = async (orderId: string): Promise<BlockProgress> => {
+          const o = await loadOrder(d.orders, orderId, owner);
+          const ended = OPEN.includes(o.status) ? undefined : new OrderStateError(o._id, OrderStatus[o.status], "no more codes will come");
+          return { stored: o.receivedBlocks, total: o.totalBlocks, ...(ended === undefined ? {} : { ended: toEnded(ended) }) };
+        };
+        const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
+        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
+      },
+      async getBlock(req, ctx) {
+        const order = await loadOrder(d.orders, req.orderId, participant(ctx));
+        if (!OPEN.includes(order.status)) throw new OrderStateError(order._id, OrderStatus[order.status], "its blocks can no longer be fetched");
+        const seq = seqOf(req.blockId, order._id);
+        const block = seq <= order.receivedBlocks ? await d.blocks.get(order._id, seq) : undefined;
+        if (block === undefined) throw new ConnectError(`block ${req.blockId} of order ${order._id} does not exist yet`, Code.NotFound);
+        return { block };
+      },
+      async acknowledgeBlocks(req, ctx) {
+        return { order: toOrderMessage(await acknowledgeBlocks(d, req.orderId, participant(ctx), req.throughBlock)) };
+      },
+      async closeOrder(req, ctx) {
+        return { order: toOrderMessage(await closeOrder(d, req.orderId, participant(ctx), requestIdOf(ctx))) };
+      },
+    });
+}
+
+/** Process 01.02.00.00 seen from OMS: the order now, then at every change, until it is finished. */
+async function* watch(d: OmsDeps, orderId: string, participantId: string, signal: AbortSignal): AsyncGenerator<OrderDoc> {
+  let last = "";
+  while (!signal.aborted) {
+    const order = await loadOrder(d.orders, orderId, participantId);
+    const seen = JSON.stringify(order);
+    if (seen !== last) {
+      last = seen;
+      yield order;
+    }
+    if (!OPEN.includes(order.status)) return;
+    await d.notifier.wait(orderId, signal, d.recheckMs);
+  }
+}
+
+function seqOf(blockId: string, orderId: string): number {
+  const prefix = `${orderId}/`;
+  const seq = blockId.startsWith(prefix) ? Number(blockId.slice(prefix.length)) : Number.NaN;
+  if (!Number.isInteger(seq) || seq < 1) {
+    throw new ConnectError(`block_id ${JSON.stringify(blockId)} is not a block of order ${orderId} ("${prefix}<seq>")`, Code.InvalidArgument);
+  }
+  return seq;
+}
+
+function toEnded(err: OrderStateError): ConnectError {
+  return new ConnectError(err.message, Code.FailedPrecondition, undefined, undefined, err);
+}

@@ -1,0 +1,59 @@
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Client } from "@connectrpc/connect";
+import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
+import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
+import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
+import { checkReply } from "../core/check-reply.js";
+import type { Journal } from "../core/journal.js";
+import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
+import type { Collection } from "../store/store.js";
+import type { PoolDoc } from "./pools.js";
+
+export interface CreatePoolDeps {
+  pools: Collection<PoolDoc>;
+  emitter: Client<typeof EmitterService>;
+  journal: Journal;
+  callTimeoutMs: number;
+  /** Step 10.1: start filling the pool in the background. */
+  fill(orderId: string): void;
+}
+
+export interface CreatePoolInput {
+  participantId: string;
+  order: OrderSpec | undefined;
+  requestId: string;
+}
+
+/** Steps 3 and 8 to 11 of process 01.01.00.00 at the Registrar. */
+export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Promise<PoolDoc> {
+  // Step 3: form the request holding the order and send it to the Emission server.
+  const downstreamId = deriveRequestId(input.requestId, "registrar");
+  // Steps 8-9: receive the result and check it; 9.1 journal, 9.2 error reply to OMS, 9.3 on to step 12.
+  const reply = await checkReply(
+    { journal: d.journal, step: "9", below: "Emission server", orderRef: input.order?.productionOrderId ?? "", requestId: input.requestId, participantId: input.participantId },
+    () => d.emitter.createEmissionOrder(
+      { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+      { headers: { [REQUEST_ID_HEADER]: downstreamId }, timeoutMs: d.callTimeoutMs },
+    ),
+    (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+  );
+  // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.
+  const now = Date.now();
+  const pool: PoolDoc = {
+    _id: reply.orderId,
+    participantId: input.participantId,
+    productionOrderId: input.order?.productionOrderId ?? "",
+    requestId: input.requestId,
+    status: PoolStatus.REQUESTED,
+    totalCodes: Number(reply.readiness?.totalCodes ?? 0n),
+    totalBlocks: reply.readiness?.totalBlocks ?? 0,
+    readyAt: reply.readiness?.estimatedReadyTime === undefined ? now : timestampMs(reply.readiness.estimatedReadyTime),
+    pooledBlocks: 0,
+    pooledCodes: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await d.pools.insertOne(pool);
+  d.fill(pool._id);
+  return pool; // step 11: the reply to OMS
+}

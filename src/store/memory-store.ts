@@ -1,0 +1,226 @@
+import {
+  DuplicateKeyError,
+  type Collection,
+  type Doc,
+  type Filter,
+  type FindOptions,
+  type IndexSpec,
+  type InsertManyResult,
+  type Range,
+  type Store,
+  type Update,
+} from "./store.js";
+
+/**
+ * The embedded store: every collection lives in this process's memory, with
+ * hash indexes for the declared keys. Documents are frozen so no caller can
+ * change stored state except through updateOne.
+ */
+export class MemoryStore implements Store {
+  private readonly collections = new Map<string, MemoryCollection<Doc>>();
+
+  async collection<T extends Doc>(name: string, indexes: readonly IndexSpec<T>[] = []): Promise<Collection<T>> {
+    let found = this.collections.get(name);
+    if (found === undefined) {
+      found = new MemoryCollection<Doc>(name, indexes as readonly IndexSpec<Doc>[]);
+      this.collections.set(name, found);
+    }
+    return found as unknown as Collection<T>;
+  }
+
+  async close(): Promise<void> {
+    this.collections.clear();
+  }
+}
+
+interface MemoryIndex {
+  fields: readonly string[];
+  unique: boolean;
+  entries: Map<string, Set<string>>;
+}
+
+type Row = Record<string, unknown>;
+
+class MemoryCollection<T extends Doc> implements Collection<T> {
+  private readonly docs = new Map<string, T>();
+  private readonly indexes: MemoryIndex[];
+
+  constructor(
+    private readonly name: string,
+    specs: readonly IndexSpec<T>[],
+  ) {
+    this.indexes = specs.map((s) => ({ fields: s.fields, unique: s.unique === true, entries: new Map() }));
+  }
+
+  async insertOne(doc: T): Promise<void> {
+    this.insert(doc);
+  }
+
+  async insertMany(docs: readonly T[]): Promise<InsertManyResult> {
+    const duplicates: number[] = [];
+    docs.forEach((doc, i) => {
+      try {
+        this.insert(doc);
+      } catch (err) {
+        if (!(err instanceof DuplicateKeyError)) throw err;
+        duplicates.push(i);
+      }
+    });
+    return { inserted: docs.length - duplicates.length, duplicates };
+  }
+
+  async findOne(filter: Filter<T>): Promise<T | undefined> {
+    for (const doc of this.candidates(filter)) if (matches(doc, filter)) return doc;
+    return undefined;
+  }
+
+  async find(filter: Filter<T>, options: FindOptions<T> = {}): Promise<T[]> {
+    const out = [...this.candidates(filter)].filter((d) => matches(d, filter));
+    const sort = options.sort;
+    if (sort !== undefined) {
+      out.sort((a, b) => sort.direction * compare((a as Row)[sort.field], (b as Row)[sort.field]));
+    }
+    return options.limit === undefined ? out : out.slice(0, options.limit);
+  }
+
+  async count(filter: Filter<T>): Promise<number> {
+    let n = 0;
+    for (const doc of this.candidates(filter)) if (matches(doc, filter)) n++;
+    return n;
+  }
+
+  async updateOne(filter: Filter<T>, update: Update<T>): Promise<T | undefined> {
+    const current = await this.findOne(filter);
+    if (current === undefined) return undefined;
+    const next = applyUpdate(current, update);
+    this.unindex(current);
+    try {
+      this.checkUnique(next);
+    } catch (err) {
+      this.index(current);
+      throw err;
+    }
+    this.docs.set(next._id, next);
+    this.index(next);
+    return next;
+  }
+
+  async deleteMany(filter: Filter<T>): Promise<number> {
+    const gone = [...this.candidates(filter)].filter((d) => matches(d, filter));
+    for (const doc of gone) {
+      this.unindex(doc);
+      this.docs.delete(doc._id);
+    }
+    return gone.length;
+  }
+
+  private insert(doc: T): void {
+    if (this.docs.has(doc._id)) throw new DuplicateKeyError(this.name, `_id ${doc._id}`);
+    const frozen = deepFreeze(structuredClone(doc));
+    this.checkUnique(frozen);
+    this.docs.set(frozen._id, frozen);
+    this.index(frozen);
+  }
+
+  /** The smallest set of documents that can match: an index hit, or all. */
+  private candidates(filter: Filter<T>): Iterable<T> {
+    const row = filter as Row;
+    if (typeof row["_id"] === "string") {
+      const doc = this.docs.get(row["_id"]);
+      return doc === undefined ? [] : [doc];
+    }
+    for (const ix of this.indexes) {
+      if (!ix.fields.every((f) => isEquality(row[f]))) continue;
+      const ids = ix.entries.get(keyOf(ix.fields, row)) ?? new Set<string>();
+      return [...ids].map((id) => this.docs.get(id) as T);
+    }
+    return this.docs.values();
+  }
+
+  private checkUnique(doc: T): void {
+    for (const ix of this.indexes) {
+      if (!ix.unique) continue;
+      const key = keyOf(ix.fields, doc as unknown as Row);
+      const taken = ix.entries.get(key);
+      if (taken !== undefined && taken.size > 0 && !taken.has(doc._id)) {
+        throw new DuplicateKeyError(this.name, `${ix.fields.join(",")} ${key}`);
+      }
+    }
+  }
+
+  private index(doc: T): void {
+    for (const ix of this.indexes) {
+      const key = keyOf(ix.fields, doc as unknown as Row);
+      let ids = ix.entries.get(key);
+      if (ids === undefined) ix.entries.set(key, (ids = new Set()));
+      ids.add(doc._id);
+    }
+  }
+
+  private unindex(doc: T): void {
+    for (const ix of this.indexes) {
+      const key = keyOf(ix.fields, doc as unknown as Row);
+      const ids = ix.entries.get(key);
+      ids?.delete(doc._id);
+      if (ids?.size === 0) ix.entries.delete(key);
+    }
+  }
+}
+
+function keyOf(fields: readonly string[], row: Row): string {
+  return JSON.stringify(fields.map((f) => row[f] ?? null));
+}
+
+function isEquality(v: unknown): boolean {
+  return v !== undefined && (typeof v !== "object" || v === null);
+}
+
+function matches<T>(doc: T, filter: Filter<T>): boolean {
+  const row = doc as Row;
+  for (const [field, want] of Object.entries(filter as Row)) {
+    if (want === undefined) continue;
+    const have = row[field];
+    if (isEquality(want)) {
+      if (have !== want) return false;
+    } else if (!inRange(have, want as Range<unknown>)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function inRange(have: unknown, r: Range<unknown>): boolean {
+  if (r.$in !== undefined && !r.$in.includes(have)) return false;
+  if (r.$ne !== undefined && have === r.$ne) return false;
+  if (r.$gt !== undefined && !(compare(have, r.$gt) > 0)) return false;
+  if (r.$gte !== undefined && !(compare(have, r.$gte) >= 0)) return false;
+  if (r.$lt !== undefined && !(compare(have, r.$lt) < 0)) return false;
+  if (r.$lte !== undefined && !(compare(have, r.$lte) <= 0)) return false;
+  return true;
+}
+
+function compare(a: unknown, b: unknown): number {
+  if (a === b) return 0;
+  if (a === undefined || a === null) return -1;
+  if (b === undefined || b === null) return 1;
+  return (a as number | string) < (b as number | string) ? -1 : 1;
+}
+
+function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
+  const next: Row = { ...(doc as unknown as Row), ...(update.$set ?? {}) };
+  for (const [field, by] of Object.entries(update.$inc ?? {})) {
+    next[field] = ((next[field] as number | undefined) ?? 0) + (by as number);
+  }
+  for (const [field, v] of Object.entries(update.$max ?? {})) {
+    next[field] = Math.max((next[field] as number | undefined) ?? Number.NEGATIVE_INFINITY, v as number);
+  }
+  return deepFreeze(structuredClone(next)) as unknown as T;
+}
+
+function deepFreeze<V>(value: V): V {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

@@ -1,0 +1,63 @@
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { pino } from "pino";
+import { Apcs } from "../../src/apcs/apcs-client.js";
+import type { MeshConfig } from "../../src/core/config.js";
+import type { BuiltRole } from "../../src/core/grpc-server.js";
+import { inMemoryTransport } from "../../src/core/in-memory-transport.js";
+import { buildEmissionServer } from "../../src/emission-server/server.js";
+import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
+import { JournalService, type JournalEntry } from "../../src/gen/emission/journal/v1/journal_pb.js";
+import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
+import { RegistrarService } from "../../src/gen/emission/registrar/v1/registrar_pb.js";
+import { buildOms } from "../../src/oms/server.js";
+import { buildRegistrar } from "../../src/registrar/server.js";
+import { testConfig, TOKENS } from "./test-config.js";
+
+const silent = pino({ level: "silent" });
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
+/** The three server roles wired through in-memory transports, plus a line controller. */
+export interface InMemoryMesh {
+  config: MeshConfig;
+  emission: BuiltRole;
+  registrar: BuiltRole;
+  oms: BuiltRole;
+  apcs: Apcs;
+  /** A transport to a role's full handler stack, presenting `token`. */
+  to(role: "emission" | "registrar" | "oms", token: string): Transport;
+  emitterClient: Client<typeof EmitterService>;
+  registrarClient: Client<typeof RegistrarService>;
+  omsClient(token?: string): Client<typeof OmsService>;
+  /** A role's journal, read with the operator token. */
+  journal(role: "emission" | "registrar" | "oms", orderId?: string): Promise<JournalEntry[]>;
+  close(): Promise<void>;
+}
+
+export async function inMemoryMesh(env: Record<string, string> = {}): Promise<InMemoryMesh> {
+  const config = testConfig(env);
+  const emission = await buildEmissionServer({ config, log: silent });
+  const registrar = await buildRegistrar({ config, log: silent, downstream: inMemoryTransport(emission.spec, bearer(TOKENS.registrar)) });
+  const oms = await buildOms({ config, log: silent, downstream: inMemoryTransport(registrar.spec, bearer(TOKENS.oms)) });
+  const roles = { emission, registrar, oms };
+  const to = (role: keyof typeof roles, token: string): Transport => inMemoryTransport(roles[role].spec, bearer(token));
+  const apcs = await Apcs.open({ transport: to("oms", TOKENS.apcs), log: silent });
+  return {
+    config, emission, registrar, oms, apcs, to,
+    emitterClient: createClient(EmitterService, to("emission", TOKENS.registrar)),
+    registrarClient: createClient(RegistrarService, to("registrar", TOKENS.oms)),
+    omsClient: (token = TOKENS.apcs) => createClient(OmsService, to("oms", token)),
+    async journal(role, orderId = "") {
+      const r = await createClient(JournalService, to(role, TOKENS.admin)).listJournal({ orderId });
+      return r.entries;
+    },
+    async close() {
+      await apcs.close();
+      await oms.stop();
+      await registrar.stop();
+      await emission.stop();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { parseTokens } from "../../src/core/auth.js";
+import { loadConfig, parseAddress } from "../../src/core/config.js";
+import { deriveRequestId } from "../../src/core/request-id.js";
+
+describe("loadConfig", () => {
+  it("uses the documented default addresses", () => {
+    const c = loadConfig([], {});
+    expect([c.oms.address.port, c.registrar.address.port, c.emissionServer.address.port]).toEqual([50051, 50052, 50053]);
+    expect(c.oms.address.host).toBe("127.0.0.1");
+  });
+
+  it("lets flags win over environment variables", () => {
+    const c = loadConfig(["node", "x", "--oms", "127.0.0.1:6000"], { OMS_ADDR: "127.0.0.1:7000", REGISTRAR_ADDR: "[::1]:7001", EMISSION_RATE: "5" });
+    expect(c.oms.address).toEqual({ host: "127.0.0.1", port: 6000 });
+    expect(c.registrar.address).toEqual({ host: "::1", port: 7001 });
+    expect(c.emissionServer.emissionRate).toBe(5);
+  });
+
+  it("refuses malformed values with a message naming them", () => {
+    expect(() => parseAddress("localhost")).toThrow(/not host:port/);
+    expect(() => loadConfig([], { BLOCK_SIZE: "-3" })).toThrow(/positive integer/);
+  });
+});
+
+describe("parseTokens", () => {
+  it("maps tokens to roles and participants", () => {
+    const t = parseTokens("a=apcs:77,b=oms");
+    expect(t.get("a")).toEqual({ role: "apcs", participantId: "77" });
+    expect(t.get("b")).toEqual({ role: "oms", participantId: "" });
+  });
+
+  it("refuses unknown roles and line tokens without a participant", () => {
+    expect(() => parseTokens("a=printer")).toThrow(/must be one of/);
+    expect(() => parseTokens("a=apcs")).toThrow(/participant/);
+  });
+});
+
+describe("deriveRequestId", () => {
+  it("derives the same downstream id from the same upstream id, and different ones per hop", () => {
+    expect(deriveRequestId("req-1", "oms")).toBe(deriveRequestId("req-1", "oms"));
+    expect(deriveRequestId("req-1", "oms")).not.toBe(deriveRequestId("req-2", "oms"));
+    expect(deriveRequestId("req-1", "oms")).not.toBe(deriveRequestId("req-1", "registrar"));
+  });
+});
