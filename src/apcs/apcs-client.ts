@@ -25,12 +25,18 @@ export interface ApcsOptions {
   /** Where the line keeps its orders, codes and journal (embedded by default). */
   store?: Store;
   callTimeoutMs?: number;
+  /**
+   * Keep received codes in the store (default). A caller that writes each
+   * block elsewhere in onBlock (the CLI's --out file) turns this off: the
+   * order's cursor is still kept, so cut streams still resume exactly once.
+   */
+  storeCodes?: boolean;
 }
 
 export interface ReceiveOptions {
   signal?: AbortSignal;
-  /** Called after each block is stored here (and before it is acknowledged). */
-  onBlock?: (block: CodeBlock, order: ApcsOrderDoc) => void;
+  /** Called after each block is stored here and before it is acknowledged; a failure stops receiving. */
+  onBlock?: (block: CodeBlock, order: ApcsOrderDoc) => void | Promise<void>;
 }
 
 /**
@@ -133,7 +139,7 @@ export class Apcs {
       cursor: async () => (await this.savedOrder(orderId)).storedBlocks,
       store: async (block) => {
         const order = await this.storeBlock(block);
-        opts.onBlock?.(block, order);
+        await opts.onBlock?.(block, order);
         await this.acknowledge(orderId, block.seq);
       },
     });
@@ -141,7 +147,7 @@ export class Apcs {
   }
 
   private async storeBlock(block: CodeBlock): Promise<ApcsOrderDoc> {
-    await this.blocks.put(block);
+    if (this.o.storeCodes !== false) await this.blocks.put(block);
     const updated = await this.orders.updateOne(
       { _id: block.orderId, storedBlocks: block.seq - 1 },
       { $set: { storedBlocks: block.seq, updatedAt: Date.now() }, $inc: { storedCodes: block.codes.length } },

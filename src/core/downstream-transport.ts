@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
 import { urlOf, type Address } from "./config.js";
 
 export interface DownstreamOptions {
@@ -7,6 +7,8 @@ export interface DownstreamOptions {
   /** Bearer token this role presents to the role below. */
   token: string;
   maxMessageBytes: number;
+  /** A session manager of the caller's, to close the connection when a short-lived program ends. */
+  sessionManager?: Http2SessionManager;
 }
 
 /** gRPC over HTTP/2 to the role below, presenting this role's token on every call. */
@@ -23,6 +25,7 @@ export function createDownstreamTransport(o: DownstreamOptions): Transport {
     // the connection from looking dead to proxies and detect dead peers.
     pingIntervalMs: 10_000,
     pingIdleConnection: true,
+    ...(o.sessionManager === undefined ? {} : { sessionManager: o.sessionManager }),
   });
 }
 

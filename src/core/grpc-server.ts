@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { authInterceptor, type AccessPolicy, type Caller } from "./auth.js";
@@ -30,8 +30,20 @@ export function createMeshHandler(spec: ServerSpec, health: HealthState) {
     readMaxBytes: spec.maxMessageBytes,
     interceptors: meshInterceptors(spec),
     routes: meshRoutes(spec, health),
+    fallback: unimplemented,
   });
 }
+
+/**
+ * Unknown methods get gRPC status UNIMPLEMENTED in trailers, not connect's
+ * bare HTTP 404, which grpc-go clients (grpcurl) read as INTERNAL and which
+ * breaks their reflection v1 → v1alpha fallback.
+ */
+const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
+  res.writeHead(200, { "content-type": "application/grpc" });
+  res.addTrailers({ "grpc-status": "12", "grpc-message": encodeURIComponent(`unknown method ${req.url ?? ""}`) });
+  res.end();
+};
 
 /** Outermost first: errors from the auth and request-id checks are logged too. */
 export function meshInterceptors(spec: ServerSpec): Interceptor[] {
@@ -87,7 +99,8 @@ export async function listen(spec: ServerSpec, address: Address): Promise<Runnin
   const port = (server.address() as AddressInfo).port;
   for (const s of spec.services) health.set(s.typeName, "serving");
   health.set("", "serving");
-  spec.log.info({ host: address.host, port }, "listening");
+  // Always logged, whatever the level: supervisors and tests wait for this line to learn the port.
+  spec.log.child({}, { level: "info" }).info({ host: address.host, port }, "listening");
   return {
     port,
     health,

@@ -121,7 +121,7 @@ describe("the mesh when a role below is down", () => {
     const mesh = await startMesh({ CALL_TIMEOUT_MS: "3000" });
     const apcs = await apcsAt(mesh.oms.address);
     try {
-      await mesh.emission.kill();
+      await mesh.emission.stop("SIGKILL");
       const spec = milkOrder(10);
       spec.productionOrderId = "e2e-no-emission";
       const err = await rejection(apcs.placeOrder(spec));
@@ -142,13 +142,13 @@ describe("the mesh when a role below is down", () => {
     const oms = await startRole("oms", { REGISTRAR_ADDR: registrar.address, CALL_TIMEOUT_MS: "3000" });
     const apcs = await apcsAt(oms.address);
     try {
-      await registrar.kill();
+      await registrar.stop("SIGKILL");
       const spec = milkOrder(10);
       spec.productionOrderId = "e2e-no-registrar";
       expect((await rejection(apcs.placeOrder(spec))).code).toBe(Code.Unavailable);
       expect(await journalSteps(oms, "e2e-no-registrar")).toEqual(["13.1"]);
 
-      await oms.kill();
+      await oms.stop("SIGKILL");
       spec.productionOrderId = "e2e-no-oms";
       expect((await rejection(apcs.placeOrder(spec))).code).toBe(Code.Unavailable);
       expect((await apcs.journal.list({ orderId: "e2e-no-oms" })).entries.map((e) => e.step)).toEqual(["17.1"]);

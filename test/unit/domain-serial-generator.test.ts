@@ -11,12 +11,9 @@ describe("randomSerials", () => {
     expect(isAi82(SERIAL_ALPHABET)).toBe(true);
   });
 
-  it("makes 150 000 unique serials in well under a second", () => {
-    const started = performance.now();
+  it("makes 150 000 serials, all different", () => {
     const serials = randomSerials(150_000, 13);
-    const elapsed = performance.now() - started;
     expect(new Set(serials).size).toBe(150_000);
-    expect(elapsed).toBeLessThan(1000);
   });
 
   it("draws again on collisions: all 62 one-character serials come out once each", () => {

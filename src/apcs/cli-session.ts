@@ -1,0 +1,53 @@
+import { createClient, type Client } from "@connectrpc/connect";
+import { Http2SessionManager } from "@connectrpc/connect-node";
+import { createDownstreamTransport } from "../core/downstream-transport.js";
+import { pino } from "pino";
+import { parseAddress, urlOf } from "../core/config.js";
+import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
+import { MemoryStore } from "../store/memory-store.js";
+import { Apcs } from "./apcs-client.js";
+import type { CliIo } from "./cli-io.js";
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  oms: string;
+  token: string;
+  timeout: number;
+  json: boolean;
+  verbose: boolean;
+}
+
+/** One CLI run's connection to OMS. */
+export interface Session {
+  apcs: Apcs;
+  journal: Client<typeof JournalService>;
+  timeoutMs: number;
+  close(): Promise<void>;
+}
+
+// A 10 × 150 000-serial order is tens of MB; replies are far smaller, but a
+// block must never be refused for size.
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export async function openSession(g: GlobalOptions, io: CliIo): Promise<Session> {
+  const log = pino({ level: g.verbose ? "info" : "silent", base: { role: "apcs-cli" } }, { write: (line: string) => void io.stderr.write(line) });
+  const url = urlOf(parseAddress(g.oms));
+  // Our own session manager, so the connection is closed when the command ends
+  // instead of keeping the process alive with keep-alive pings.
+  const http2 = new Http2SessionManager(url, { pingIntervalMs: 10_000, pingIdleConnection: true });
+  const transport = createDownstreamTransport({ address: parseAddress(g.oms), token: g.token, maxMessageBytes: MAX_MESSAGE_BYTES, sessionManager: http2 });
+  const store = new MemoryStore();
+  // The CLI's store for codes is the --out file, written block by block: keeping
+  // them in memory too would hold up to 1.5 M codes for nothing.
+  const apcs = await Apcs.open({ transport, log, store, callTimeoutMs: g.timeout, storeCodes: false });
+  return {
+    apcs,
+    journal: createClient(JournalService, transport),
+    timeoutMs: g.timeout,
+    async close() {
+      await apcs.close();
+      await store.close();
+      http2.abort();
+    },
+  };
+}

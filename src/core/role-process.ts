@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+export type ServerRole = "emission-server" | "registrar" | "oms";
+
+/** Server roles bottom-up: each needs the one before it to be listening. */
+export const SERVER_ROLES: readonly ServerRole[] = ["emission-server", "registrar", "oms"];
+
+/** A server role running as its own process. */
+export interface RoleProcess {
+  role: ServerRole;
+  port: number;
+  /** host:port it listens on. */
+  address: string;
+  child: ChildProcess;
+  /** Ends the process: SIGTERM (graceful) or SIGKILL (a crash). */
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+}
+
+export interface StartRoleOptions {
+  env: NodeJS.ProcessEnv;
+  /** host:port to listen on; port 0 picks a free one. */
+  listen?: string;
+  /** More command-line flags (e.g. addresses of the roles below). */
+  args?: readonly string[];
+  /** Every line the process writes to stdout (its JSON logs). */
+  onLine?: (line: string) => void;
+  startTimeoutMs?: number;
+}
+
+/** The compiled roles, whether this module runs from src/core (tests) or dist/core. */
+const DIST = new URL("../../dist/", import.meta.url);
+
+/** The flag that sets a role's own address. */
+export function addressFlag(role: ServerRole): string {
+  return `--${role}`;
+}
+
+/**
+ * Starts `node <dist>/<role>/server.js` and resolves once it logs
+ * "listening"; that log line carries the port it got.
+ */
+export function startRoleProcess(role: ServerRole, o: StartRoleOptions): Promise<RoleProcess> {
+  const entry = fileURLToPath(new URL(`${role}/server.js`, DIST));
+  const args = [entry, ...(o.args ?? []), ...(o.listen === undefined ? [] : [addressFlag(role), o.listen])];
+  const child = spawn(process.execPath, args, { env: o.env, stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${role} did not start within ${o.startTimeoutMs ?? 20_000} ms`)), o.startTimeoutMs ?? 20_000);
+    const onExit = (code: number | null): void => {
+      clearTimeout(timer);
+      reject(new Error(`${role} exited (code ${code}) before listening`));
+    };
+    child.once("exit", onExit);
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      o.onLine?.(line);
+      if (!line.includes('"msg":"listening"')) return;
+      clearTimeout(timer);
+      child.off("exit", onExit);
+      const { host, port } = JSON.parse(line) as { host: string; port: number };
+      resolve({
+        role, port, address: `${host}:${port}`, child,
+        async stop(signal = "SIGTERM") {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          await exited;
+        },
+      });
+    });
+  });
+}
