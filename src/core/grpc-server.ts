@@ -39,7 +39,7 @@ export function createMeshHandler(spec: ServerSpec, health: HealthState) {
  * bare HTTP 404, which grpc-go clients (grpcurl) read as INTERNAL and which
  * breaks their reflection v1 → v1alpha fallback.
  */
-const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
+export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
   res.writeHead(200, { "content-type": "application/grpc" });
   res.addTrailers({ "grpc-status": "12", "grpc-message": encodeURIComponent(`unknown method ${req.url ?? ""}`) });
   res.end();
@@ -47,7 +47,7 @@ const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, 
 
 /** Outermost first: errors from the auth and request-id checks are logged too. */
 export function meshInterceptors(spec: ServerSpec): Interceptor[] {
-  return [errorInterceptor(spec.log), authInterceptor(spec.tokens, spec.policy), requestIdInterceptor()];
+  return [errorInterceptor(spec.log), authInterceptor(spec.tokens, spec.policy), requestIdInterceptor(spec.services)];
 }
 
 export function meshRoutes(spec: ServerSpec, health: HealthState): (router: ConnectRouter) => void {

@@ -1,3 +1,4 @@
+import type { DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createHash, randomUUID } from "node:crypto";
@@ -28,13 +29,15 @@ export function deriveRequestId(upstream: string, hop: string): string {
 }
 
 /**
- * Every state-changing call (any method not marked NO_SIDE_EFFECTS in its
- * contract) must carry a well-formed x-request-id.
+ * Every state-changing call of the mesh's own services (any method not marked
+ * NO_SIDE_EFFECTS in its contract) must carry a well-formed x-request-id.
+ * Health and reflection are infrastructure and need none.
  */
-export function requestIdInterceptor(): Interceptor {
+export function requestIdInterceptor(services: readonly DescService[]): Interceptor {
+  const own = new Set(services.map((s) => s.typeName));
   return (next) => async (req) => {
     const id = req.header.get(REQUEST_ID_HEADER);
-    const changesState = req.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+    const changesState = own.has(req.service.typeName) && req.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
     if (id === null) {
       if (changesState) {
         throw new ConnectError(`${req.method.name} changes state and needs an ${REQUEST_ID_HEADER} header`, Code.InvalidArgument);

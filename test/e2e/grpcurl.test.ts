@@ -1,17 +1,15 @@
 import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthState, ServingStatus, registerHealth } from "../../src/core/health-service.js";
 import { registerReflection } from "../../src/core/reflection-service.js";
+import { unimplemented } from "../../src/core/grpc-server.js";
+import { grpcurl } from "../support/grpcurl.js";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { JournalService } from "../../src/gen/emission/journal/v1/journal_pb.js";
@@ -24,7 +22,6 @@ import {
   type HealthCheckResponse,
 } from "../../src/gen/grpc/health/v1/health_pb.js";
 
-const GRPCURL = fileURLToPath(new URL("../../.cache/tools/bin/grpcurl", import.meta.url));
 const SERVICES: DescService[] = [OmsService, RegistrarService, EmitterService, JournalService];
 
 interface TestServer {
@@ -32,18 +29,6 @@ interface TestServer {
   health: HealthState;
   close(): Promise<void>;
 }
-
-/**
- * Unknown methods answer gRPC UNIMPLEMENTED, as gRPC servers do: connect's
- * default bare 404 reaches grpc-go clients as INTERNAL, which defeats
- * grpcurl's v1 → v1alpha fallback. The status goes in trailers because the
- * compat API cannot end the stream on the header frame (trailers-only).
- */
-const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
-  res.writeHead(200, { "content-type": "application/grpc" });
-  res.addTrailers({ "grpc-status": "12", "grpc-message": encodeURIComponent(`unknown method ${req.url ?? ""}`) });
-  res.end();
-};
 
 /** A real HTTP/2 cleartext server on a free loopback port, serving meshRoutes. */
 async function startServer(health: HealthState, reflectionRouter = (r: ConnectRouter) => r): Promise<TestServer> {
@@ -96,19 +81,6 @@ function withoutReflectionV1(router: ConnectRouter): ConnectRouter {
     },
   };
   return filtered;
-}
-
-async function grpcurl(...args: string[]): Promise<string> {
-  if (!existsSync(GRPCURL)) {
-    throw new Error("grpcurl is missing at .cache/tools/bin/grpcurl: run `npm install` (it runs scripts/install-tools.sh)");
-  }
-  try {
-    const { stdout } = await promisify(execFile)(GRPCURL, ["-plaintext", ...args], { timeout: 20_000 });
-    return stdout;
-  } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr ?? "";
-    throw new Error(`grpcurl ${args.join(" ")} failed: ${String(e)}\n${stderr}`);
-  }
 }
 
 describe("grpcurl against health and reflection", { timeout: 30_000 }, () => {
