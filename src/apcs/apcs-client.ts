@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import type { CodeBlock, OrderSpecSchema } from "../gen/emission/common/v1/order_pb.js";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { OrderSpecSchema, type CodeBlock } from "../gen/emission/common/v1/order_pb.js";
 import { OmsService, type Order } from "../gen/emission/oms/v1/oms_pb.js";
 import { BackgroundTasks } from "../core/background-tasks.js";
 import { blocksOf, pumpBlocks } from "../core/block-pump.js";
@@ -12,7 +13,10 @@ import type { Logger } from "../core/logger.js";
 import { newRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { Collection, Store } from "../store/store.js";
-import { openApcsOrders, type ApcsOrderDoc } from "./apcs-orders.js";
+import { openApcsOrders, openPlacements, type ApcsOrderDoc, type PlacementDoc } from "./apcs-orders.js";
+import { Retransmitter, type RetransmitPolicy } from "../core/retransmitter.js";
+import { RETRANSMIT_CODES } from "../core/transient-codes.js";
+import { insertOrLoad } from "../store/insert-or-load.js";
 
 export const ROLE = "apcs";
 
@@ -25,6 +29,8 @@ export interface ApcsOptions {
   /** Where the line keeps its orders, codes and journal (embedded by default). */
   store?: Store;
   callTimeoutMs?: number;
+  /** Retransmission of unanswered calls (default: 6 attempts, 100 ms to 5 s backoff). */
+  retransmit?: Omit<RetransmitPolicy, "callTimeoutMs">;
   /**
    * Keep received codes in the store (default). A caller that writes each
    * block elsewhere in onBlock (the CLI's --out file) turns this off: the
@@ -46,44 +52,77 @@ export interface ReceiveOptions {
 export class Apcs {
   private readonly oms: Client<typeof OmsService>;
   private readonly tasks: BackgroundTasks;
+  private readonly retransmitter: Retransmitter;
 
   private constructor(
     private readonly o: ApcsOptions,
     private readonly store: Store,
     private readonly orders: Collection<ApcsOrderDoc>,
+    private readonly placements: Collection<PlacementDoc>,
     private readonly blocks: BlockStore,
     readonly journal: Journal,
   ) {
     this.oms = createClient(OmsService, o.transport);
     this.tasks = new BackgroundTasks(o.log);
+    this.retransmitter = new Retransmitter(
+      { attempts: 6, initialBackoffMs: 100, maxBackoffMs: 5_000, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? 30_000 },
+      o.log,
+    );
   }
 
   static async open(o: ApcsOptions): Promise<Apcs> {
     const store = o.store ?? new MemoryStore();
-    return new Apcs(o, store, await openApcsOrders(store), await BlockStore.open(store), await Journal.open(store, ROLE, o.log));
+    return new Apcs(o, store, await openApcsOrders(store), await openPlacements(store), await BlockStore.open(store), await Journal.open(store, ROLE, o.log));
   }
 
   private get timeoutMs(): number {
     return this.o.callTimeoutMs ?? 30_000;
   }
 
-  /** Steps 1 and 16-18: place the order; on error 17.1 journal and 17.2 end (the error is thrown). */
+  /**
+   * Steps 1 and 16-18: place the order; on error 17.1 journal and 17.2 end
+   * (the error is thrown). When OMS never answers, the placement is kept as
+   * timed out: retryPlacement sends it again with the same request id, so it
+   * still makes exactly one order.
+   */
   async placeOrder(spec: OrderSpecInit, requestId = newRequestId()): Promise<Order> {
-    const reply = await checkReply(
-      { journal: this.journal, step: "17", below: "OMS", orderRef: spec.productionOrderId ?? "", requestId, participantId: "" },
-      () => this.oms.createOrder({ order: spec }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: this.timeoutMs }),
-      (r) => (r.order === undefined || r.order.orderId === "" ? "no order" : undefined),
-    );
+    const message = create(OrderSpecSchema, spec);
+    await insertOrLoad(this.placements, { _id: requestId, spec: Buffer.from(toBinary(OrderSpecSchema, message)).toString("base64"), state: "sending", orderId: "", updatedAt: Date.now() });
+    let reply;
+    try {
+      reply = await checkReply(
+        { journal: this.journal, step: "17", below: "OMS", orderRef: spec.productionOrderId ?? "", requestId, participantId: "" },
+        () => this.retransmitter.call("CreateOrder", (timeoutMs) => this.oms.createOrder({ order: message }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs })),
+        (r) => (r.order === undefined || r.order.orderId === "" ? "no order" : undefined),
+      );
+    } catch (err) {
+      const transient = RETRANSMIT_CODES.has(ConnectError.from(err).code);
+      await this.placements.updateOne({ _id: requestId }, { $set: { state: transient ? "timed_out" : "failed", updatedAt: Date.now() } });
+      throw err;
+    }
     const order = reply.order as Order;
+    await this.placements.updateOne({ _id: requestId }, { $set: { state: "placed", orderId: order.orderId, updatedAt: Date.now() } });
     await this.save(order, requestId); // step 18
     this.tasks.start(`status:${order.orderId}`, (signal) => this.followStatus(order.orderId, signal)); // 18.1
     return order;
   }
 
+  /** Sends a timed-out placement again, with its original request id. */
+  async retryPlacement(requestId: string): Promise<Order> {
+    const p = await this.placements.findOne({ _id: requestId });
+    if (p === undefined) throw new ConnectError(`no placement with request id ${requestId}`, Code.NotFound);
+    return this.placeOrder(fromBinary(OrderSpecSchema, Buffer.from(p.spec, "base64")), requestId);
+  }
+
+  /** Placements that got no answer: candidates for retryPlacement. */
+  async timedOut(): Promise<PlacementDoc[]> {
+    return this.placements.find({ state: "timed_out" });
+  }
+
   /** Step 18: save the order as OMS described it. */
   private async save(order: Order, requestId: string): Promise<void> {
     const now = Date.now();
-    await this.orders.insertOne({
+    await insertOrLoad(this.orders, {
       _id: order.orderId,
       productionOrderId: order.productionOrderId,
       requestId,
@@ -158,7 +197,9 @@ export class Apcs {
   private async acknowledge(orderId: string, seq: number): Promise<void> {
     // One id per (order, block): a repeated ack is the same ack.
     const requestId = `ack:${orderId}:${seq}`;
-    await this.oms.acknowledgeBlocks({ orderId, throughBlock: seq }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: this.timeoutMs });
+    await this.retransmitter.call("AcknowledgeBlocks", (timeoutMs) =>
+      this.oms.acknowledgeBlocks({ orderId, throughBlock: seq }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs }),
+    );
   }
 
   /** The stored codes of the order, block by block, in order. */
@@ -181,10 +222,25 @@ export class Apcs {
 
   /** Closes the order at OMS (and so at the Registrar and the Emission server). */
   async closeOrder(orderId: string, requestId = `close:${orderId}`): Promise<Order> {
-    const r = await this.oms.closeOrder({ orderId }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs: this.timeoutMs });
+    const r = await this.retransmitter.call("CloseOrder", (timeoutMs) => this.oms.closeOrder({ orderId }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs }));
     await this.tasks.stop(`status:${orderId}`);
     if (r.order === undefined) throw new OrderNotFoundError(orderId);
     await this.orders.updateOne({ _id: orderId }, { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } });
+    return r.order;
+  }
+
+  /**
+   * Cancels an order at OMS (and so down the chain): by its id, or by the
+   * request id of a placement whose answer never came.
+   */
+  async cancelOrder(target: { orderId: string } | { createRequestId: string }, reason = "", requestId = newRequestId()): Promise<Order | undefined> {
+    const req = "orderId" in target ? { orderId: target.orderId, reason } : { createRequestId: target.createRequestId, reason };
+    const r = await this.retransmitter.call("CancelOrder", (timeoutMs) => this.oms.cancelOrder(req, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs }));
+    if (r.order !== undefined) {
+      await this.tasks.stop(`status:${r.order.orderId}`);
+      await this.orders.updateOne({ _id: r.order.orderId }, { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } });
+    }
+    if ("createRequestId" in target) await this.placements.updateOne({ _id: target.createRequestId }, { $set: { state: "cancelled", updatedAt: Date.now() } });
     return r.order;
   }
 

@@ -20,3 +20,18 @@ export interface ApcsOrderDoc {
 export async function openApcsOrders(store: Store): Promise<Collection<ApcsOrderDoc>> {
   return store.collection<ApcsOrderDoc>("orders");
 }
+
+/** A placement (CreateOrder) as the line sent it, kept so an unanswered one can be sent again unchanged. */
+export interface PlacementDoc {
+  /** The request id of the CreateOrder. */
+  _id: string;
+  /** Base64 of the OrderSpec as sent. */
+  spec: string;
+  state: "sending" | "placed" | "timed_out" | "failed" | "cancelled";
+  orderId: string;
+  updatedAt: number;
+}
+
+export async function openPlacements(store: Store): Promise<Collection<PlacementDoc>> {
+  return store.collection<PlacementDoc>("placements", [{ fields: ["state"] }]);
+}

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from "commander";
 import { parseTokens, type Caller } from "./auth.js";
+import { loadTls, type TlsMaterial } from "./tls.js";
 
 /** host:port of a server role, as it listens and as the role above dials it. */
 export interface Address {
@@ -17,6 +18,20 @@ export interface MeshConfig {
   recheckMs: number;
   /** Deadline of each unary call one role makes to the role below. */
   callTimeoutMs: number;
+  /** Server-role processing (IOTP §4.5): stored replies, overload, retransmission. */
+  serverRole: {
+    /** How long stored replies are kept. */
+    replyTtlMs: number;
+    /** How long a claim on a running call holds if its process dies. */
+    replyLeaseMs: number;
+    /** How long a duplicate waits for the original call's reply. */
+    duplicateWaitMs: number;
+    maxInFlight: number;
+    maxStreams: number;
+    retryHintMs: number;
+  };
+  /** How a client retransmits on UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. */
+  retransmit: { attempts: number; initialBackoffMs: number; maxBackoffMs: number };
   oms: { address: Address; token: string };
   registrar: { address: Address; token: string };
   emissionServer: {
@@ -29,6 +44,12 @@ export interface MeshConfig {
     signingKeys: string;
     activeKeyId: string;
   };
+  /**
+   * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE, read at start-up. Set: the
+   * server role serves TLS (mutual with a CA) and dials the role below over
+   * TLS presenting its certificate. Unset: cleartext h2c both ways.
+   */
+  tls?: TlsMaterial;
 }
 
 /** Development tokens, so `npm start` works out of the box; production sets MESH_TOKENS. */
@@ -41,6 +62,15 @@ const DEFAULTS = {
   maxMessageBytes: 64 * 1024 * 1024,
   recheckMs: 1_000,
   callTimeoutMs: 30_000,
+  replyTtlMs: 24 * 60 * 60 * 1000,
+  replyLeaseMs: 30_000,
+  duplicateWaitMs: 10_000,
+  maxInFlight: 256,
+  maxStreams: 4_096,
+  retryHintMs: 250,
+  retransmitAttempts: 6,
+  initialBackoffMs: 100,
+  maxBackoffMs: 5_000,
   oms: "127.0.0.1:50051",
   registrar: "127.0.0.1:50052",
   emissionServer: "127.0.0.1:50053",
@@ -84,12 +114,26 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
     oms?: Address; registrar?: Address; emissionServer?: Address;
     emissionRate?: number; blockSize?: number; logLevel?: string;
   }>();
+  const tls = loadTls({ certFile: e("TLS_CERT_FILE"), keyFile: e("TLS_KEY_FILE"), caFile: e("TLS_CA_FILE") });
   return {
     logLevel: o.logLevel ?? e("LOG_LEVEL") ?? DEFAULTS.logLevel,
     tokens: parseTokens(e("MESH_TOKENS") ?? DEFAULTS.tokens),
     maxMessageBytes: DEFAULTS.maxMessageBytes,
     recheckMs: DEFAULTS.recheckMs,
     callTimeoutMs: positive(e("CALL_TIMEOUT_MS") ?? String(DEFAULTS.callTimeoutMs)),
+    serverRole: {
+      replyTtlMs: positive(e("REPLY_TTL_MS") ?? String(DEFAULTS.replyTtlMs)),
+      replyLeaseMs: positive(e("REPLY_LEASE_MS") ?? String(DEFAULTS.replyLeaseMs)),
+      duplicateWaitMs: positive(e("DUPLICATE_WAIT_MS") ?? String(DEFAULTS.duplicateWaitMs)),
+      maxInFlight: positive(e("MAX_IN_FLIGHT") ?? String(DEFAULTS.maxInFlight)),
+      maxStreams: positive(e("MAX_STREAMS") ?? String(DEFAULTS.maxStreams)),
+      retryHintMs: positive(e("RETRY_HINT_MS") ?? String(DEFAULTS.retryHintMs)),
+    },
+    retransmit: {
+      attempts: positive(e("RETRANSMIT_ATTEMPTS") ?? String(DEFAULTS.retransmitAttempts)),
+      initialBackoffMs: positive(e("RETRANSMIT_BACKOFF_MS") ?? String(DEFAULTS.initialBackoffMs)),
+      maxBackoffMs: positive(e("RETRANSMIT_MAX_BACKOFF_MS") ?? String(DEFAULTS.maxBackoffMs)),
+    },
     oms: {
       address: o.oms ?? parseAddress(e("OMS_ADDR") ?? DEFAULTS.oms),
       token: e("OMS_TOKEN") ?? DEFAULTS.omsToken,
@@ -106,6 +150,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
       signingKeys: e("EMISSION_KEYS") ?? "",
       activeKeyId: e("EMISSION_ACTIVE_KEY") ?? "",
     },
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 

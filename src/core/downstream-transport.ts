@@ -1,24 +1,41 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
 import { urlOf, type Address } from "./config.js";
+import { clientTlsOptions, type ClientTls } from "./tls.js";
 
 export interface DownstreamOptions {
   address: Address;
   /** Bearer token this role presents to the role below. */
   token: string;
   maxMessageBytes: number;
-  /** A session manager of the caller's, to close the connection when a short-lived program ends. */
+  /**
+   * A session manager of the caller's, to close the connection when a
+   * short-lived program ends. It replaces the connection options: with `tls`,
+   * build it on downstreamUrl(address, tls) with clientTlsOptions(tls).
+   */
   sessionManager?: Http2SessionManager;
+  /**
+   * Dial https:// instead of cleartext h2c: verify the server against `ca`
+   * (the system roots without it) and present `cert`/`key` as the client
+   * certificate (mutual TLS). A role passes its config.tls.
+   */
+  tls?: ClientTls | undefined;
 }
 
-/** gRPC over HTTP/2 to the role below, presenting this role's token on every call. */
+/** The URL of the role below: https:// when TLS is on, http:// (h2c) otherwise. */
+export function downstreamUrl(address: Address, tls?: ClientTls): string {
+  const url = urlOf(address);
+  return tls === undefined ? url : url.replace(/^http:/, "https:");
+}
+
+/** gRPC over HTTP/2 (TLS with `tls`) to the role below, presenting this role's token on every call. */
 export function createDownstreamTransport(o: DownstreamOptions): Transport {
   const bearer: Interceptor = (next) => (req) => {
     req.header.set("authorization", `Bearer ${o.token}`);
     return next(req);
   };
   return createGrpcTransport({
-    baseUrl: urlOf(o.address),
+    baseUrl: downstreamUrl(o.address, o.tls),
     interceptors: [lostConnection, bearer],
     readMaxBytes: o.maxMessageBytes,
     // Long code streams sit idle while codes are being emitted; pings keep
@@ -26,6 +43,7 @@ export function createDownstreamTransport(o: DownstreamOptions): Transport {
     pingIntervalMs: 10_000,
     pingIdleConnection: true,
     ...(o.sessionManager === undefined ? {} : { sessionManager: o.sessionManager }),
+    ...(o.tls === undefined ? {} : { nodeOptions: clientTlsOptions(o.tls) }),
   });
 }
 

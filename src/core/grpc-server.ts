@@ -3,13 +3,19 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { authInterceptor, type AccessPolicy, type Caller } from "./auth.js";
-import type { Address } from "./config.js";
+import type { Address, MeshConfig } from "./config.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { HealthState, registerHealth } from "./health-service.js";
 import { registerReflection } from "./reflection-service.js";
 import type { Logger } from "./logger.js";
 import { requestIdInterceptor } from "./request-id.js";
+import { isMutual, peerCommonName, serverTlsOptions, type TlsMaterial } from "./tls.js";
+import { admissionInterceptor, type AdmissionGauge } from "./admission-interceptor.js";
+import { idempotencyInterceptor } from "./idempotency-interceptor.js";
+import { Notifier } from "./notifier.js";
+import type { ReplyStore } from "./reply-store.js";
 
 export interface ServerSpec {
   log: Logger;
@@ -18,6 +24,9 @@ export interface ServerSpec {
   policy: AccessPolicy;
   tokens: ReadonlyMap<string, Caller>;
   maxMessageBytes: number;
+  /** Stored replies of the role's state-changing calls. */
+  replies: ReplyStore;
+  serverRole: MeshConfig["serverRole"];
   routes(router: ConnectRouter): void;
 }
 
@@ -45,9 +54,20 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
   res.end();
 };
 
-/** Outermost first: errors from the auth and request-id checks are logged too. */
-export function meshInterceptors(spec: ServerSpec): Interceptor[] {
-  return [errorInterceptor(spec.log), authInterceptor(spec.tokens, spec.policy), requestIdInterceptor(spec.services)];
+/**
+ * Outermost first: every error is logged and mapped; callers are
+ * authenticated before anything else; overload is refused before any work;
+ * duplicates are answered from stored replies.
+ */
+export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 }): Interceptor[] {
+  const { serverRole: r } = spec;
+  return [
+    errorInterceptor(spec.log),
+    authInterceptor(spec.tokens, spec.policy),
+    requestIdInterceptor(spec.services),
+    admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
+    idempotencyInterceptor({ replies: spec.replies, services: spec.services, notifier: new Notifier(), maxWaitMs: r.duplicateWaitMs, retryHintMs: r.retryHintMs }),
+  ];
 }
 
 export function meshRoutes(spec: ServerSpec, health: HealthState): (router: ConnectRouter) => void {
@@ -71,9 +91,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Serves a built role on the address, and stops the role when the server closes. */
-export async function serve(role: BuiltRole, address: Address): Promise<RunningServer> {
-  const server = await listen(role.spec, address);
+/** Serves a built role on the address (over TLS when `tls` is given), and stops the role when the server closes. */
+export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial): Promise<RunningServer> {
+  const server = await listen(role.spec, address, tls);
   return {
     ...server,
     async close() {
@@ -83,10 +103,29 @@ export async function serve(role: BuiltRole, address: Address): Promise<RunningS
   };
 }
 
-/** Listens on the address (port 0 picks a free port) over HTTP/2 cleartext. */
-export async function listen(spec: ServerSpec, address: Address): Promise<RunningServer> {
+/**
+ * Listens on the address (port 0 picks a free port) over HTTP/2 cleartext, or
+ * over TLS (h2 by ALPN) when `tls` is given: with a CA in it, only clients
+ * presenting a certificate signed by that CA get through the handshake.
+ */
+export async function listen(spec: ServerSpec, address: Address, tls?: TlsMaterial): Promise<RunningServer> {
   const health = new HealthState();
-  const server = http2.createServer({}, createMeshHandler(spec, health));
+  const handler = createMeshHandler(spec, health);
+  const server: http2.Http2Server | http2.Http2SecureServer = tls === undefined
+    ? http2.createServer({}, handler)
+    : http2.createSecureServer(serverTlsOptions(tls), handler);
+  if (tls !== undefined && isMutual(tls)) {
+    // Who connects, by certificate: the bearer token still says which role a call is from.
+    server.on("secureConnection", (socket: TLSSocket) => spec.log.info({ peer: peerCommonName(socket), remote: socket.remoteAddress }, "tls peer connected"));
+  }
+  if (tls !== undefined) {
+    server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
+      // A client certificate that fails verification only shows in authorizationError (a code such as UNABLE_TO_VERIFY_LEAF_SIGNATURE).
+      const refused: unknown = socket.authorizationError;
+      const reason = refused === null || refused === undefined ? err.message.trim() : `client certificate refused: ${String(refused)}`;
+      spec.log.warn({ remote: socket.remoteAddress, reason }, "tls handshake refused");
+    });
+  }
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (s) => {
     sessions.add(s);
@@ -100,7 +139,7 @@ export async function listen(spec: ServerSpec, address: Address): Promise<Runnin
   for (const s of spec.services) health.set(s.typeName, "serving");
   health.set("", "serving");
   // Always logged, whatever the level: supervisors and tests wait for this line to learn the port.
-  spec.log.child({}, { level: "info" }).info({ host: address.host, port }, "listening");
+  spec.log.child({}, { level: "info" }).info({ host: address.host, port, tls: tls === undefined ? "off" : isMutual(tls) ? "mutual" : "server" }, "listening");
   return {
     port,
     health,

@@ -28,6 +28,8 @@ export interface EmissionOrderDoc {
   emittedBlocks: number;
   emittedCodes: number;
   readyAt: number;
+  /** Set by a cancel: codes of later blocks are void. */
+  voidedAfterBlock?: number;
   createdAt: number;
   updatedAt: number;
 }

@@ -4,28 +4,14 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { EmissionOrderSchema, EmitterService, type EmissionOrder } from "../gen/emission/emitter/v1/emitter_pb.js";
-import type { BlockStore } from "../core/block-store.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
 import { OrderNotFoundError } from "../core/domain-errors.js";
-import type { Journal } from "../core/journal.js";
-import type { Notifier } from "../core/notifier.js";
 import { requestIdOf } from "../core/request-id.js";
-import { verifyCode, type KeyRing } from "../domain/crypto-tail.js";
+import { cancelEmissionOrder, checkCode } from "./order-lifecycle.js";
 import { createEmissionOrder } from "./create-emission-order.js";
-import type { Emitter } from "./emitter.js";
-import { ACTIVE_STATUSES, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";
+import type { EmissionServerDeps } from "./emission-server-deps.js";
+import { ACTIVE_STATUSES, type EmissionOrderDoc } from "./emission-orders.js";
 
-export interface EmissionServerDeps {
-  db: EmissionCollections;
-  blocks: BlockStore;
-  notifier: Notifier;
-  emitter: Emitter;
-  journal: Journal;
-  keys: KeyRing;
-  blockSize: number;
-  maxActiveOrders: number;
-  recheckMs: number;
-}
 
 /** Registers the Emission server's handlers. */
 export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRouter) => void {
@@ -59,8 +45,11 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
       },
       async verifyCode(req) {
         if (req.code === "") throw new ConnectError("code is required", Code.InvalidArgument);
-        const v = verifyCode(d.keys, req.code);
-        return { valid: v.valid, reason: v.reason, gtin: v.gtin, serial: v.serial, keyId: v.keyId };
+        const v = await checkCode(d, req.code);
+        return { valid: v.valid, reason: v.valid ? "" : v.reason, gtin: v.gtin, serial: v.serial, keyId: v.keyId };
+      },
+      async cancelEmissionOrder(req) {
+        return { order: toMessage(await cancelEmissionOrder(d, req.orderId, req.deliveredThroughBlock)) };
       },
       async closeEmissionOrder(req) {
         const order = await load(req.orderId);
@@ -93,5 +82,6 @@ function toMessage(o: EmissionOrderDoc): EmissionOrder {
     emittedBlocks: o.emittedBlocks,
     createTime: timestampFromMs(o.createdAt),
     updateTime: timestampFromMs(o.updatedAt),
+    voidedAfterBlock: o.voidedAfterBlock ?? 0,
   });
 }

@@ -2,14 +2,13 @@ import { BlockStore } from "../core/block-store.js";
 import type { AccessPolicy } from "../core/auth.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import { serve, type BuiltRole, type RunningServer } from "../core/grpc-server.js";
-import { Journal, registerJournal } from "../core/journal.js";
-import { createLogger, type Logger } from "../core/logger.js";
+import type { Logger } from "../core/logger.js";
+import { openRoleBase, roleSpec } from "../core/role-base.js";
 import { Notifier } from "../core/notifier.js";
 import { isMain, runMain } from "../core/run-main.js";
 import { parseKeyRing, randomKeyRing, type KeyRing } from "../domain/crypto-tail.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
-import { MemoryStore } from "../store/memory-store.js";
 import type { Store } from "../store/store.js";
 import { Emitter } from "./emitter.js";
 import { openEmissionCollections } from "./emission-orders.js";
@@ -40,15 +39,13 @@ function keyRingOf(config: MeshConfig, log: Logger): KeyRing {
 
 /** Wires the Emission server to its store; serve() or an in-memory transport runs it. */
 export async function buildEmissionServer(o: EmissionServerOptions): Promise<BuiltRole> {
-  const { config } = o;
-  const log = o.log ?? createLogger(ROLE, config.logLevel);
-  const store = o.store ?? new MemoryStore();
+  const base = await openRoleBase({ role: ROLE, config: o.config, store: o.store, log: o.log });
+  const { config, log, store, journal } = base;
   const db = await openEmissionCollections(store);
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const keys = keyRingOf(config, log);
   const emitter = new Emitter({ db, blocks, notifier, keys, rate: config.emissionServer.emissionRate, log });
-  const journal = await Journal.open(store, ROLE, log);
   const routes = emissionServerRoutes({
     db, blocks, notifier, emitter, journal, keys,
     blockSize: config.emissionServer.blockSize,
@@ -56,22 +53,16 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     recheckMs: config.recheckMs,
   });
   return {
-    spec: {
-      log, services: [EmitterService, JournalService], policy: POLICY, tokens: config.tokens, maxMessageBytes: config.maxMessageBytes,
-      routes(router) {
-        routes(router);
-        registerJournal(router, journal);
-      },
-    },
+    spec: roleSpec(base, [EmitterService], POLICY, routes),
     async stop() {
       await emitter.stop();
-      if (o.store === undefined) await store.close();
+      await base.close();
     },
   };
 }
 
 export async function startEmissionServer(o: EmissionServerOptions): Promise<RunningServer> {
-  return serve(await buildEmissionServer(o), o.address ?? o.config.emissionServer.address);
+  return serve(await buildEmissionServer(o), o.address ?? o.config.emissionServer.address, o.config.tls);
 }
 
 if (isMain(import.meta.url)) {

@@ -4,8 +4,11 @@ import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { checkReply } from "../core/check-reply.js";
+import { OrderStateError } from "../core/domain-errors.js";
 import type { Journal } from "../core/journal.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
+import type { Retransmitter } from "../core/retransmitter.js";
+import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection } from "../store/store.js";
 import type { OrderDoc } from "./orders.js";
 
@@ -13,9 +16,13 @@ export interface CreateOrderDeps {
   orders: Collection<OrderDoc>;
   registrar: Client<typeof RegistrarService>;
   journal: Journal;
-  callTimeoutMs: number;
+  retransmit: Retransmitter;
   /** Step 14.1: start filling the array in the background. */
   fill(orderId: string): void;
+  /** Whether a cancel named this CreateOrder request id already. */
+  cancelledBefore(participantId: string, requestId: string): Promise<boolean>;
+  /** Cancels an order this request created after a cancel named it. */
+  cancel(orderId: string): Promise<OrderDoc>;
 }
 
 export interface CreateOrderInput {
@@ -32,13 +39,17 @@ export interface CreateOrderInput {
  */
 export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): Promise<OrderDoc> {
   const ref = input.order?.productionOrderId ?? "";
+  // A cancelled order is never started by a later message (IOTP §4.5.3).
+  if (await d.cancelledBefore(input.participantId, input.requestId)) {
+    throw new OrderStateError(ref, "CANCELLED", `CreateOrder request ${input.requestId} was cancelled before the order was created`);
+  }
   // Steps 12-13: receive the Registrar's result and check it; 13.1 journal, 13.2 error reply to APCS, 13.3 on to step 16.
   const reply = await checkReply(
     { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
-    () => d.registrar.createPool(
+    () => d.retransmit.call("CreatePool", (timeoutMs) => d.registrar.createPool(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, "oms") }, timeoutMs: d.callTimeoutMs },
-    ),
+      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, "oms") }, timeoutMs },
+    )),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.
@@ -62,7 +73,10 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
     createdAt: now,
     updatedAt: now,
   };
-  await d.orders.insertOne(order);
-  d.fill(order._id);
-  return order; // step 15: the reply to APCS
+  // A retransmitted request whose first run got this far finds its order here.
+  const existing = await insertOrLoad(d.orders, order);
+  // A cancel that arrived while this request was on its way down wins.
+  if (await d.cancelledBefore(input.participantId, input.requestId)) return d.cancel(existing._id);
+  d.fill(existing._id);
+  return existing; // step 15: the reply to APCS
 }

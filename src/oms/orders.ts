@@ -24,6 +24,9 @@ export interface OrderDoc {
   /** Highest block the line acknowledged. */
   deliveredBlocks: number;
   deliveredCodes: number;
+  /** A close or cancel not yet confirmed by the Registrar. */
+  pending?: "close" | "cancel" | undefined;
+  pendingRequestId?: string | undefined;
   createdAt: number;
   updatedAt: number;
 }
@@ -34,7 +37,22 @@ export const FILLING: readonly OrderStatus[] = [OrderStatus.APPROVED];
 export const OPEN: readonly OrderStatus[] = [OrderStatus.APPROVED, OrderStatus.READY];
 
 export async function openOrders(store: Store): Promise<Collection<OrderDoc>> {
-  return store.collection<OrderDoc>("orders", [{ fields: ["participantId"] }, { fields: ["status"] }]);
+  return store.collection<OrderDoc>("orders", [{ fields: ["participantId", "requestId"] }, { fields: ["status"] }]);
+}
+
+/** A cancel that named the CreateOrder request id: the order it names must never run. */
+export interface CancelMarkDoc {
+  /** "<participant>|<create request id>" */
+  _id: string;
+  createdAt: number;
+}
+
+export async function openCancelMarks(store: Store): Promise<Collection<CancelMarkDoc>> {
+  return store.collection<CancelMarkDoc>("cancel_marks");
+}
+
+export function cancelMarkId(participantId: string, createRequestId: string): string {
+  return `${participantId}|${createRequestId}`;
 }
 
 /** Loads an order of the participant; another participant's order does not exist for it. */

@@ -1,28 +1,18 @@
-import { Code, ConnectError, type Client, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
-import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { callerOf } from "../core/auth.js";
-import type { BlockStore } from "../core/block-store.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import type { CodeFiller } from "../core/code-filler.js";
-import { OrderStateError } from "../core/domain-errors.js";
-import type { Journal } from "../core/journal.js";
-import type { Notifier } from "../core/notifier.js";
+import { OrderStateError, RequestInvalidError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
-import type { Collection } from "../store/store.js";
 import { createOrder } from "./create-order.js";
-import { acknowledgeBlocks, closeOrder } from "./order-actions.js";
+import { acknowledgeBlocks } from "./order-actions.js";
+import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
+import type { Retransmitter } from "../core/retransmitter.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
 
-export interface OmsDeps {
-  orders: Collection<OrderDoc>;
-  blocks: BlockStore;
-  registrar: Client<typeof RegistrarService>;
-  filler: CodeFiller;
-  notifier: Notifier;
-  journal: Journal;
-  callTimeoutMs: number;
+export interface OmsDeps extends OrderLifecycleDeps {
+  retransmit: Retransmitter;
   recheckMs: number;
 }
 
@@ -32,9 +22,16 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
   return (router) =>
     router.service(OmsService, {
       async createOrder(req, ctx) {
+        const participantId = participant(ctx);
+        const requestId = requestIdOf(ctx);
         const order = await createOrder(
-          { orders: d.orders, registrar: d.registrar, journal: d.journal, callTimeoutMs: d.callTimeoutMs, fill: (id) => d.filler.fill(id) },
-          { participantId: participant(ctx), order: req.order, requestId: requestIdOf(ctx) },
+          {
+            orders: d.orders, registrar: d.registrar, journal: d.journal, retransmit: d.retransmit,
+            fill: (id) => d.filler.fill(id),
+            cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
+            cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,
+          },
+          { participantId, order: req.order, requestId },
         );
         return { order: toOrderMessage(order) };
       },
@@ -68,6 +65,13 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
       },
       async closeOrder(req, ctx) {
         return { order: toOrderMessage(await closeOrder(d, req.orderId, participant(ctx), requestIdOf(ctx))) };
+      },
+      async cancelOrder(req, ctx) {
+        if ((req.orderId === "") === (req.createRequestId === "")) {
+          throw new RequestInvalidError("cancel", [{ field: "order_id", description: "give exactly one of order_id and create_request_id" }]);
+        }
+        const order = await cancelOrder(d, req, participant(ctx), requestIdOf(ctx));
+        return order === undefined ? {} : { order: toOrderMessage(order) };
       },
     });
 }

@@ -5,17 +5,19 @@ import { BlockStore } from "../core/block-store.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import { createDownstreamTransport } from "../core/downstream-transport.js";
 import { serve, type BuiltRole, type RunningServer } from "../core/grpc-server.js";
-import { Journal, registerJournal } from "../core/journal.js";
-import { createLogger, type Logger } from "../core/logger.js";
+import type { Logger } from "../core/logger.js";
+import { openRoleBase, roleSpec } from "../core/role-base.js";
 import { Notifier } from "../core/notifier.js";
 import { isMain, runMain } from "../core/run-main.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { MemoryStore } from "../store/memory-store.js";
 import type { Store } from "../store/store.js";
 import { createArrayFiller } from "./array-filler.js";
-import { openOrders } from "./orders.js";
+import { openCancelMarks, openOrders } from "./orders.js";
+import { sendDown } from "./order-lifecycle.js";
+import { DownstreamOutbox } from "../core/downstream-outbox.js";
+import { Retransmitter, retransmitPolicy } from "../core/retransmitter.js";
 import { omsRoutes } from "./routes.js";
 
 export const ROLE = "oms";
@@ -37,38 +39,36 @@ export interface OmsOptions {
 
 /** Wires OMS to its store and to the Registrar. */
 export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
-  const { config } = o;
-  const log = o.log ?? createLogger(ROLE, config.logLevel);
-  const store = o.store ?? new MemoryStore();
+  const base = await openRoleBase({ role: ROLE, config: o.config, store: o.store, log: o.log });
+  const { config, log, store, journal } = base;
   const orders = await openOrders(store);
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
-  const journal = await Journal.open(store, ROLE, log);
   const tasks = new BackgroundTasks(log);
   const registrar = createClient(
     RegistrarService,
-    o.downstream ?? createDownstreamTransport({ address: config.registrar.address, token: config.oms.token, maxMessageBytes: config.maxMessageBytes }),
+    o.downstream ?? createDownstreamTransport({ address: config.registrar.address, token: config.oms.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
   );
   const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar);
   await filler.resumeAll();
-  const routes = omsRoutes({ orders, blocks, registrar, filler, notifier, journal, callTimeoutMs: config.callTimeoutMs, recheckMs: config.recheckMs });
+  const retransmit = new Retransmitter(retransmitPolicy(config), log);
+  const outbox = new DownstreamOutbox(tasks, retransmit, log);
+  const cancelMarks = await openCancelMarks(store);
+  const deps = { orders, cancelMarks, blocks, registrar, filler, notifier, journal, outbox, retransmit, recheckMs: config.recheckMs };
+  // After a restart: closes and cancels the Registrar has not confirmed go out again.
+  for (const order of await orders.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, order);
+  const routes = omsRoutes(deps);
   return {
-    spec: {
-      log, services: [OmsService, JournalService], policy: POLICY, tokens: config.tokens, maxMessageBytes: config.maxMessageBytes,
-      routes(router) {
-        routes(router);
-        registerJournal(router, journal);
-      },
-    },
+    spec: roleSpec(base, [OmsService], POLICY, routes),
     async stop() {
       await tasks.stopAll();
-      if (o.store === undefined) await store.close();
+      await base.close();
     },
   };
 }
 
 export async function startOms(o: OmsOptions): Promise<RunningServer> {
-  return serve(await buildOms(o), o.address ?? o.config.oms.address);
+  return serve(await buildOms(o), o.address ?? o.config.oms.address, o.config.tls);
 }
 
 if (isMain(import.meta.url)) {

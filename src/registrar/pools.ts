@@ -19,6 +19,12 @@ export interface PoolDoc {
   /** Highest block stored contiguously from the Emission server. */
   pooledBlocks: number;
   pooledCodes: number;
+  /** A close or cancel not yet confirmed by the Emission server. */
+  pending?: "close" | "cancel" | undefined;
+  /** Request id the pending message goes down with. */
+  pendingRequestId?: string | undefined;
+  /** Cancel: the highest block the line acknowledged; later blocks are void. */
+  deliveredThrough?: number | undefined;
   createdAt: number;
   updatedAt: number;
 }

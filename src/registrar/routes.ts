@@ -1,26 +1,15 @@
-import { Code, ConnectError, type Client, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
-import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import type { BlockStore } from "../core/block-store.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import { checkReply } from "../core/check-reply.js";
-import type { Journal } from "../core/journal.js";
-import type { Notifier } from "../core/notifier.js";
-import { deriveRequestId, REQUEST_ID_HEADER, requestIdOf } from "../core/request-id.js";
-import type { Collection } from "../store/store.js";
+import { requestIdOf } from "../core/request-id.js";
 import { createPool } from "./create-pool.js";
-import type { CodeFiller } from "../core/code-filler.js";
-import { loadPool, OPEN, toPoolMessage, type PoolDoc } from "./pools.js";
+import { cancelPool, closePool, type PoolLifecycleDeps } from "./pool-lifecycle.js";
+import { loadPool, OPEN, toPoolMessage } from "./pools.js";
+import type { Retransmitter } from "../core/retransmitter.js";
 
-export interface RegistrarDeps {
-  pools: Collection<PoolDoc>;
-  blocks: BlockStore;
-  emitter: Client<typeof EmitterService>;
-  filler: CodeFiller;
-  notifier: Notifier;
-  journal: Journal;
-  callTimeoutMs: number;
+export interface RegistrarDeps extends PoolLifecycleDeps {
+  retransmit: Retransmitter;
   recheckMs: number;
 }
 
@@ -38,7 +27,7 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
     router.service(RegistrarService, {
       async createPool(req, ctx) {
         const pool = await createPool(
-          { pools: d.pools, emitter: d.emitter, journal: d.journal, callTimeoutMs: d.callTimeoutMs, fill: (id) => d.filler.fill(id) },
+          { pools: d.pools, emitter: d.emitter, journal: d.journal, retransmit: d.retransmit, fill: (id) => d.filler.fill(id) },
           { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) },
         );
         return { orderId: pool._id, readiness: toPoolMessage(pool).readiness, status: pool.status };
@@ -52,18 +41,10 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
         for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
       },
       async closePool(req, ctx) {
-        const pool = await loadPool(d.pools, req.orderId);
-        await d.pools.updateOne({ _id: pool._id, status: { $in: OPEN } }, { $set: { status: PoolStatus.CLOSED, updatedAt: Date.now() } });
-        await d.filler.stop(pool._id);
-        d.notifier.notify(pool._id);
-        // Closing is idempotent below too, so a retried close finishes the job.
-        const requestId = requestIdOf(ctx);
-        await checkReply(
-          { journal: d.journal, step: "close", below: "Emission server", orderRef: pool._id, requestId, participantId: pool.participantId },
-          () => d.emitter.closeEmissionOrder({ orderId: pool._id }, { headers: { [REQUEST_ID_HEADER]: deriveRequestId(requestId, "registrar") }, timeoutMs: d.callTimeoutMs }),
-          () => undefined,
-        );
-        return { pool: toPoolMessage(await loadPool(d.pools, pool._id)) };
+        return { pool: toPoolMessage(await closePool(d, req.orderId, requestIdOf(ctx))) };
+      },
+      async cancelPool(req, ctx) {
+        return { pool: toPoolMessage(await cancelPool(d, req.orderId, requestIdOf(ctx), req.deliveredThroughBlock)) };
       },
     });
 }

@@ -5,16 +5,18 @@ import { BlockStore } from "../core/block-store.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import { createDownstreamTransport } from "../core/downstream-transport.js";
 import { serve, type BuiltRole, type RunningServer } from "../core/grpc-server.js";
-import { Journal, registerJournal } from "../core/journal.js";
-import { createLogger, type Logger } from "../core/logger.js";
+import type { Logger } from "../core/logger.js";
+import { openRoleBase, roleSpec } from "../core/role-base.js";
 import { Notifier } from "../core/notifier.js";
 import { isMain, runMain } from "../core/run-main.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { MemoryStore } from "../store/memory-store.js";
 import type { Store } from "../store/store.js";
 import { createPoolFiller } from "./pool-filler.js";
+import { sendDown } from "./pool-lifecycle.js";
+import { DownstreamOutbox } from "../core/downstream-outbox.js";
+import { Retransmitter, retransmitPolicy } from "../core/retransmitter.js";
 import { openPools } from "./pools.js";
 import { registrarRoutes } from "./routes.js";
 
@@ -37,38 +39,35 @@ export interface RegistrarOptions {
 
 /** Wires the Registrar to its store and to the Emission server. */
 export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
-  const { config } = o;
-  const log = o.log ?? createLogger(ROLE, config.logLevel);
-  const store = o.store ?? new MemoryStore();
+  const base = await openRoleBase({ role: ROLE, config: o.config, store: o.store, log: o.log });
+  const { config, log, store, journal } = base;
   const pools = await openPools(store);
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
-  const journal = await Journal.open(store, ROLE, log);
   const tasks = new BackgroundTasks(log);
   const emitter = createClient(
     EmitterService,
-    o.downstream ?? createDownstreamTransport({ address: config.emissionServer.address, token: config.registrar.token, maxMessageBytes: config.maxMessageBytes }),
+    o.downstream ?? createDownstreamTransport({ address: config.emissionServer.address, token: config.registrar.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
   );
   const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter);
   await filler.resumeAll();
-  const routes = registrarRoutes({ pools, blocks, emitter, filler, notifier, journal, callTimeoutMs: config.callTimeoutMs, recheckMs: config.recheckMs });
+  const retransmit = new Retransmitter(retransmitPolicy(config), log);
+  const outbox = new DownstreamOutbox(tasks, retransmit, log);
+  const deps = { pools, blocks, emitter, filler, notifier, journal, outbox, retransmit, recheckMs: config.recheckMs };
+  // After a restart: closes and cancels the Emission server has not confirmed go out again.
+  for (const pool of await pools.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, pool);
+  const routes = registrarRoutes(deps);
   return {
-    spec: {
-      log, services: [RegistrarService, JournalService], policy: POLICY, tokens: config.tokens, maxMessageBytes: config.maxMessageBytes,
-      routes(router) {
-        routes(router);
-        registerJournal(router, journal);
-      },
-    },
+    spec: roleSpec(base, [RegistrarService], POLICY, routes),
     async stop() {
       await tasks.stopAll();
-      if (o.store === undefined) await store.close();
+      await base.close();
     },
   };
 }
 
 export async function startRegistrar(o: RegistrarOptions): Promise<RunningServer> {
-  return serve(await buildRegistrar(o), o.address ?? o.config.registrar.address);
+  return serve(await buildRegistrar(o), o.address ?? o.config.registrar.address, o.config.tls);
 }
 
 if (isMain(import.meta.url)) {

@@ -214,6 +214,7 @@ function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
   for (const [field, v] of Object.entries(update.$max ?? {})) {
     next[field] = Math.max((next[field] as number | undefined) ?? Number.NEGATIVE_INFINITY, v as number);
   }
+  for (const field of Object.keys(update.$unset ?? {})) delete next[field];
   return deepFreeze(structuredClone(next)) as unknown as T;
 }
 

@@ -21,7 +21,7 @@ export interface Range<V> {
 
 /** Equality on a field, or a range / membership test on a scalar field. */
 export type Filter<T> = {
-  [K in keyof T]?: T[K] extends Scalar ? T[K] | Range<T[K]> : T[K];
+  [K in keyof T]?: NonNullable<T[K]> extends Scalar ? T[K] | Range<NonNullable<T[K]>> : T[K];
 };
 
 type NumericKeys<T> = { [K in keyof T]-?: T[K] extends number ? K : never }[keyof T];
@@ -30,6 +30,8 @@ export interface Update<T> {
   $set?: Partial<Omit<T, "_id">>;
   $inc?: Partial<Record<NumericKeys<T>, number>>;
   $max?: Partial<Record<NumericKeys<T>, number>>;
+  /** Removes optional fields. */
+  $unset?: Partial<Record<Exclude<keyof T, "_id">, true>>;
 }
 
 export interface FindOptions<T> {

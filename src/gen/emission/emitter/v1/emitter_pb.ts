@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file emission/emitter/v1/emitter.proto.
  */
 export const file_emission_emitter_v1_emitter: GenFile = /*@__PURE__*/
-  fileDesc("CiFlbWlzc2lvbi9lbWl0dGVyL3YxL2VtaXR0ZXIucHJvdG8SE2VtaXNzaW9uLmVtaXR0ZXIudjEigwMKDUVtaXNzaW9uT3JkZXISEAoIb3JkZXJfaWQYASABKAkSFgoOcGFydGljaXBhbnRfaWQYAiABKAkSGwoTcHJvZHVjdGlvbl9vcmRlcl9pZBgDIAEoCRI3Cg1wcm9kdWN0X2dyb3VwGAQgASgOMiAuZW1pc3Npb24uY29tbW9uLnYxLlByb2R1Y3RHcm91cBIvCgZzdGF0dXMYBSABKA4yHy5lbWlzc2lvbi5jb21tb24udjEuT3JkZXJTdGF0dXMSMAoJcmVhZGluZXNzGAYgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLlJlYWRpbmVzcxIVCg1lbWl0dGVkX2NvZGVzGAcgASgEEhYKDmVtaXR0ZWRfYmxvY2tzGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYgoaQ3JlYXRlRW1pc3Npb25PcmRlclJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSLAoFb3JkZXIYAiABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuT3JkZXJTcGVjImEKG0NyZWF0ZUVtaXNzaW9uT3JkZXJSZXNwb25zZRIQCghvcmRlcl9pZBgBIAEoCRIwCglyZWFkaW5lc3MYAiABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuUmVhZGluZXNzIisKF0dldEVtaXNzaW9uT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIk0KGEdldEVtaXNzaW9uT3JkZXJSZXNwb25zZRIxCgVvcmRlchgBIAEoCzIiLmVtaXNzaW9uLmVtaXR0ZXIudjEuRW1pc3Npb25PcmRlciI7ChJTdHJlYW1Db2Rlc1JlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSEwoLYWZ0ZXJfYmxvY2sYAiABKA0iQwoTU3RyZWFtQ29kZXNSZXNwb25zZRIsCgVibG9jaxgBIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5Db2RlQmxvY2siIQoRVmVyaWZ5Q29kZVJlcXVlc3QSDAoEY29kZRgBIAEoCSJhChJWZXJpZnlDb2RlUmVzcG9uc2USDQoFdmFsaWQYASABKAgSDgoGcmVhc29uGAIgASgJEgwKBGd0aW4YAyABKAkSDgoGc2VyaWFsGAQgASgJEg4KBmtleV9pZBgFIAEoCSItChlDbG9zZUVtaXNzaW9uT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIk8KGkNsb3NlRW1pc3Npb25PcmRlclJlc3BvbnNlEjEKBW9yZGVyGAEgASgLMiIuZW1pc3Npb24uZW1pdHRlci52MS5FbWlzc2lvbk9yZGVyMsQECg5FbWl0dGVyU2VydmljZRJ4ChNDcmVhdGVFbWlzc2lvbk9yZGVyEi8uZW1pc3Npb24uZW1pdHRlci52MS5DcmVhdGVFbWlzc2lvbk9yZGVyUmVxdWVzdBowLmVtaXNzaW9uLmVtaXR0ZXIudjEuQ3JlYXRlRW1pc3Npb25PcmRlclJlc3BvbnNlEnQKEEdldEVtaXNzaW9uT3JkZXISLC5lbWlzc2lvbi5lbWl0dGVyLnYxLkdldEVtaXNzaW9uT3JkZXJSZXF1ZXN0Gi0uZW1pc3Npb24uZW1pdHRlci52MS5HZXRFbWlzc2lvbk9yZGVyUmVzcG9uc2UiA5ACARJnCgtTdHJlYW1Db2RlcxInLmVtaXNzaW9uLmVtaXR0ZXIudjEuU3RyZWFtQ29kZXNSZXF1ZXN0GiguZW1pc3Npb24uZW1pdHRlci52MS5TdHJlYW1Db2Rlc1Jlc3BvbnNlIgOQAgEwARJiCgpWZXJpZnlDb2RlEiYuZW1pc3Npb24uZW1pdHRlci52MS5WZXJpZnlDb2RlUmVxdWVzdBonLmVtaXNzaW9uLmVtaXR0ZXIudjEuVmVyaWZ5Q29kZVJlc3BvbnNlIgOQAgESdQoSQ2xvc2VFbWlzc2lvbk9yZGVyEi4uZW1pc3Npb24uZW1pdHRlci52MS5DbG9zZUVtaXNzaW9uT3JkZXJSZXF1ZXN0Gi8uZW1pc3Npb24uZW1pdHRlci52MS5DbG9zZUVtaXNzaW9uT3JkZXJSZXNwb25zZWIGcHJvdG8z", [file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
+  fileDesc("CiFlbWlzc2lvbi9lbWl0dGVyL3YxL2VtaXR0ZXIucHJvdG8SE2VtaXNzaW9uLmVtaXR0ZXIudjEinwMKDUVtaXNzaW9uT3JkZXISEAoIb3JkZXJfaWQYASABKAkSFgoOcGFydGljaXBhbnRfaWQYAiABKAkSGwoTcHJvZHVjdGlvbl9vcmRlcl9pZBgDIAEoCRI3Cg1wcm9kdWN0X2dyb3VwGAQgASgOMiAuZW1pc3Npb24uY29tbW9uLnYxLlByb2R1Y3RHcm91cBIvCgZzdGF0dXMYBSABKA4yHy5lbWlzc2lvbi5jb21tb24udjEuT3JkZXJTdGF0dXMSMAoJcmVhZGluZXNzGAYgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLlJlYWRpbmVzcxIVCg1lbWl0dGVkX2NvZGVzGAcgASgEEhYKDmVtaXR0ZWRfYmxvY2tzGAggASgNEi8KC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSdm9pZGVkX2FmdGVyX2Jsb2NrGAsgASgNImIKGkNyZWF0ZUVtaXNzaW9uT3JkZXJSZXF1ZXN0EhYKDnBhcnRpY2lwYW50X2lkGAEgASgJEiwKBW9yZGVyGAIgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLk9yZGVyU3BlYyJhChtDcmVhdGVFbWlzc2lvbk9yZGVyUmVzcG9uc2USEAoIb3JkZXJfaWQYASABKAkSMAoJcmVhZGluZXNzGAIgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLlJlYWRpbmVzcyIrChdHZXRFbWlzc2lvbk9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSJNChhHZXRFbWlzc2lvbk9yZGVyUmVzcG9uc2USMQoFb3JkZXIYASABKAsyIi5lbWlzc2lvbi5lbWl0dGVyLnYxLkVtaXNzaW9uT3JkZXIiOwoSU3RyZWFtQ29kZXNSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhMKC2FmdGVyX2Jsb2NrGAIgASgNIkMKE1N0cmVhbUNvZGVzUmVzcG9uc2USLAoFYmxvY2sYASABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuQ29kZUJsb2NrIiEKEVZlcmlmeUNvZGVSZXF1ZXN0EgwKBGNvZGUYASABKAkiYQoSVmVyaWZ5Q29kZVJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIMCgRndGluGAMgASgJEg4KBnNlcmlhbBgEIAEoCRIOCgZrZXlfaWQYBSABKAkiLQoZQ2xvc2VFbWlzc2lvbk9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSJPChpDbG9zZUVtaXNzaW9uT3JkZXJSZXNwb25zZRIxCgVvcmRlchgBIAEoCzIiLmVtaXNzaW9uLmVtaXR0ZXIudjEuRW1pc3Npb25PcmRlciJfChpDYW5jZWxFbWlzc2lvbk9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIfChdkZWxpdmVyZWRfdGhyb3VnaF9ibG9jaxgCIAEoDRIOCgZyZWFzb24YAyABKAkiUAobQ2FuY2VsRW1pc3Npb25PcmRlclJlc3BvbnNlEjEKBW9yZGVyGAEgASgLMiIuZW1pc3Npb24uZW1pdHRlci52MS5FbWlzc2lvbk9yZGVyMr4FCg5FbWl0dGVyU2VydmljZRJ4ChNDcmVhdGVFbWlzc2lvbk9yZGVyEi8uZW1pc3Npb24uZW1pdHRlci52MS5DcmVhdGVFbWlzc2lvbk9yZGVyUmVxdWVzdBowLmVtaXNzaW9uLmVtaXR0ZXIudjEuQ3JlYXRlRW1pc3Npb25PcmRlclJlc3BvbnNlEnQKEEdldEVtaXNzaW9uT3JkZXISLC5lbWlzc2lvbi5lbWl0dGVyLnYxLkdldEVtaXNzaW9uT3JkZXJSZXF1ZXN0Gi0uZW1pc3Npb24uZW1pdHRlci52MS5HZXRFbWlzc2lvbk9yZGVyUmVzcG9uc2UiA5ACARJnCgtTdHJlYW1Db2RlcxInLmVtaXNzaW9uLmVtaXR0ZXIudjEuU3RyZWFtQ29kZXNSZXF1ZXN0GiguZW1pc3Npb24uZW1pdHRlci52MS5TdHJlYW1Db2Rlc1Jlc3BvbnNlIgOQAgEwARJiCgpWZXJpZnlDb2RlEiYuZW1pc3Npb24uZW1pdHRlci52MS5WZXJpZnlDb2RlUmVxdWVzdBonLmVtaXNzaW9uLmVtaXR0ZXIudjEuVmVyaWZ5Q29kZVJlc3BvbnNlIgOQAgESdQoSQ2xvc2VFbWlzc2lvbk9yZGVyEi4uZW1pc3Npb24uZW1pdHRlci52MS5DbG9zZUVtaXNzaW9uT3JkZXJSZXF1ZXN0Gi8uZW1pc3Npb24uZW1pdHRlci52MS5DbG9zZUVtaXNzaW9uT3JkZXJSZXNwb25zZRJ4ChNDYW5jZWxFbWlzc2lvbk9yZGVyEi8uZW1pc3Npb24uZW1pdHRlci52MS5DYW5jZWxFbWlzc2lvbk9yZGVyUmVxdWVzdBowLmVtaXNzaW9uLmVtaXR0ZXIudjEuQ2FuY2VsRW1pc3Npb25PcmRlclJlc3BvbnNlYgZwcm90bzM", [file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message emission.emitter.v1.EmissionOrder
@@ -71,6 +71,13 @@ export type EmissionOrder = Message<"emission.emitter.v1.EmissionOrder"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 10;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * Set when cancelled: blocks after this one were voided.
+   *
+   * @generated from field: uint32 voided_after_block = 11;
+   */
+  voidedAfterBlock: number;
 };
 
 /**
@@ -294,6 +301,52 @@ export const CloseEmissionOrderResponseSchema: GenMessage<CloseEmissionOrderResp
   messageDesc(file_emission_emitter_v1_emitter, 10);
 
 /**
+ * @generated from message emission.emitter.v1.CancelEmissionOrderRequest
+ */
+export type CancelEmissionOrderRequest = Message<"emission.emitter.v1.CancelEmissionOrderRequest"> & {
+  /**
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * Highest block the line acknowledged: it and the blocks before stay valid.
+   *
+   * @generated from field: uint32 delivered_through_block = 2;
+   */
+  deliveredThroughBlock: number;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message emission.emitter.v1.CancelEmissionOrderRequest.
+ * Use `create(CancelEmissionOrderRequestSchema)` to create a new message.
+ */
+export const CancelEmissionOrderRequestSchema: GenMessage<CancelEmissionOrderRequest> = /*@__PURE__*/
+  messageDesc(file_emission_emitter_v1_emitter, 11);
+
+/**
+ * @generated from message emission.emitter.v1.CancelEmissionOrderResponse
+ */
+export type CancelEmissionOrderResponse = Message<"emission.emitter.v1.CancelEmissionOrderResponse"> & {
+  /**
+   * @generated from field: emission.emitter.v1.EmissionOrder order = 1;
+   */
+  order?: EmissionOrder | undefined;
+};
+
+/**
+ * Describes the message emission.emitter.v1.CancelEmissionOrderResponse.
+ * Use `create(CancelEmissionOrderResponseSchema)` to create a new message.
+ */
+export const CancelEmissionOrderResponseSchema: GenMessage<CancelEmissionOrderResponse> = /*@__PURE__*/
+  messageDesc(file_emission_emitter_v1_emitter, 12);
+
+/**
  * The Emission server (Сервер эмиссии): checks emission requests (steps 4-5),
  * assigns order ids and readiness times (6), emits codes asynchronously (6.1)
  * and streams them to the Registrar.
@@ -347,6 +400,17 @@ export const EmitterService: GenService<{
     methodKind: "unary";
     input: typeof CloseEmissionOrderRequestSchema;
     output: typeof CloseEmissionOrderResponseSchema;
+  },
+  /**
+   * Stops emission; codes in blocks after `delivered_through_block` are
+   * voided: never sent, and VerifyCode refuses them.
+   *
+   * @generated from rpc emission.emitter.v1.EmitterService.CancelEmissionOrder
+   */
+  cancelEmissionOrder: {
+    methodKind: "unary";
+    input: typeof CancelEmissionOrderRequestSchema;
+    output: typeof CancelEmissionOrderResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_emission_emitter_v1_emitter, 0);

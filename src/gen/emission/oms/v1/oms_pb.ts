@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file emission/oms/v1/oms.proto.
  */
 export const file_emission_oms_v1_oms: GenFile = /*@__PURE__*/
-  fileDesc("ChllbWlzc2lvbi9vbXMvdjEvb21zLnByb3RvEg9lbWlzc2lvbi5vbXMudjEi/wMKBU9yZGVyEhAKCG9yZGVyX2lkGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJEhsKE3Byb2R1Y3Rpb25fb3JkZXJfaWQYAyABKAkSNwoNcHJvZHVjdF9ncm91cBgEIAEoDjIgLmVtaXNzaW9uLmNvbW1vbi52MS5Qcm9kdWN0R3JvdXASLwoGc3RhdHVzGAUgASgOMh8uZW1pc3Npb24uY29tbW9uLnYxLk9yZGVyU3RhdHVzEjcKDWJ1ZmZlcl9zdGF0dXMYBiABKA4yIC5lbWlzc2lvbi5jb21tb24udjEuQnVmZmVyU3RhdHVzEjAKCXJlYWRpbmVzcxgHIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5SZWFkaW5lc3MSEwoLdG90YWxfY29kZXMYCCABKAQSFwoPYXZhaWxhYmxlX2NvZGVzGAkgASgEEhcKD2RlbGl2ZXJlZF9jb2RlcxgKIAEoBBIXCg9yZWNlaXZlZF9ibG9ja3MYCyABKA0SGAoQZGVsaXZlcmVkX2Jsb2NrcxgMIAEoDRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKEkNyZWF0ZU9yZGVyUmVxdWVzdBIsCgVvcmRlchgBIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5PcmRlclNwZWMiPAoTQ3JlYXRlT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciIjCg9HZXRPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiOQoQR2V0T3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciIlChFXYXRjaE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI7ChJXYXRjaE9yZGVyUmVzcG9uc2USJQoFb3JkZXIYASABKAsyFi5lbWlzc2lvbi5vbXMudjEuT3JkZXIiOwoSU3RyZWFtQ29kZXNSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhMKC2FmdGVyX2Jsb2NrGAIgASgNIkMKE1N0cmVhbUNvZGVzUmVzcG9uc2USLAoFYmxvY2sYASABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuQ29kZUJsb2NrIjUKD0dldEJsb2NrUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIQCghibG9ja19pZBgCIAEoCSJAChBHZXRCbG9ja1Jlc3BvbnNlEiwKBWJsb2NrGAEgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLkNvZGVCbG9jayJDChhBY2tub3dsZWRnZUJsb2Nrc1JlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSFQoNdGhyb3VnaF9ibG9jaxgCIAEoDSJCChlBY2tub3dsZWRnZUJsb2Nrc1Jlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuZW1pc3Npb24ub21zLnYxLk9yZGVyIiUKEUNsb3NlT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIjsKEkNsb3NlT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlcjKUBQoKT21zU2VydmljZRJYCgtDcmVhdGVPcmRlchIjLmVtaXNzaW9uLm9tcy52MS5DcmVhdGVPcmRlclJlcXVlc3QaJC5lbWlzc2lvbi5vbXMudjEuQ3JlYXRlT3JkZXJSZXNwb25zZRJUCghHZXRPcmRlchIgLmVtaXNzaW9uLm9tcy52MS5HZXRPcmRlclJlcXVlc3QaIS5lbWlzc2lvbi5vbXMudjEuR2V0T3JkZXJSZXNwb25zZSIDkAIBElwKCldhdGNoT3JkZXISIi5lbWlzc2lvbi5vbXMudjEuV2F0Y2hPcmRlclJlcXVlc3QaIy5lbWlzc2lvbi5vbXMudjEuV2F0Y2hPcmRlclJlc3BvbnNlIgOQAgEwARJfCgtTdHJlYW1Db2RlcxIjLmVtaXNzaW9uLm9tcy52MS5TdHJlYW1Db2Rlc1JlcXVlc3QaJC5lbWlzc2lvbi5vbXMudjEuU3RyZWFtQ29kZXNSZXNwb25zZSIDkAIBMAESVAoIR2V0QmxvY2sSIC5lbWlzc2lvbi5vbXMudjEuR2V0QmxvY2tSZXF1ZXN0GiEuZW1pc3Npb24ub21zLnYxLkdldEJsb2NrUmVzcG9uc2UiA5ACARJqChFBY2tub3dsZWRnZUJsb2NrcxIpLmVtaXNzaW9uLm9tcy52MS5BY2tub3dsZWRnZUJsb2Nrc1JlcXVlc3QaKi5lbWlzc2lvbi5vbXMudjEuQWNrbm93bGVkZ2VCbG9ja3NSZXNwb25zZRJVCgpDbG9zZU9yZGVyEiIuZW1pc3Npb24ub21zLnYxLkNsb3NlT3JkZXJSZXF1ZXN0GiMuZW1pc3Npb24ub21zLnYxLkNsb3NlT3JkZXJSZXNwb25zZWIGcHJvdG8z", [file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
+  fileDesc("ChllbWlzc2lvbi9vbXMvdjEvb21zLnByb3RvEg9lbWlzc2lvbi5vbXMudjEi/wMKBU9yZGVyEhAKCG9yZGVyX2lkGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJEhsKE3Byb2R1Y3Rpb25fb3JkZXJfaWQYAyABKAkSNwoNcHJvZHVjdF9ncm91cBgEIAEoDjIgLmVtaXNzaW9uLmNvbW1vbi52MS5Qcm9kdWN0R3JvdXASLwoGc3RhdHVzGAUgASgOMh8uZW1pc3Npb24uY29tbW9uLnYxLk9yZGVyU3RhdHVzEjcKDWJ1ZmZlcl9zdGF0dXMYBiABKA4yIC5lbWlzc2lvbi5jb21tb24udjEuQnVmZmVyU3RhdHVzEjAKCXJlYWRpbmVzcxgHIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5SZWFkaW5lc3MSEwoLdG90YWxfY29kZXMYCCABKAQSFwoPYXZhaWxhYmxlX2NvZGVzGAkgASgEEhcKD2RlbGl2ZXJlZF9jb2RlcxgKIAEoBBIXCg9yZWNlaXZlZF9ibG9ja3MYCyABKA0SGAoQZGVsaXZlcmVkX2Jsb2NrcxgMIAEoDRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKEkNyZWF0ZU9yZGVyUmVxdWVzdBIsCgVvcmRlchgBIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5PcmRlclNwZWMiPAoTQ3JlYXRlT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciIjCg9HZXRPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiOQoQR2V0T3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciIlChFXYXRjaE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI7ChJXYXRjaE9yZGVyUmVzcG9uc2USJQoFb3JkZXIYASABKAsyFi5lbWlzc2lvbi5vbXMudjEuT3JkZXIiOwoSU3RyZWFtQ29kZXNSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhMKC2FmdGVyX2Jsb2NrGAIgASgNIkMKE1N0cmVhbUNvZGVzUmVzcG9uc2USLAoFYmxvY2sYASABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuQ29kZUJsb2NrIjUKD0dldEJsb2NrUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIQCghibG9ja19pZBgCIAEoCSJAChBHZXRCbG9ja1Jlc3BvbnNlEiwKBWJsb2NrGAEgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLkNvZGVCbG9jayJDChhBY2tub3dsZWRnZUJsb2Nrc1JlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSFQoNdGhyb3VnaF9ibG9jaxgCIAEoDSJCChlBY2tub3dsZWRnZUJsb2Nrc1Jlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuZW1pc3Npb24ub21zLnYxLk9yZGVyIiUKEUNsb3NlT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIjsKEkNsb3NlT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciJRChJDYW5jZWxPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSGQoRY3JlYXRlX3JlcXVlc3RfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIjwKE0NhbmNlbE9yZGVyUmVzcG9uc2USJQoFb3JkZXIYASABKAsyFi5lbWlzc2lvbi5vbXMudjEuT3JkZXIy7gUKCk9tc1NlcnZpY2USWAoLQ3JlYXRlT3JkZXISIy5lbWlzc2lvbi5vbXMudjEuQ3JlYXRlT3JkZXJSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLkNyZWF0ZU9yZGVyUmVzcG9uc2USVAoIR2V0T3JkZXISIC5lbWlzc2lvbi5vbXMudjEuR2V0T3JkZXJSZXF1ZXN0GiEuZW1pc3Npb24ub21zLnYxLkdldE9yZGVyUmVzcG9uc2UiA5ACARJcCgpXYXRjaE9yZGVyEiIuZW1pc3Npb24ub21zLnYxLldhdGNoT3JkZXJSZXF1ZXN0GiMuZW1pc3Npb24ub21zLnYxLldhdGNoT3JkZXJSZXNwb25zZSIDkAIBMAESXwoLU3RyZWFtQ29kZXMSIy5lbWlzc2lvbi5vbXMudjEuU3RyZWFtQ29kZXNSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLlN0cmVhbUNvZGVzUmVzcG9uc2UiA5ACATABElQKCEdldEJsb2NrEiAuZW1pc3Npb24ub21zLnYxLkdldEJsb2NrUmVxdWVzdBohLmVtaXNzaW9uLm9tcy52MS5HZXRCbG9ja1Jlc3BvbnNlIgOQAgESagoRQWNrbm93bGVkZ2VCbG9ja3MSKS5lbWlzc2lvbi5vbXMudjEuQWNrbm93bGVkZ2VCbG9ja3NSZXF1ZXN0GiouZW1pc3Npb24ub21zLnYxLkFja25vd2xlZGdlQmxvY2tzUmVzcG9uc2USVQoKQ2xvc2VPcmRlchIiLmVtaXNzaW9uLm9tcy52MS5DbG9zZU9yZGVyUmVxdWVzdBojLmVtaXNzaW9uLm9tcy52MS5DbG9zZU9yZGVyUmVzcG9uc2USWAoLQ2FuY2VsT3JkZXISIy5lbWlzc2lvbi5vbXMudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2ViBnByb3RvMw", [file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message emission.oms.v1.Order
@@ -368,6 +368,56 @@ export const CloseOrderResponseSchema: GenMessage<CloseOrderResponse> = /*@__PUR
   messageDesc(file_emission_oms_v1_oms, 14);
 
 /**
+ * @generated from message emission.oms.v1.CancelOrderRequest
+ */
+export type CancelOrderRequest = Message<"emission.oms.v1.CancelOrderRequest"> & {
+  /**
+   * The order to cancel; or leave empty and give create_request_id.
+   *
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * The x-request-id of the CreateOrder call that placed the order.
+   *
+   * @generated from field: string create_request_id = 2;
+   */
+  createRequestId: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message emission.oms.v1.CancelOrderRequest.
+ * Use `create(CancelOrderRequestSchema)` to create a new message.
+ */
+export const CancelOrderRequestSchema: GenMessage<CancelOrderRequest> = /*@__PURE__*/
+  messageDesc(file_emission_oms_v1_oms, 15);
+
+/**
+ * @generated from message emission.oms.v1.CancelOrderResponse
+ */
+export type CancelOrderResponse = Message<"emission.oms.v1.CancelOrderResponse"> & {
+  /**
+   * The cancelled order; absent when it was cancelled before it was created.
+   *
+   * @generated from field: emission.oms.v1.Order order = 1;
+   */
+  order?: Order | undefined;
+};
+
+/**
+ * Describes the message emission.oms.v1.CancelOrderResponse.
+ * Use `create(CancelOrderResponseSchema)` to create a new message.
+ */
+export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__PURE__*/
+  messageDesc(file_emission_oms_v1_oms, 16);
+
+/**
  * The order management station (СУЗ): takes business orders from the line
  * controller (step 2), keeps a code array per order (14) filled
  * asynchronously (14.1), and hands codes to the line.
@@ -444,6 +494,19 @@ export const OmsService: GenService<{
     methodKind: "unary";
     input: typeof CloseOrderRequestSchema;
     output: typeof CloseOrderResponseSchema;
+  },
+  /**
+   * Cancels an order in progress, by its id or by the request id of the
+   * CreateOrder that placed it (so an order still being created can be
+   * cancelled). Emission stops, codes not yet acknowledged by the line are
+   * voided, open streams end. Cancelling twice is harmless.
+   *
+   * @generated from rpc emission.oms.v1.OmsService.CancelOrder
+   */
+  cancelOrder: {
+    methodKind: "unary";
+    input: typeof CancelOrderRequestSchema;
+    output: typeof CancelOrderResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_emission_oms_v1_oms, 0);

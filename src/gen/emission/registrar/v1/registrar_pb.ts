@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file emission/registrar/v1/registrar.proto.
  */
 export const file_emission_registrar_v1_registrar: GenFile = /*@__PURE__*/
-  fileDesc("CiVlbWlzc2lvbi9yZWdpc3RyYXIvdjEvcmVnaXN0cmFyLnByb3RvEhVlbWlzc2lvbi5yZWdpc3RyYXIudjEivgIKBFBvb2wSEAoIb3JkZXJfaWQYASABKAkSFgoOcGFydGljaXBhbnRfaWQYAiABKAkSGwoTcHJvZHVjdGlvbl9vcmRlcl9pZBgDIAEoCRIuCgZzdGF0dXMYBCABKA4yHi5lbWlzc2lvbi5jb21tb24udjEuUG9vbFN0YXR1cxIwCglyZWFkaW5lc3MYBSABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuUmVhZGluZXNzEhQKDHBvb2xlZF9jb2RlcxgGIAEoBBIVCg1wb29sZWRfYmxvY2tzGAcgASgNEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoRQ3JlYXRlUG9vbFJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSLAoFb3JkZXIYAiABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuT3JkZXJTcGVjIogBChJDcmVhdGVQb29sUmVzcG9uc2USEAoIb3JkZXJfaWQYASABKAkSMAoJcmVhZGluZXNzGAIgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLlJlYWRpbmVzcxIuCgZzdGF0dXMYAyABKA4yHi5lbWlzc2lvbi5jb21tb24udjEuUG9vbFN0YXR1cyIiCg5HZXRQb29sUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI8Cg9HZXRQb29sUmVzcG9uc2USKQoEcG9vbBgBIAEoCzIbLmVtaXNzaW9uLnJlZ2lzdHJhci52MS5Qb29sIjsKElN0cmVhbUNvZGVzUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRITCgthZnRlcl9ibG9jaxgCIAEoDSJDChNTdHJlYW1Db2Rlc1Jlc3BvbnNlEiwKBWJsb2NrGAEgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLkNvZGVCbG9jayIkChBDbG9zZVBvb2xSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIj4KEUNsb3NlUG9vbFJlc3BvbnNlEikKBHBvb2wYASABKAsyGy5lbWlzc2lvbi5yZWdpc3RyYXIudjEuUG9vbDKhAwoQUmVnaXN0cmFyU2VydmljZRJhCgpDcmVhdGVQb29sEiguZW1pc3Npb24ucmVnaXN0cmFyLnYxLkNyZWF0ZVBvb2xSZXF1ZXN0GikuZW1pc3Npb24ucmVnaXN0cmFyLnYxLkNyZWF0ZVBvb2xSZXNwb25zZRJdCgdHZXRQb29sEiUuZW1pc3Npb24ucmVnaXN0cmFyLnYxLkdldFBvb2xSZXF1ZXN0GiYuZW1pc3Npb24ucmVnaXN0cmFyLnYxLkdldFBvb2xSZXNwb25zZSIDkAIBEmsKC1N0cmVhbUNvZGVzEikuZW1pc3Npb24ucmVnaXN0cmFyLnYxLlN0cmVhbUNvZGVzUmVxdWVzdBoqLmVtaXNzaW9uLnJlZ2lzdHJhci52MS5TdHJlYW1Db2Rlc1Jlc3BvbnNlIgOQAgEwARJeCglDbG9zZVBvb2wSJy5lbWlzc2lvbi5yZWdpc3RyYXIudjEuQ2xvc2VQb29sUmVxdWVzdBooLmVtaXNzaW9uLnJlZ2lzdHJhci52MS5DbG9zZVBvb2xSZXNwb25zZWIGcHJvdG8z", [file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
+  fileDesc("CiVlbWlzc2lvbi9yZWdpc3RyYXIvdjEvcmVnaXN0cmFyLnByb3RvEhVlbWlzc2lvbi5yZWdpc3RyYXIudjEivgIKBFBvb2wSEAoIb3JkZXJfaWQYASABKAkSFgoOcGFydGljaXBhbnRfaWQYAiABKAkSGwoTcHJvZHVjdGlvbl9vcmRlcl9pZBgDIAEoCRIuCgZzdGF0dXMYBCABKA4yHi5lbWlzc2lvbi5jb21tb24udjEuUG9vbFN0YXR1cxIwCglyZWFkaW5lc3MYBSABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuUmVhZGluZXNzEhQKDHBvb2xlZF9jb2RlcxgGIAEoBBIVCg1wb29sZWRfYmxvY2tzGAcgASgNEi8KC2NyZWF0ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiWQoRQ3JlYXRlUG9vbFJlcXVlc3QSFgoOcGFydGljaXBhbnRfaWQYASABKAkSLAoFb3JkZXIYAiABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuT3JkZXJTcGVjIogBChJDcmVhdGVQb29sUmVzcG9uc2USEAoIb3JkZXJfaWQYASABKAkSMAoJcmVhZGluZXNzGAIgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLlJlYWRpbmVzcxIuCgZzdGF0dXMYAyABKA4yHi5lbWlzc2lvbi5jb21tb24udjEuUG9vbFN0YXR1cyIiCg5HZXRQb29sUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI8Cg9HZXRQb29sUmVzcG9uc2USKQoEcG9vbBgBIAEoCzIbLmVtaXNzaW9uLnJlZ2lzdHJhci52MS5Qb29sIjsKElN0cmVhbUNvZGVzUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRITCgthZnRlcl9ibG9jaxgCIAEoDSJDChNTdHJlYW1Db2Rlc1Jlc3BvbnNlEiwKBWJsb2NrGAEgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLkNvZGVCbG9jayIkChBDbG9zZVBvb2xSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIj4KEUNsb3NlUG9vbFJlc3BvbnNlEikKBHBvb2wYASABKAsyGy5lbWlzc2lvbi5yZWdpc3RyYXIudjEuUG9vbCJWChFDYW5jZWxQb29sUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIfChdkZWxpdmVyZWRfdGhyb3VnaF9ibG9jaxgCIAEoDRIOCgZyZWFzb24YAyABKAkiPwoSQ2FuY2VsUG9vbFJlc3BvbnNlEikKBHBvb2wYASABKAsyGy5lbWlzc2lvbi5yZWdpc3RyYXIudjEuUG9vbDKEBAoQUmVnaXN0cmFyU2VydmljZRJhCgpDcmVhdGVQb29sEiguZW1pc3Npb24ucmVnaXN0cmFyLnYxLkNyZWF0ZVBvb2xSZXF1ZXN0GikuZW1pc3Npb24ucmVnaXN0cmFyLnYxLkNyZWF0ZVBvb2xSZXNwb25zZRJdCgdHZXRQb29sEiUuZW1pc3Npb24ucmVnaXN0cmFyLnYxLkdldFBvb2xSZXF1ZXN0GiYuZW1pc3Npb24ucmVnaXN0cmFyLnYxLkdldFBvb2xSZXNwb25zZSIDkAIBEmsKC1N0cmVhbUNvZGVzEikuZW1pc3Npb24ucmVnaXN0cmFyLnYxLlN0cmVhbUNvZGVzUmVxdWVzdBoqLmVtaXNzaW9uLnJlZ2lzdHJhci52MS5TdHJlYW1Db2Rlc1Jlc3BvbnNlIgOQAgEwARJeCglDbG9zZVBvb2wSJy5lbWlzc2lvbi5yZWdpc3RyYXIudjEuQ2xvc2VQb29sUmVxdWVzdBooLmVtaXNzaW9uLnJlZ2lzdHJhci52MS5DbG9zZVBvb2xSZXNwb25zZRJhCgpDYW5jZWxQb29sEiguZW1pc3Npb24ucmVnaXN0cmFyLnYxLkNhbmNlbFBvb2xSZXF1ZXN0GikuZW1pc3Npb24ucmVnaXN0cmFyLnYxLkNhbmNlbFBvb2xSZXNwb25zZWIGcHJvdG8z", [file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message emission.registrar.v1.Pool
@@ -236,6 +236,52 @@ export const ClosePoolResponseSchema: GenMessage<ClosePoolResponse> = /*@__PURE_
   messageDesc(file_emission_registrar_v1_registrar, 8);
 
 /**
+ * @generated from message emission.registrar.v1.CancelPoolRequest
+ */
+export type CancelPoolRequest = Message<"emission.registrar.v1.CancelPoolRequest"> & {
+  /**
+   * @generated from field: string order_id = 1;
+   */
+  orderId: string;
+
+  /**
+   * Highest block the line acknowledged: it and the blocks before stay valid.
+   *
+   * @generated from field: uint32 delivered_through_block = 2;
+   */
+  deliveredThroughBlock: number;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message emission.registrar.v1.CancelPoolRequest.
+ * Use `create(CancelPoolRequestSchema)` to create a new message.
+ */
+export const CancelPoolRequestSchema: GenMessage<CancelPoolRequest> = /*@__PURE__*/
+  messageDesc(file_emission_registrar_v1_registrar, 9);
+
+/**
+ * @generated from message emission.registrar.v1.CancelPoolResponse
+ */
+export type CancelPoolResponse = Message<"emission.registrar.v1.CancelPoolResponse"> & {
+  /**
+   * @generated from field: emission.registrar.v1.Pool pool = 1;
+   */
+  pool?: Pool | undefined;
+};
+
+/**
+ * Describes the message emission.registrar.v1.CancelPoolResponse.
+ * Use `create(CancelPoolResponseSchema)` to create a new message.
+ */
+export const CancelPoolResponseSchema: GenMessage<CancelPoolResponse> = /*@__PURE__*/
+  messageDesc(file_emission_registrar_v1_registrar, 10);
+
+/**
  * The Emission registrar (Регистратор эмиссии): forwards orders to the
  * Emission server (step 3), keeps a code pool per order (10) filled
  * asynchronously (10.1) and streams it to OMS.
@@ -279,6 +325,17 @@ export const RegistrarService: GenService<{
     methodKind: "unary";
     input: typeof ClosePoolRequestSchema;
     output: typeof ClosePoolResponseSchema;
+  },
+  /**
+   * Cancels the pool and the emission order; blocks after
+   * `delivered_through_block` are voided.
+   *
+   * @generated from rpc emission.registrar.v1.RegistrarService.CancelPool
+   */
+  cancelPool: {
+    methodKind: "unary";
+    input: typeof CancelPoolRequestSchema;
+    output: typeof CancelPoolResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_emission_registrar_v1_registrar, 0);

@@ -1,0 +1,129 @@
+import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { createHash } from "node:crypto";
+import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { callerKey } from "./auth.js";
+import { ERROR_DOMAIN, toConnectError } from "./domain-errors.js";
+import type { Notifier } from "./notifier.js";
+import type { ReplyDoc, ReplyStore } from "./reply-store.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
+import { transientError } from "./retry-hint.js";
+import { TRANSIENT_CODES } from "./transient-codes.js";
+
+/** Response header (or error trailer) saying the reply is a stored one, not new work. */
+export const REPLAY_HEADER = "x-idempotent-replay";
+
+export interface IdempotencyOptions {
+  replies: ReplyStore;
+  services: readonly DescService[];
+  notifier: Notifier;
+  /** How long a duplicate waits for the original before it is told to retry. */
+  maxWaitMs: number;
+  /** The retry hint given with "being processed". */
+  retryHintMs: number;
+}
+
+/**
+ * IOTP §4.5.2 for every server role: a state-changing call with a request id
+ * already seen from the same caller for the same method gets the stored
+ * reply and does nothing again; the same id with another payload is refused;
+ * a duplicate of a call still running waits for its outcome, or is told it is
+ * being processed. Success and failure are stored alike, transient errors not.
+ */
+export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
+  const own = new Set(o.services.map((s) => s.typeName));
+  return (next) => async (req) => {
+    if (req.stream || !own.has(req.service.typeName) || req.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS) {
+      return next(req);
+    }
+    const key = replyKey(req);
+    const digest = createHash("sha256").update(toBinary(req.method.input, req.message)).digest("base64");
+    const claim = await o.replies.claim(key, digest);
+    switch (claim.kind) {
+      case "new":
+        return runOnce(o, key, req, async () => {
+          const res = await next(req);
+          if (res.stream) throw new ConnectError("a unary call answered with a stream", Code.Internal);
+          return res;
+        });
+      case "done":
+        return replay(req, claim.doc);
+      case "mismatch":
+        throw reused(req);
+      case "running":
+        return replay(req, await awaitOriginal(o, key, req.signal));
+    }
+  };
+}
+
+function replyKey(req: UnaryRequest): string {
+  const caller = req.contextValues.get(callerKey);
+  const who = caller === undefined ? "anonymous" : `${caller.role}:${caller.participantId}`;
+  return `${who}|${req.service.typeName}/${req.method.name}|${req.header.get(REQUEST_ID_HEADER) ?? ""}`;
+}
+
+async function runOnce(o: IdempotencyOptions, key: string, req: UnaryRequest, work: () => Promise<UnaryResponse>): Promise<UnaryResponse> {
+  const renew = setInterval(() => void o.replies.renew(key).catch(() => undefined), Math.max(1_000, o.replies.leaseMs / 3));
+  try {
+    const res = await work();
+    await o.replies.complete(key, { response: Buffer.from(toBinary(req.method.output, res.message)).toString("base64") });
+    return res;
+  } catch (err) {
+    const e = toConnectError(err);
+    if (TRANSIENT_CODES.has(e.code)) await o.replies.release(key);
+    else await o.replies.complete(key, { error: storedError(e) });
+    throw e;
+  } finally {
+    clearInterval(renew);
+    o.notifier.notify(key);
+  }
+}
+
+/** RFC 2801 §4.5.2.2: the duplicate waits for the original within its own deadline. */
+async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSignal): Promise<ReplyDoc> {
+  const until = Date.now() + o.maxWaitMs;
+  while (!signal.aborted && Date.now() < until) {
+    await o.notifier.wait(key, signal, Math.min(250, Math.max(1, until - Date.now())));
+    const doc = await o.replies.get(key);
+    if (doc === undefined) break; // the original failed transiently: nothing stored
+    if (doc.state === "done") return doc;
+  }
+  throw transientError("a request with this x-request-id is being processed; retry later for its reply", Code.Unavailable, o.retryHintMs);
+}
+
+function replay(req: UnaryRequest, doc: ReplyDoc): UnaryResponse {
+  if (doc.error !== undefined) {
+    const e = new ConnectError(doc.error.message, doc.error.code, { [REPLAY_HEADER]: "true" });
+    e.details = doc.error.details.map((d) => ({ type: d.type, value: Buffer.from(d.value, "base64") }));
+    throw e;
+  }
+  return {
+    stream: false,
+    service: req.service,
+    method: req.method,
+    // A reply answers in the encoding it was asked in (gRPC, gRPC-web or Connect; binary or JSON).
+    header: new Headers({ "content-type": req.header.get("content-type") ?? "application/grpc+proto", [REPLAY_HEADER]: "true" }),
+    message: fromBinary(req.method.output, Buffer.from(doc.response ?? "", "base64")),
+    trailer: new Headers(),
+  } as UnaryResponse;
+}
+
+function storedError(e: ConnectError): NonNullable<ReplyDoc["error"]> {
+  const details = e.details.map((d) =>
+    "desc" in d
+      ? { type: d.desc.typeName, value: Buffer.from(toBinary(d.desc, create(d.desc, d.value))).toString("base64") }
+      : { type: d.type, value: Buffer.from(d.value).toString("base64") },
+  );
+  return { code: e.code, message: e.rawMessage, details };
+}
+
+function reused(req: UnaryRequest): ConnectError {
+  const id = req.header.get(REQUEST_ID_HEADER) ?? "";
+  return new ConnectError(
+    `x-request-id ${JSON.stringify(id)} was already used for a different ${req.method.name} request (the payloads differ); a new request needs a new request id`,
+    Code.InvalidArgument,
+    undefined,
+    [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: "REQUEST_ID_REUSED", domain: ERROR_DOMAIN, metadata: { requestId: id, method: req.method.name } }) }],
+  );
+}

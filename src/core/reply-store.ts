@@ -1,0 +1,87 @@
+import { randomUUID } from "node:crypto";
+import type { Collection, Store } from "../store/store.js";
+
+/** A stored outcome of a state-changing call, keyed by caller, method and request id. */
+export interface ReplyDoc {
+  _id: string;
+  /** SHA-256 of the request message: the same id with another payload is refused. */
+  digest: string;
+  state: "running" | "done";
+  /** The process working on it, and until when its claim holds (so a crashed owner is taken over). */
+  owner: string;
+  leaseUntil: number;
+  /** Base64 of the response message, on success. */
+  response?: string;
+  error?: { code: number; message: string; details: { type: string; value: string }[] };
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type Claim =
+  | { kind: "new" }
+  | { kind: "done"; doc: ReplyDoc }
+  | { kind: "running"; doc: ReplyDoc }
+  | { kind: "mismatch"; doc: ReplyDoc };
+
+/**
+ * The stored replies of one role. A call claims its key with one insert (the
+ * unique _id makes concurrent duplicates lose), records the outcome with one
+ * conditional update, and is forgotten after its time to live.
+ */
+export class ReplyStore {
+  readonly instance = randomUUID();
+
+  private constructor(
+    private readonly replies: Collection<ReplyDoc>,
+    readonly ttlMs: number,
+    readonly leaseMs: number,
+  ) {}
+
+  static async open(store: Store, ttlMs: number, leaseMs: number): Promise<ReplyStore> {
+    return new ReplyStore(await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }]), ttlMs, leaseMs);
+  }
+
+  async claim(key: string, digest: string, now = Date.now()): Promise<Claim> {
+    const fresh: ReplyDoc = { _id: key, digest, state: "running", owner: this.instance, leaseUntil: now + this.leaseMs, createdAt: now, expiresAt: now + this.ttlMs };
+    const { duplicates } = await this.replies.insertMany([fresh]);
+    if (duplicates.length === 0) return { kind: "new" };
+    const doc = await this.replies.findOne({ _id: key });
+    if (doc === undefined) return this.claim(key, digest, now); // forgotten meanwhile
+    if (doc.expiresAt <= now) return this.takeOver(doc, fresh);
+    if (doc.digest !== digest) return { kind: "mismatch", doc };
+    if (doc.state === "done") return { kind: "done", doc };
+    return doc.leaseUntil <= now ? this.takeOver(doc, fresh) : { kind: "running", doc };
+  }
+
+  /** A claim whose owner died (lease over) or that expired: take it with a conditional update. */
+  private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
+    const { _id, ...rest } = fresh;
+    const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state }, { $set: { ...rest } });
+    if (taken !== undefined) return { kind: "new" };
+    const now = await this.replies.findOne({ _id });
+    return now === undefined ? this.claim(_id, fresh.digest) : now.state === "done" ? { kind: "done", doc: now } : { kind: "running", doc: now };
+  }
+
+  /** Keeps this instance's claim alive while the work runs. */
+  async renew(key: string): Promise<void> {
+    await this.replies.updateOne({ _id: key, owner: this.instance, state: "running" }, { $set: { leaseUntil: Date.now() + this.leaseMs } });
+  }
+
+  async complete(key: string, outcome: Pick<ReplyDoc, "response" | "error">): Promise<void> {
+    await this.replies.updateOne({ _id: key, owner: this.instance }, { $set: { state: "done", ...outcome } });
+  }
+
+  /** Transient outcomes are not kept: the retry is processed afresh. */
+  async release(key: string): Promise<void> {
+    await this.replies.deleteMany({ _id: key, owner: this.instance });
+  }
+
+  async get(key: string): Promise<ReplyDoc | undefined> {
+    return this.replies.findOne({ _id: key });
+  }
+
+  /** Forgets replies past their time to live. */
+  async sweep(now = Date.now()): Promise<number> {
+    return this.replies.deleteMany({ expiresAt: { $lt: now } });
+  }
+}

@@ -1,0 +1,67 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { MemoryStore } from "../store/memory-store.js";
+import type { Store } from "../store/store.js";
+import type { AccessPolicy } from "./auth.js";
+import type { MeshConfig } from "./config.js";
+import type { ServerSpec } from "./grpc-server.js";
+import { Journal, registerJournal } from "./journal.js";
+import { createLogger, type Logger } from "./logger.js";
+import { ReplyStore } from "./reply-store.js";
+import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
+
+/** What every server role has, whatever it does: store, logs, journal, stored replies. */
+export interface RoleBase {
+  config: MeshConfig;
+  log: Logger;
+  store: Store;
+  journal: Journal;
+  replies: ReplyStore;
+  /** Stops the reply sweeper and closes a store the role opened itself. */
+  close(): Promise<void>;
+}
+
+export interface RoleBaseOptions {
+  role: string;
+  config: MeshConfig;
+  store?: Store | undefined;
+  log?: Logger | undefined;
+}
+
+export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
+  const log = o.log ?? createLogger(o.role, o.config.logLevel);
+  const store = o.store ?? new MemoryStore();
+  const { replyTtlMs, replyLeaseMs } = o.config.serverRole;
+  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs);
+  // Stored replies are forgotten after their time to live (no TTL index needed).
+  const sweeper = setInterval(() => void replies.sweep().catch((err: unknown) => log.warn({ err }, "reply sweep failed")), Math.min(replyTtlMs, 60_000));
+  sweeper.unref();
+  return {
+    config: o.config,
+    log,
+    store,
+    journal: await Journal.open(store, o.role, log),
+    replies,
+    async close() {
+      clearInterval(sweeper);
+      if (o.store === undefined) await store.close();
+    },
+  };
+}
+
+/** The server spec of a role: its services plus the journal, behind the shared interceptors. */
+export function roleSpec(base: RoleBase, services: DescService[], policy: AccessPolicy, routes: (router: ConnectRouter) => void): ServerSpec {
+  return {
+    log: base.log,
+    services: [...services, JournalService],
+    policy,
+    tokens: base.config.tokens,
+    maxMessageBytes: base.config.maxMessageBytes,
+    replies: base.replies,
+    serverRole: base.config.serverRole,
+    routes(router) {
+      routes(router);
+      registerJournal(router, base.journal);
+    },
+  };
+}

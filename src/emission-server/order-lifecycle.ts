@@ -1,0 +1,50 @@
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { OrderNotFoundError, OrderStateError } from "../core/domain-errors.js";
+import { verifyCode, type Verification } from "../domain/crypto-tail.js";
+import { ACTIVE_STATUSES, serialKey, type EmissionOrderDoc } from "./emission-orders.js";
+import type { EmissionServerDeps } from "./emission-server-deps.js";
+
+/**
+ * Cancel (IOTP §4.5.3): emission stops at the next block, blocks after the
+ * last one the line acknowledged are voided (dropped, and VerifyCode refuses
+ * their codes), their serials stay taken so they are never emitted again, and
+ * open streams end. Cancelling a cancelled order changes nothing.
+ */
+export async function cancelEmissionOrder(d: EmissionServerDeps, orderId: string, deliveredThrough: number): Promise<EmissionOrderDoc> {
+  const order = await d.db.orders.findOne({ _id: orderId });
+  if (order === undefined) throw new OrderNotFoundError(orderId);
+  const voidedAfterBlock = Math.min(deliveredThrough, order.emittedBlocks);
+  const cancelled = await d.db.orders.updateOne(
+    { _id: orderId, status: { $in: [...ACTIVE_STATUSES] } },
+    { $set: { status: OrderStatus.CANCELLED, voidedAfterBlock, updatedAt: Date.now() } },
+  );
+  if (cancelled !== undefined) {
+    await d.db.participants.updateOne({ _id: cancelled.participantId }, { $inc: { active: -1 } });
+    await d.blocks.dropAfter(orderId, voidedAfterBlock);
+    d.notifier.notify(orderId);
+    return cancelled;
+  }
+  const now = await d.db.orders.findOne({ _id: orderId });
+  if (now?.status === OrderStatus.CANCELLED) return now;
+  throw new OrderStateError(orderId, OrderStatus[now?.status ?? order.status], "it can no longer be cancelled");
+}
+
+/**
+ * VerifyCode: the crypto tail must be ours, and the code must have been
+ * emitted here and not voided by a cancel.
+ */
+export async function checkCode(d: EmissionServerDeps, code: string): Promise<Verification> {
+  const v = verifyCode(d.keys, code);
+  if (!v.valid) return v;
+  const serial = await d.db.serials.findOne({ _id: serialKey(v.gtin, v.serial) });
+  if (serial === undefined) return { ...v, valid: false, reason: "the code was never emitted here" };
+  const order = await d.db.orders.findOne({ _id: serial.orderId });
+  const product = order?.products[serial.product];
+  if (order === undefined || product === undefined) return { ...v, valid: false, reason: "the code was never emitted here" };
+  const seq = product.firstBlock + serial.chunk;
+  if (seq > order.emittedBlocks && order.status === OrderStatus.PENDING) return { ...v, valid: false, reason: "the code is not emitted yet" };
+  if (order.status === OrderStatus.CANCELLED && seq > (order.voidedAfterBlock ?? 0)) {
+    return { ...v, valid: false, reason: `the code was voided when order ${order._id} was cancelled` };
+  }
+  return v;
+}
