@@ -1,8 +1,9 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager } from "@connectrpc/connect-node";
-import { createDownstreamTransport } from "../core/downstream-transport.js";
+import { createDownstreamTransport, downstreamUrl } from "../core/downstream-transport.js";
+import { clientTlsOptions, loadTls } from "../core/tls.js";
 import { pino } from "pino";
-import { parseAddress, urlOf } from "../core/config.js";
+import { parseAddress } from "../core/config.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { MemoryStore } from "../store/memory-store.js";
 import { Apcs } from "./apcs-client.js";
@@ -31,11 +32,13 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export async function openSession(g: GlobalOptions, io: CliIo): Promise<Session> {
   const log = pino({ level: g.verbose ? "info" : "silent", base: { role: "apcs-cli" } }, { write: (line: string) => void io.stderr.write(line) });
-  const url = urlOf(parseAddress(g.oms));
+  const address = parseAddress(g.oms);
+  // The same TLS_CERT_FILE / TLS_KEY_FILE / TLS_CA_FILE as the roles: an OMS serving TLS needs them.
+  const tls = loadTls({ certFile: io.env["TLS_CERT_FILE"], keyFile: io.env["TLS_KEY_FILE"], caFile: io.env["TLS_CA_FILE"] });
   // Our own session manager, so the connection is closed when the command ends
   // instead of keeping the process alive with keep-alive pings.
-  const http2 = new Http2SessionManager(url, { pingIntervalMs: 10_000, pingIdleConnection: true });
-  const transport = createDownstreamTransport({ address: parseAddress(g.oms), token: g.token, maxMessageBytes: MAX_MESSAGE_BYTES, sessionManager: http2 });
+  const http2 = new Http2SessionManager(downstreamUrl(address, tls), { pingIntervalMs: 10_000, pingIdleConnection: true }, tls === undefined ? undefined : clientTlsOptions(tls));
+  const transport = createDownstreamTransport({ address, token: g.token, maxMessageBytes: MAX_MESSAGE_BYTES, sessionManager: http2, tls });
   const store = new MemoryStore();
   // The CLI's store for codes is the --out file, written block by block: keeping
   // them in memory too would hold up to 1.5 M codes for nothing.

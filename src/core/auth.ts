@@ -48,23 +48,27 @@ export function parseTokens(spec: string): Map<string, Caller> {
   return table;
 }
 
-/** Authenticates every call to a protected service and checks the caller's role may call it. */
-export function authInterceptor(tokens: ReadonlyMap<string, Caller>, policy: AccessPolicy): Interceptor {
+/** Where refused calls are recorded (the role's journal). */
+export type AuthFailureSink = (failure: { error: ConnectError; requestId: string; participantId: string }) => Promise<unknown>;
+
+/**
+ * Authenticates every call to a protected service and checks the caller's
+ * role may call it; every refusal is journaled.
+ */
+export function authInterceptor(tokens: ReadonlyMap<string, Caller>, policy: AccessPolicy, refused: AuthFailureSink): Interceptor {
   return (next) => async (req) => {
     const allowed = policy.get(req.service.typeName);
     if (allowed === undefined) return next(req);
-    const header = req.header.get("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (match === null) {
-      throw new ConnectError("missing bearer token: send `authorization: Bearer <token>`", Code.Unauthenticated);
-    }
+    const fail = async (error: ConnectError, participantId = ""): Promise<never> => {
+      await refused({ error, requestId: req.header.get("x-request-id") ?? "", participantId }).catch(() => undefined);
+      throw error;
+    };
+    const match = /^Bearer\s+(\S+)$/i.exec(req.header.get("authorization") ?? "");
+    if (match === null) return fail(new ConnectError("missing bearer token: send `authorization: Bearer <token>`", Code.Unauthenticated));
     const caller = tokens.get(match[1] ?? "");
-    if (caller === undefined) throw new ConnectError("unknown bearer token", Code.Unauthenticated);
+    if (caller === undefined) return fail(new ConnectError("unknown bearer token", Code.Unauthenticated));
     if (!allowed.includes(caller.role)) {
-      throw new ConnectError(
-        `role ${caller.role} may not call ${req.service.typeName}/${req.method.name}`,
-        Code.PermissionDenied,
-      );
+      return fail(new ConnectError(`role ${caller.role} may not call ${req.service.typeName}/${req.method.name}`, Code.PermissionDenied), caller.participantId);
     }
     req.contextValues.set(callerKey, caller);
     return next(req);

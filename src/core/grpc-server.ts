@@ -16,6 +16,7 @@ import { admissionInterceptor, type AdmissionGauge } from "./admission-intercept
 import { idempotencyInterceptor } from "./idempotency-interceptor.js";
 import { Notifier } from "./notifier.js";
 import type { ReplyStore } from "./reply-store.js";
+import type { Journal } from "./journal.js";
 
 export interface ServerSpec {
   log: Logger;
@@ -26,6 +27,8 @@ export interface ServerSpec {
   maxMessageBytes: number;
   /** Stored replies of the role's state-changing calls. */
   replies: ReplyStore;
+  /** Where refused calls are journaled. */
+  journal: Journal;
   serverRole: MeshConfig["serverRole"];
   routes(router: ConnectRouter): void;
 }
@@ -63,7 +66,7 @@ export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inF
   const { serverRole: r } = spec;
   return [
     errorInterceptor(spec.log),
-    authInterceptor(spec.tokens, spec.policy),
+    authInterceptor(spec.tokens, spec.policy, (f) => spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error })),
     requestIdInterceptor(spec.services),
     admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
     idempotencyInterceptor({ replies: spec.replies, services: spec.services, notifier: new Notifier(), maxWaitMs: r.duplicateWaitMs, retryHintMs: r.retryHintMs }),
@@ -123,7 +126,7 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
       // A client certificate that fails verification only shows in authorizationError (a code such as UNABLE_TO_VERIFY_LEAF_SIGNATURE).
       const refused: unknown = socket.authorizationError;
       const reason = refused === null || refused === undefined ? err.message.trim() : `client certificate refused: ${String(refused)}`;
-      spec.log.warn({ remote: socket.remoteAddress, reason }, "tls handshake refused");
+      spec.log.warn({ remote: socket.remoteAddress, reason }, "tls handshake failed");
     });
   }
   const sessions = new Set<http2.ServerHttp2Session>();

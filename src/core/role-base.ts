@@ -58,6 +58,7 @@ export function roleSpec(base: RoleBase, services: DescService[], policy: Access
     tokens: base.config.tokens,
     maxMessageBytes: base.config.maxMessageBytes,
     replies: base.replies,
+    journal: base.journal,
     serverRole: base.config.serverRole,
     routes(router) {
       routes(router);

@@ -17,7 +17,8 @@ export function isMain(moduleUrl: string): boolean {
  * and on SIGINT/SIGTERM closes it (ending open streams) before exiting.
  */
 export function runMain(start: () => Promise<{ close(): Promise<void> }>): void {
-  start().then(
+  // A start that throws at once (bad configuration) is reported like one that fails later.
+  Promise.resolve().then(start).then(
     (running) => {
       let stopping = false;
       const stop = (): void => {

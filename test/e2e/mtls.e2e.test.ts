@@ -121,7 +121,7 @@ describe("the mesh with mutual TLS on every link", () => {
     for (const r of [oms, registrar, emission]) {
       const err = await rejection(createClient(JournalService, transport(r.p, TOKENS.admin, { ca: line.ca! })).listJournal({}, { timeoutMs: 5_000 }));
       expect(err.rawMessage).toMatch(/certificate required/);
-      await logged(r, (l) => l["msg"] === "tls handshake refused" && /did not return a certificate/.test(String(l["reason"])));
+      await logged(r, (l) => l["msg"] === "tls handshake failed" && /did not return a certificate/.test(String(l["reason"])));
     }
   });
 
@@ -131,13 +131,13 @@ describe("the mesh with mutual TLS on every link", () => {
     // verifies it after the handshake and drops the connection, which the
     // client sees as lost (UNAVAILABLE) or reset, whichever comes first.
     await rejection(createClient(JournalService, transport(registrar.p, TOKENS.oms, stranger)).listJournal({}, { timeoutMs: 5_000 }));
-    await logged(registrar, (l) => l["msg"] === "tls handshake refused" && /client certificate refused: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT)/.test(String(l["reason"])));
+    await logged(registrar, (l) => l["msg"] === "tls handshake failed" && /client certificate refused: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT)/.test(String(l["reason"])));
   });
 
   it("refuses a cleartext h2c client", async () => {
     // A good token again; the HTTP/2 preface is not a TLS hello.
     await rejection(createClient(JournalService, transport(emission.p, TOKENS.registrar)).listJournal({}, { timeoutMs: 5_000 }));
-    await logged(emission, (l) => l["msg"] === "tls handshake refused" && /wrong version number/.test(String(l["reason"])));
+    await logged(emission, (l) => l["msg"] === "tls handshake failed" && /wrong version number/.test(String(l["reason"])));
   });
 
   it("does not talk to a server whose certificate its CA did not sign", async () => {

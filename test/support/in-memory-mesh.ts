@@ -1,6 +1,7 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { pino } from "pino";
-import { Apcs } from "../../src/apcs/apcs-client.js";
+import { Apcs, type ApcsOptions } from "../../src/apcs/apcs-client.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
 import type { MeshConfig } from "../../src/core/config.js";
 import type { BuiltRole } from "../../src/core/grpc-server.js";
 import { inMemoryTransport } from "../../src/core/in-memory-transport.js";
@@ -31,21 +32,42 @@ export interface InMemoryMesh {
   emitterClient: Client<typeof EmitterService>;
   registrarClient: Client<typeof RegistrarService>;
   omsClient(token?: string): Client<typeof OmsService>;
+  /** How many documents a role keeps in a collection ("orders", "pools", "blocks", ...). */
+  count(role: "emission" | "registrar" | "oms", collection: string): Promise<number>;
   /** A role's journal, read with the operator token. */
   journal(role: "emission" | "registrar" | "oms", orderId?: string): Promise<JournalEntry[]>;
   close(): Promise<void>;
 }
 
-export async function inMemoryMesh(env: Record<string, string> = {}): Promise<InMemoryMesh> {
+/** Optional wrappers around each link, e.g. to inject faults between two roles. */
+export interface MeshLinks {
+  registrarToEmission?: (t: Transport) => Transport;
+  omsToRegistrar?: (t: Transport) => Transport;
+  apcsToOms?: (t: Transport) => Transport;
+}
+
+const same = (t: Transport): Transport => t;
+
+export async function inMemoryMesh(env: Record<string, string> = {}, links: MeshLinks = {}, apcsOptions: Partial<ApcsOptions> = {}): Promise<InMemoryMesh> {
   const config = testConfig(env);
-  const emission = await buildEmissionServer({ config, log: silent });
-  const registrar = await buildRegistrar({ config, log: silent, downstream: inMemoryTransport(emission.spec, bearer(TOKENS.registrar)) });
-  const oms = await buildOms({ config, log: silent, downstream: inMemoryTransport(registrar.spec, bearer(TOKENS.oms)) });
+  const stores = { emission: new MemoryStore(), registrar: new MemoryStore(), oms: new MemoryStore() };
+  const emission = await buildEmissionServer({ config, log: silent, store: stores.emission });
+  const registrar = await buildRegistrar({
+    config, log: silent, store: stores.registrar,
+    downstream: (links.registrarToEmission ?? same)(inMemoryTransport(emission.spec, bearer(TOKENS.registrar))),
+  });
+  const oms = await buildOms({
+    config, log: silent, store: stores.oms,
+    downstream: (links.omsToRegistrar ?? same)(inMemoryTransport(registrar.spec, bearer(TOKENS.oms))),
+  });
   const roles = { emission, registrar, oms };
   const to = (role: keyof typeof roles, token: string): Transport => inMemoryTransport(roles[role].spec, bearer(token));
-  const apcs = await Apcs.open({ transport: to("oms", TOKENS.apcs), log: silent });
+  const apcs = await Apcs.open({ transport: (links.apcsToOms ?? same)(to("oms", TOKENS.apcs)), log: silent, ...apcsOptions });
   return {
     config, emission, registrar, oms, apcs, to,
+    async count(role, collection) {
+      return (await stores[role].collection<{ _id: string }>(collection)).count({});
+    },
     emitterClient: createClient(EmitterService, to("emission", TOKENS.registrar)),
     registrarClient: createClient(RegistrarService, to("registrar", TOKENS.oms)),
     omsClient: (token = TOKENS.apcs) => createClient(OmsService, to("oms", token)),
@@ -58,6 +80,7 @@ export async function inMemoryMesh(env: Record<string, string> = {}): Promise<In
       await oms.stop();
       await registrar.stop();
       await emission.stop();
+      await Promise.all(Object.values(stores).map((st) => st.close()));
     },
   };
 }
