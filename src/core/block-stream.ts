@@ -26,8 +26,9 @@ const BATCH = 8;
 /**
  * Server side of every StreamCodes: sends the stored blocks after
  * `afterBlock`, then waits for new ones and sends them as they are stored,
- * until the last block is sent (the stream ends OK) or the order ends early
- * (the stream ends with that error). No hop holds more than a few blocks.
+ * until the last block is sent (the stream ends OK) or the order is closed or
+ * cancelled (the stream ends with that error at once). No hop holds more than
+ * a few blocks.
  */
 export async function* streamBlocks(
   src: BlockSource,
@@ -38,6 +39,8 @@ export async function* streamBlocks(
   let cursor = afterBlock;
   while (!signal.aborted) {
     const p = await src.progress(orderId);
+    // A closed or cancelled order sends nothing more, not even blocks it holds.
+    if (p.ended !== undefined) throw p.ended;
     if (cursor < p.stored) {
       const batch = await src.blocks.range(orderId, cursor, p.stored, BATCH);
       for (const block of batch) {
@@ -47,7 +50,6 @@ export async function* streamBlocks(
       continue;
     }
     if (p.total > 0 && cursor >= p.total) return;
-    if (p.ended !== undefined) throw p.ended;
     await src.notifier.wait(orderId, signal, src.recheckMs);
   }
 }
