@@ -1,15 +1,15 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
-import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import { anyUnpack, durationMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { CreateOrderRequestSchema, GetOrderRequestSchema, OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
-import { BadRequestSchema } from "../../src/gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, RetryInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../src/gen/google/rpc/status_pb.js";
 import { grpcJsUnary } from "../support/grpc-js-client.js";
 import { grpcurl } from "../support/grpcurl.js";
 import { milkOrder } from "../support/orders.js";
-import { startMesh } from "../support/processes.js";
+import { startMesh, startRole } from "../support/processes.js";
 import { TOKENS } from "../support/test-config.js";
 
 describe("the mesh's servers with clients other than connect", () => {
@@ -60,6 +60,30 @@ describe("the mesh's servers with clients other than connect", () => {
       expect(badRequest?.fieldViolations.map((v) => v.field)).toContain("order.products[0].gtin");
     } finally {
       client.close();
+    }
+  });
+
+  it("tells a @grpc/grpc-js client it is overloaded: RESOURCE_EXHAUSTED with grpc-retry-pushback-ms and RetryInfo", async () => {
+    const busy = await startRole("oms", { REGISTRAR_ADDR: mesh.registrar.address, MAX_IN_FLIGHT: "1", RETRY_HINT_MS: "250" });
+    const client = new grpc.Client(busy.address, grpc.credentials.createInsecure());
+    try {
+      const auth = { authorization: `Bearer ${TOKENS.apcs}` };
+      const calls = Array.from({ length: 12 }, (_, i) =>
+        grpcJsUnary(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: milkOrder(5) }), { ...auth, "x-request-id": `grpc-js-busy-${i}` })
+          .then(() => undefined, (e: unknown) => e as grpc.ServiceError),
+      );
+      const refused = (await Promise.all(calls)).filter((e): e is grpc.ServiceError => e !== undefined);
+      expect(refused.length).toBeGreaterThan(0);
+      for (const e of refused) {
+        expect(e.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+        expect(Number(e.metadata.get("grpc-retry-pushback-ms")[0])).toBeGreaterThanOrEqual(250);
+        const status = fromBinary(StatusSchema, e.metadata.get("grpc-status-details-bin")[0] as Buffer);
+        const info = status.details.map((d) => anyUnpack(d, RetryInfoSchema)).find((d) => d !== undefined);
+        expect(info?.retryDelay === undefined ? 0 : durationMs(info.retryDelay)).toBeGreaterThanOrEqual(250);
+      }
+    } finally {
+      client.close();
+      await busy.stop();
     }
   });
 });

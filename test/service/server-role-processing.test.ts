@@ -149,6 +149,33 @@ describe("stored replies (IOTP §4.5.2) across the mesh", () => {
   });
 });
 
+describe("retransmission by the line controller (IOTP §4.5.4)", () => {
+  let mesh: InMemoryMesh;
+  afterEach(async () => {
+    await mesh.close();
+  });
+
+  it("gives up after its attempts, keeps the placement as timed out, and a later retry makes exactly one order", async () => {
+    const link = switchableLink();
+    mesh = await inMemoryMesh(FAST, { apcsToOms: link.link }, { retransmit: { attempts: 3, initialBackoffMs: 5, maxBackoffMs: 10 } });
+    const spec = milkOrder(20);
+    spec.productionOrderId = "timed-out-1";
+    const err = await rejection(mesh.apcs.placeOrder(spec, "timed-out-0001"));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toMatch(/CreateOrder: no reply after 3 attempts/);
+    expect((await mesh.apcs.timedOut()).map((p) => p._id)).toEqual(["timed-out-0001"]);
+    expect((await mesh.apcs.journal.list({ orderId: "timed-out-1" })).entries.map((e) => e.step)).toEqual(["17.1"]);
+
+    link.up();
+    const order = await mesh.apcs.retryPlacement("timed-out-0001");
+    expect(order.productionOrderId).toBe("timed-out-1");
+    expect(await mesh.apcs.timedOut()).toEqual([]);
+    // A second retry is a replay, not a second order.
+    expect((await mesh.apcs.retryPlacement("timed-out-0001")).orderId).toBe(order.orderId);
+    expect([await mesh.count("oms", "orders"), await mesh.count("emission", "orders")]).toEqual([1, 1]);
+  });
+});
+
 describe("admission control under overload", () => {
   let mesh: InMemoryMesh;
   afterEach(async () => {
