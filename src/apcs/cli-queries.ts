@@ -26,6 +26,16 @@ export function runClose(orderId: string, g: GlobalOptions, io: CliIo): Promise<
   return withSession(g, io, async (s) => printOrder(orderView(await s.apcs.closeOrder(orderId)), g, io));
 }
 
+/** Cancels an order by its id, or by the request id of an order placement that got no answer. */
+export function runCancel(target: { orderId: string } | { createRequestId: string }, reason: string, g: GlobalOptions, io: CliIo): Promise<void> {
+  return withSession(g, io, async (s) => {
+    const order = await s.apcs.cancelOrder(target, reason);
+    if (order !== undefined) printOrder(orderView(order), g, io);
+    else if (g.json) writeJson(io.stdout, { cancelled: true, createRequestId: "createRequestId" in target ? target.createRequestId : "" });
+    else writeLine(io.stdout, "cancelled before the order was created: it will never be made");
+  });
+}
+
 /** Process 01.02.00.00 on the screen: a line (or JSON line) per change until the order is finished. */
 export function runWatch(orderId: string, g: GlobalOptions, io: CliIo): Promise<void> {
   return withSession(g, io, async (s) => {

@@ -10,7 +10,7 @@ import { addressArg, parseProduct, positiveInt } from "./cli-args.js";
 import { Interrupted, UsageError, failureOf, formatFailure } from "./cli-errors.js";
 import { colorsFor, writeJson, writeLine, type CliIo } from "./cli-io.js";
 import { CIS_TYPES, GROUPS, RELEASE_METHODS, runOrder, type OrderOptions } from "./cli-order.js";
-import { runBlock, runClose, runJournal, runStatus, runWatch, type JournalOptions } from "./cli-queries.js";
+import { runBlock, runCancel, runClose, runJournal, runStatus, runWatch, type JournalOptions } from "./cli-queries.js";
 import type { GlobalOptions } from "./cli-session.js";
 
 export type { CliIo } from "./cli-io.js";
@@ -124,6 +124,15 @@ function addOrderQueries(program: Command, io: CliIo, globals: () => GlobalOptio
     .action(async (orderId: string) => runWatch(orderId, globals(), io));
   program.command("close").description("close an order (at OMS, the Registrar and the Emission server)").argument("<orderId>")
     .action(async (orderId: string) => runClose(orderId, globals(), io));
+  program.command("cancel").description("cancel an order in progress: emission stops, undelivered codes are voided")
+    .argument("[orderId]", "the order to cancel")
+    .option("--request-id <id>", "instead of an order id: the request id of an order placement that got no answer")
+    .option("--reason <text>", "why, for the journals", "")
+    .action(async (orderId: string | undefined, opts: { requestId?: string; reason: string }) => {
+      if ((orderId === undefined) === (opts.requestId === undefined)) throw new UsageError("give an order id or --request-id, not both");
+      const target = orderId !== undefined ? { orderId } : { createRequestId: opts.requestId ?? "" };
+      return runCancel(target, opts.reason, globals(), io);
+    });
   program.command("block").description("fetch a block of codes again; prints its codes, one per line").argument("<orderId>")
     .argument("<blockId>", "the block id as delivered (<orderId>/<seq>), or just its seq")
     .action(async (orderId: string, blockId: string) => runBlock(orderId, blockId, globals(), io));

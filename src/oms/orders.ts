@@ -72,7 +72,8 @@ export function toOrderMessage(o: OrderDoc): Order {
     bufferStatus: o.bufferStatus,
     readiness: create(ReadinessSchema, { totalCodes: BigInt(o.totalCodes), totalBlocks: o.totalBlocks, estimatedReadyTime: timestampFromMs(o.readyAt) }),
     totalCodes: BigInt(o.totalCodes),
-    availableCodes: BigInt(o.receivedCodes - o.deliveredCodes),
+    // Closed or cancelled: nothing is available any more (undelivered codes are void).
+    availableCodes: BigInt(OPEN.includes(o.status) ? o.receivedCodes - o.deliveredCodes : 0),
     deliveredCodes: BigInt(o.deliveredCodes),
     receivedBlocks: o.receivedBlocks,
     deliveredBlocks: o.deliveredBlocks,
