@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { callerKey } from "./auth.js";
@@ -10,6 +10,13 @@ import type { ReplyDoc, ReplyStore } from "./reply-store.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
 import { transientError } from "./retry-hint.js";
 import { TRANSIENT_CODES } from "./transient-codes.js";
+
+/**
+ * When the request was first claimed, for the handler: identifiers derived
+ * from (request id, since) come out the same when a retry takes over the
+ * request after a crash, and new once the stored reply was forgotten.
+ */
+export const requestSinceKey = createContextKey<number>(0, { description: "first claim of the request" });
 
 /** Response header (or error trailer) saying the reply is a stored one, not new work. */
 export const REPLAY_HEADER = "x-idempotent-replay";
@@ -42,6 +49,7 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
     const claim = await o.replies.claim(key, digest);
     switch (claim.kind) {
       case "new":
+        req.contextValues.set(requestSinceKey, claim.since);
         return runOnce(o, key, req, async () => {
           const res = await next(req);
           if (res.stream) throw new ConnectError("a unary call answered with a stream", Code.Internal);

@@ -18,7 +18,8 @@ export interface ReplyDoc {
 }
 
 export type Claim =
-  | { kind: "new" }
+  /** `since`: when this request was first claimed; a takeover after a crash keeps it. */
+  | { kind: "new"; since: number }
   | { kind: "done"; doc: ReplyDoc }
   | { kind: "running"; doc: ReplyDoc }
   | { kind: "mismatch"; doc: ReplyDoc };
@@ -44,20 +45,21 @@ export class ReplyStore {
   async claim(key: string, digest: string, now = Date.now()): Promise<Claim> {
     const fresh: ReplyDoc = { _id: key, digest, state: "running", owner: this.instance, leaseUntil: now + this.leaseMs, createdAt: now, expiresAt: now + this.ttlMs };
     const { duplicates } = await this.replies.insertMany([fresh]);
-    if (duplicates.length === 0) return { kind: "new" };
+    if (duplicates.length === 0) return { kind: "new", since: now };
     const doc = await this.replies.findOne({ _id: key });
     if (doc === undefined) return this.claim(key, digest, now); // forgotten meanwhile
-    if (doc.expiresAt <= now) return this.takeOver(doc, fresh);
+    if (doc.expiresAt <= now) return this.takeOver(doc, fresh); // forgotten: a new request
     if (doc.digest !== digest) return { kind: "mismatch", doc };
     if (doc.state === "done") return { kind: "done", doc };
-    return doc.leaseUntil <= now ? this.takeOver(doc, fresh) : { kind: "running", doc };
+    // The owner died mid-call: take over the same request (same start, same expiry).
+    return doc.leaseUntil <= now ? this.takeOver(doc, { ...fresh, createdAt: doc.createdAt, expiresAt: doc.expiresAt }) : { kind: "running", doc };
   }
 
   /** A claim whose owner died (lease over) or that expired: take it with a conditional update. */
   private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
     const { _id, ...rest } = fresh;
     const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state }, { $set: { ...rest } });
-    if (taken !== undefined) return { kind: "new" };
+    if (taken !== undefined) return { kind: "new", since: fresh.createdAt };
     const now = await this.replies.findOne({ _id });
     return now === undefined ? this.claim(_id, fresh.digest) : now.state === "done" ? { kind: "done", doc: now } : { kind: "running", doc: now };
   }

@@ -1,4 +1,5 @@
-import { randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
+import { insertOrLoad } from "../store/insert-or-load.js";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
@@ -20,12 +21,15 @@ export interface CreateInput {
   participantId: string;
   order: OrderSpec | undefined;
   requestId: string;
+  /** When the request was first claimed (see requestSinceKey). */
+  since: number;
 }
 
 /** Steps 4 to 7 of process 01.01.00.00 at the Emission server. */
 export async function createEmissionOrder(d: CreateDeps, input: CreateInput): Promise<EmissionOrderDoc> {
   const spec = await step4CheckRequest(d, input);
-  const orderId = randomUUID();
+  // The same request (a retransmission, or a retry after a crash) always gets the same order id.
+  const orderId = orderIdFor(input.participantId, input.requestId, input.since);
   await step5CheckOrder(d, input, spec, orderId);
   return step6AssignAndQueue(d, input, spec, orderId);
 }
@@ -42,10 +46,10 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
 
 /** Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8. */
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
-  const active = (await d.db.participants.findOne({ _id: input.participantId }))?.active ?? 0;
+  const active = await d.db.slots.count({ participantId: input.participantId, _id: { $ne: orderId } });
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
   if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
-  if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId))) {
+  if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
     await releaseSerials(d, spec, orderId);
     violations = [{ field: "order", description: `the participant already has ${d.maxActiveOrders} active orders` }];
   }
@@ -68,10 +72,11 @@ async function reserveSelfMadeSerials(d: CreateDeps, spec: OrderSpec, orderId: s
       _id: serialKey(p.gtin, serial), gtin: p.gtin, serial, orderId, product: index, chunk: Math.floor(pos / d.blockSize), pos,
     }));
     const res = await d.db.serials.insertMany(docs);
-    for (const pos of res.duplicates.slice(0, 100)) {
+    const taken = await takenByOthers(d, docs, res.duplicates, orderId);
+    for (const pos of taken.slice(0, 100)) {
       violations.push({ field: `order.products[${index}].serial_numbers[${pos}]`, description: `serial ${JSON.stringify(p.serialNumbers[pos])} was already emitted for GTIN ${p.gtin}` });
     }
-    if (res.duplicates.length > 100) violations.push({ field: `order.products[${index}].serial_numbers`, description: `${res.duplicates.length - 100} more serials were already emitted` });
+    if (taken.length > 100) violations.push({ field: `order.products[${index}].serial_numbers`, description: `${taken.length - 100} more serials were already emitted` });
   }
   if (violations.length > 0) await releaseSerials(d, spec, orderId);
   return violations;
@@ -84,11 +89,32 @@ async function releaseSerials(d: CreateDeps, spec: OrderSpec, orderId: string): 
   }
 }
 
-/** The limit of active orders, as one conditional update so two creates cannot both take the last slot. */
-async function takeActiveSlot(d: CreateDeps, participantId: string): Promise<boolean> {
-  await d.db.participants.insertMany([{ _id: participantId, active: 0 }]);
-  const taken = await d.db.participants.updateOne({ _id: participantId, active: { $lt: d.maxActiveOrders } }, { $inc: { active: 1 } });
-  return taken !== undefined;
+/** Positions of refused serials held by another order (not by an earlier run of this same request). */
+async function takenByOthers(d: CreateDeps, docs: readonly SerialDoc[], duplicates: readonly number[], orderId: string): Promise<number[]> {
+  const others: number[] = [];
+  for (const pos of duplicates) {
+    const holder = await d.db.serials.findOne({ _id: docs[pos]?._id ?? "" });
+    if (holder?.orderId !== orderId) others.push(pos);
+  }
+  return others;
+}
+
+/**
+ * The limit of active orders: the order takes a slot keyed by its id, then
+ * counts. Two creates racing for the last slot may both give theirs back
+ * (both are refused, and a retry succeeds); neither can exceed the limit.
+ */
+async function takeActiveSlot(d: CreateDeps, participantId: string, orderId: string): Promise<boolean> {
+  await insertOrLoad(d.db.slots, { _id: orderId, participantId });
+  if ((await d.db.slots.count({ participantId })) <= d.maxActiveOrders) return true;
+  await d.db.slots.deleteMany({ _id: orderId });
+  return false;
+}
+
+/** A UUID-shaped id derived from the participant, the request id and its first claim. */
+function orderIdFor(participantId: string, requestId: string, since: number): string {
+  const h = createHash("sha256").update(`${participantId}\u0000${requestId}\u0000${since}`).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Step 6: assign the order id and readiness time; 6.1 start emission asynchronously. */
@@ -116,7 +142,8 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
     createdAt: now,
     updatedAt: now,
   };
-  await d.db.orders.insertOne(order);
-  d.emitter.enqueue(order); // 6.1
-  return order;
+  // A retry of a request whose first run got this far finds its order, already queued.
+  const stored = await insertOrLoad(d.db.orders, order);
+  if (stored === order) d.emitter.enqueue(order); // 6.1
+  return stored;
 }

@@ -46,10 +46,11 @@ export interface SerialDoc {
   pos: number;
 }
 
-/** Per participant: how many of its orders are active (the limit of 100). */
-export interface ParticipantDoc {
+/** One per active order: counted per participant for the limit of active orders. */
+export interface SlotDoc {
+  /** The order id, so taking the slot again (a retry) takes nothing more. */
   _id: string;
-  active: number;
+  participantId: string;
 }
 
 export const ACTIVE_STATUSES = [OrderStatus.PENDING, OrderStatus.READY] as const;
@@ -57,14 +58,14 @@ export const ACTIVE_STATUSES = [OrderStatus.PENDING, OrderStatus.READY] as const
 export interface EmissionCollections {
   orders: Collection<EmissionOrderDoc>;
   serials: Collection<SerialDoc>;
-  participants: Collection<ParticipantDoc>;
+  slots: Collection<SlotDoc>;
 }
 
 export async function openEmissionCollections(store: Store): Promise<EmissionCollections> {
   return {
     orders: await store.collection<EmissionOrderDoc>("orders", [{ fields: ["participantId"] }, { fields: ["status"] }]),
     serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId", "product", "chunk"] }]),
-    participants: await store.collection<ParticipantDoc>("participants"),
+    slots: await store.collection<SlotDoc>("active_slots", [{ fields: ["participantId"] }]),
   };
 }
 

@@ -19,7 +19,7 @@ export async function cancelEmissionOrder(d: EmissionServerDeps, orderId: string
     { $set: { status: OrderStatus.CANCELLED, voidedAfterBlock, updatedAt: Date.now() } },
   );
   if (cancelled !== undefined) {
-    await d.db.participants.updateOne({ _id: cancelled.participantId }, { $inc: { active: -1 } });
+    await d.db.slots.deleteMany({ _id: orderId });
     await d.blocks.dropAfter(orderId, voidedAfterBlock);
     d.notifier.notify(orderId);
     return cancelled;

@@ -7,6 +7,7 @@ import { EmissionOrderSchema, EmitterService, type EmissionOrder } from "../gen/
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
 import { OrderNotFoundError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
+import { requestSinceKey } from "../core/idempotency-interceptor.js";
 import { cancelEmissionOrder, checkCode } from "./order-lifecycle.js";
 import { createEmissionOrder } from "./create-emission-order.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";
@@ -32,7 +33,7 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
   return (router) =>
     router.service(EmitterService, {
       async createEmissionOrder(req, ctx) {
-        const order = await createEmissionOrder(d, { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) });
+        const order = await createEmissionOrder(d, { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), since: ctx.values.get(requestSinceKey) });
         return { orderId: order._id, readiness: readinessOf(order) }; // step 7
       },
       async getEmissionOrder(req) {
@@ -58,7 +59,7 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
           { $set: { status: OrderStatus.CLOSED, updatedAt: Date.now() } },
         );
         if (closed !== undefined) {
-          await d.db.participants.updateOne({ _id: closed.participantId }, { $inc: { active: -1 } });
+          await d.db.slots.deleteMany({ _id: order._id });
           d.notifier.notify(order._id);
         }
         return { order: toMessage(closed ?? (await load(req.orderId))) };
