@@ -5,6 +5,7 @@ import type { BlockStore } from "./block-store.js";
 import type { Journal } from "./journal.js";
 import type { Logger } from "./logger.js";
 import type { Notifier } from "./notifier.js";
+import type { LeasedDoc, WorkLease } from "./work-lease.js";
 
 /** What a forwarding role tells the filler about its own order records. */
 export interface FillerTarget {
@@ -21,6 +22,8 @@ export interface FillerTarget {
   fail(orderId: string): Promise<{ requestId: string; participantId: string } | undefined>;
   /** Orders still being filled, resumed after a restart. */
   filling(): Promise<string[]>;
+  /** Who fills which order, when several instances share one database. */
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "ms">;
 }
 
 export interface CodeFillerDeps {
@@ -44,16 +47,50 @@ export class CodeFiller {
     private readonly target: FillerTarget,
   ) {}
 
+  private scanner: NodeJS.Timeout | undefined;
+
   fill(orderId: string): void {
-    this.d.tasks.start(orderId, (signal) => this.run(orderId, signal));
+    this.d.tasks.start(orderId, (signal) => this.leased(orderId, signal));
   }
 
   async resumeAll(): Promise<void> {
     for (const orderId of await this.target.filling()) this.fill(orderId);
   }
 
+  /**
+   * Resumes filling now (after a restart) and then every third of a lease, so
+   * orders whose filler died with its instance are taken over.
+   */
+  startResuming(): void {
+    const scan = (): void => void this.resumeAll().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
+    scan();
+    this.scanner = setInterval(scan, Math.max(100, this.target.lease.ms / 3));
+    this.scanner.unref();
+  }
+
+  stopResuming(): void {
+    clearInterval(this.scanner);
+  }
+
   stop(orderId: string): Promise<void> {
     return this.d.tasks.stop(orderId);
+  }
+
+  /** Fills the order while this instance holds its lease; stops if another instance takes it. */
+  private async leased(orderId: string, signal: AbortSignal): Promise<void> {
+    const lease = this.target.lease;
+    if (!(await lease.acquire(orderId))) return;
+    const lost = new AbortController();
+    const renew = setInterval(() => {
+      void lease.acquire(orderId).then((held) => held || lost.abort(), () => undefined);
+    }, Math.max(50, lease.ms / 3));
+    const both = AbortSignal.any([signal, lost.signal]);
+    try {
+      await this.run(orderId, both);
+    } finally {
+      clearInterval(renew);
+      await lease.release(orderId).catch(() => undefined);
+    }
   }
 
   private async run(orderId: string, signal: AbortSignal): Promise<void> {

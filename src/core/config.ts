@@ -29,6 +29,8 @@ export interface MeshConfig {
     maxInFlight: number;
     maxStreams: number;
     retryHintMs: number;
+    /** How long an instance holds background work (emission, filling) without renewing it. */
+    workLeaseMs: number;
   };
   /** How a client retransmits on UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. */
   retransmit: { attempts: number; initialBackoffMs: number; maxBackoffMs: number };
@@ -68,6 +70,7 @@ const DEFAULTS = {
   maxInFlight: 256,
   maxStreams: 4_096,
   retryHintMs: 250,
+  workLeaseMs: 15_000,
   retransmitAttempts: 6,
   initialBackoffMs: 100,
   maxBackoffMs: 5_000,
@@ -128,6 +131,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
       maxInFlight: positive(e("MAX_IN_FLIGHT") ?? String(DEFAULTS.maxInFlight)),
       maxStreams: positive(e("MAX_STREAMS") ?? String(DEFAULTS.maxStreams)),
       retryHintMs: positive(e("RETRY_HINT_MS") ?? String(DEFAULTS.retryHintMs)),
+      workLeaseMs: positive(e("WORK_LEASE_MS") ?? String(DEFAULTS.workLeaseMs)),
     },
     retransmit: {
       attempts: positive(e("RETRANSMIT_ATTEMPTS") ?? String(DEFAULTS.retransmitAttempts)),

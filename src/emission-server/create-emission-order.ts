@@ -126,6 +126,8 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
   );
   const order: EmissionOrderDoc = {
     _id: orderId,
+    leaseOwner: d.emitter.instance,
+    leaseUntil: now + d.emitter.leaseMs,
     participantId: input.participantId,
     productionOrderId: spec.productionOrderId,
     productGroup: spec.productGroup,

@@ -15,6 +15,9 @@ export interface PlannedProduct {
 
 export interface EmissionOrderDoc {
   _id: string;
+  /** The instance emitting the order, and until when (see WorkLease). */
+  leaseOwner: string;
+  leaseUntil: number;
   participantId: string;
   productionOrderId: string;
   productGroup: number;

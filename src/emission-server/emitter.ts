@@ -6,6 +6,7 @@ import { blockId } from "../core/block-store.js";
 import { sleep } from "../core/block-pump.js";
 import type { Logger } from "../core/logger.js";
 import type { Notifier } from "../core/notifier.js";
+import type { WorkLease } from "../core/work-lease.js";
 import { signCode, type KeyRing } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
 import { randomSerials } from "../domain/serial-generator.js";
@@ -19,6 +20,8 @@ export interface EmitterDeps {
   /** Codes per second. */
   rate: number;
   log: Logger;
+  /** Which instance emits which order: several instances can share one database. */
+  lease: WorkLease<EmissionOrderDoc>;
 }
 
 /**
@@ -28,6 +31,8 @@ export interface EmitterDeps {
  */
 export class Emitter {
   private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private scanner: NodeJS.Timeout | undefined;
   /** Codes queued or being emitted: the work ahead of a new order. */
   private backlog = 0;
   private running: Promise<void> | undefined;
@@ -42,14 +47,44 @@ export class Emitter {
     return now + Math.ceil(((this.backlog + codes) / this.d.rate) * 1000);
   }
 
+  get instance(): string {
+    return this.d.lease.owner;
+  }
+
+  get leaseMs(): number {
+    return this.d.lease.ms;
+  }
+
   /** Step 6.1: hand the order to the background emitter. */
   enqueue(order: EmissionOrderDoc): void {
+    if (this.queued.has(order._id)) return;
+    this.queued.add(order._id);
     this.queue.push(order._id);
     this.backlog += order.totalCodes - order.emittedCodes;
     this.running ??= this.drain().finally(() => (this.running = undefined));
   }
 
+  /**
+   * Picks up pending orders nobody is emitting: after a restart, or when the
+   * instance that held them died. Runs now and then every third of a lease.
+   */
+  async resume(): Promise<void> {
+    const pending = await this.d.db.orders.find({ status: OrderStatus.PENDING }, { sort: { field: "createdAt", direction: 1 } });
+    for (const order of pending) {
+      if (this.queued.has(order._id) || this.stopping.signal.aborted) continue;
+      if (await this.d.lease.acquire(order._id)) this.enqueue(order);
+    }
+  }
+
+  startResuming(): void {
+    const scan = (): void => void this.resume().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
+    scan();
+    this.scanner = setInterval(scan, Math.max(100, this.d.lease.ms / 3));
+    this.scanner.unref();
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.scanner);
     this.stopping.abort();
     await this.running;
   }
@@ -57,9 +92,13 @@ export class Emitter {
   private async drain(): Promise<void> {
     for (let id = this.queue.shift(); id !== undefined && !this.stopping.signal.aborted; id = this.queue.shift()) {
       const order = await this.d.db.orders.findOne({ _id: id });
-      if (order === undefined) continue;
+      if (order === undefined) {
+        this.queued.delete(id);
+        continue;
+      }
       const remaining = order.totalCodes - order.emittedCodes;
       const progress = { emitted: 0 };
+      let retry = false;
       try {
         await this.emitOrder(order, progress);
       } catch (err) {
@@ -67,13 +106,16 @@ export class Emitter {
         this.d.log.error({ orderId: id, err }, "emission failed; retrying the order");
         await sleep(1_000, this.stopping.signal);
         const latest = await this.d.db.orders.findOne({ _id: id }).catch(() => undefined);
-        if (latest !== undefined && latest.status === OrderStatus.PENDING) {
-          this.queue.push(id);
-          this.backlog += latest.totalCodes - latest.emittedCodes;
-        }
+        retry = latest?.status === OrderStatus.PENDING;
       }
       // Emitted codes left the backlog block by block; drop what will never be.
       this.backlog -= remaining - progress.emitted;
+      if (retry) {
+        this.queue.push(id);
+        this.backlog += remaining - progress.emitted;
+      } else {
+        this.queued.delete(id);
+      }
     }
   }
 
@@ -83,6 +125,7 @@ export class Emitter {
       if (this.stopping.signal.aborted) return;
       const fresh = await this.d.db.orders.findOne({ _id: order._id });
       if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return; // closed or cancelled: stop
+      if (!(await this.d.lease.acquire(fresh._id))) return; // another instance took the order over
       const codes = await this.makeBlock(fresh, seq);
       await this.pace(codes.length);
       const last = seq === order.totalBlocks;

@@ -11,6 +11,7 @@ import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
 import { Emitter } from "./emitter.js";
+import { WorkLease } from "../core/work-lease.js";
 import { openEmissionCollections } from "./emission-orders.js";
 import { emissionServerRoutes } from "./routes.js";
 
@@ -45,7 +46,9 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const keys = keyRingOf(config, log);
-  const emitter = new Emitter({ db, blocks, notifier, keys, rate: config.emissionServer.emissionRate, log });
+  const lease = new WorkLease(db.orders, base.replies.instance, config.serverRole.workLeaseMs);
+  const emitter = new Emitter({ db, blocks, notifier, keys, rate: config.emissionServer.emissionRate, log, lease });
+  emitter.startResuming(); // orders left pending by a crash, or by an instance that died
   const routes = emissionServerRoutes({
     db, blocks, notifier, emitter, journal, keys,
     blockSize: config.emissionServer.blockSize,

@@ -4,6 +4,7 @@ import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.j
 import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { blocksOf } from "../core/block-pump.js";
 import { CodeFiller, type CodeFillerDeps, type FillerTarget } from "../core/code-filler.js";
+import type { WorkLease } from "../core/work-lease.js";
 import type { Collection } from "../store/store.js";
 import { FILLING, type OrderDoc } from "./orders.js";
 
@@ -12,6 +13,7 @@ export function createArrayFiller(
   deps: Omit<CodeFillerDeps, "step">,
   orders: Collection<OrderDoc>,
   registrar: Client<typeof RegistrarService>,
+  lease: WorkLease<OrderDoc>,
 ): CodeFiller {
   const target: FillerTarget = {
     open: (orderId, afterBlock, signal) => blocksOf(registrar.streamCodes({ orderId, afterBlock }, { signal })),
@@ -37,6 +39,7 @@ export function createArrayFiller(
       );
     },
     filling: async () => (await orders.find({ status: { $in: FILLING } })).map((o) => o._id),
+    lease,
   };
   return new CodeFiller({ ...deps, step: "14.1" }, target);
 }

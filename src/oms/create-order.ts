@@ -57,6 +57,8 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
   const ready = reply.readiness?.estimatedReadyTime;
   const order: OrderDoc = {
     _id: reply.orderId,
+    leaseOwner: "",
+    leaseUntil: 0,
     participantId: input.participantId,
     productionOrderId: ref,
     productGroup: input.order?.productGroup ?? 0,

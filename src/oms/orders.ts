@@ -9,6 +9,9 @@ import type { Collection, Store } from "../store/store.js";
 /** Step 14: a business order with its code array at OMS. */
 export interface OrderDoc {
   _id: string;
+  /** The instance filling it from the role below, and until when (see WorkLease). */
+  leaseOwner: string;
+  leaseUntil: number;
   participantId: string;
   productionOrderId: string;
   productGroup: number;

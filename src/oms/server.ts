@@ -14,6 +14,7 @@ import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import type { Store } from "../store/store.js";
 import { createArrayFiller } from "./array-filler.js";
+import { WorkLease } from "../core/work-lease.js";
 import { openCancelMarks, openOrders } from "./orders.js";
 import { sendDown } from "./order-lifecycle.js";
 import { DownstreamOutbox } from "../core/downstream-outbox.js";
@@ -49,8 +50,8 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
     RegistrarService,
     o.downstream ?? createDownstreamTransport({ address: config.registrar.address, token: config.oms.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
   );
-  const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar);
-  await filler.resumeAll();
+  const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.replies.instance, config.serverRole.workLeaseMs));
+  filler.startResuming(); // arrays left filling by a crash, or by an instance that died
   const retransmit = new Retransmitter(retransmitPolicy(config), log);
   const outbox = new DownstreamOutbox(tasks, retransmit, log);
   const cancelMarks = await openCancelMarks(store);
@@ -61,6 +62,7 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   return {
     spec: roleSpec(base, [OmsService], POLICY, routes),
     async stop() {
+      filler.stopResuming();
       await tasks.stopAll();
       await base.close();
     },

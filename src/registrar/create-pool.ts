@@ -43,6 +43,8 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
   const now = Date.now();
   const pool: PoolDoc = {
     _id: reply.orderId,
+    leaseOwner: "",
+    leaseUntil: 0,
     participantId: input.participantId,
     productionOrderId: input.order?.productionOrderId ?? "",
     requestId: input.requestId,

@@ -4,6 +4,7 @@ import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { blocksOf } from "../core/block-pump.js";
 import { CodeFiller, type CodeFillerDeps, type FillerTarget } from "../core/code-filler.js";
+import type { WorkLease } from "../core/work-lease.js";
 import type { Collection } from "../store/store.js";
 import { FILLING, loadPool, type PoolDoc } from "./pools.js";
 
@@ -12,6 +13,7 @@ export function createPoolFiller(
   deps: Omit<CodeFillerDeps, "step">,
   pools: Collection<PoolDoc>,
   emitter: Client<typeof EmitterService>,
+  lease: WorkLease<PoolDoc>,
 ): CodeFiller {
   const target: FillerTarget = {
     open: (orderId, afterBlock, signal) => blocksOf(emitter.streamCodes({ orderId, afterBlock }, { signal })),
@@ -29,6 +31,7 @@ export function createPoolFiller(
       return pools.updateOne({ _id: orderId, status: { $in: FILLING } }, { $set: { status: PoolStatus.REJECTED, updatedAt: Date.now() } });
     },
     filling: async () => (await pools.find({ status: { $in: FILLING } })).map((p) => p._id),
+    lease,
   };
   return new CodeFiller({ ...deps, step: "10.1" }, target);
 }

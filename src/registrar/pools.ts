@@ -9,6 +9,9 @@ import type { Collection, Store } from "../store/store.js";
 /** Step 10: the code pool of one order at the Registrar. */
 export interface PoolDoc {
   _id: string;
+  /** The instance filling it from the role below, and until when (see WorkLease). */
+  leaseOwner: string;
+  leaseUntil: number;
   participantId: string;
   productionOrderId: string;
   requestId: string;

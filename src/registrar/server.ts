@@ -14,6 +14,7 @@ import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import type { Store } from "../store/store.js";
 import { createPoolFiller } from "./pool-filler.js";
+import { WorkLease } from "../core/work-lease.js";
 import { sendDown } from "./pool-lifecycle.js";
 import { DownstreamOutbox } from "../core/downstream-outbox.js";
 import { Retransmitter, retransmitPolicy } from "../core/retransmitter.js";
@@ -49,8 +50,8 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
     EmitterService,
     o.downstream ?? createDownstreamTransport({ address: config.emissionServer.address, token: config.registrar.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
   );
-  const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter);
-  await filler.resumeAll();
+  const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter, new WorkLease(pools, base.replies.instance, config.serverRole.workLeaseMs));
+  filler.startResuming(); // pools left filling by a crash, or by an instance that died
   const retransmit = new Retransmitter(retransmitPolicy(config), log);
   const outbox = new DownstreamOutbox(tasks, retransmit, log);
   const deps = { pools, blocks, emitter, filler, notifier, journal, outbox, retransmit, recheckMs: config.recheckMs };
@@ -60,6 +61,7 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   return {
     spec: roleSpec(base, [RegistrarService], POLICY, routes),
     async stop() {
+      filler.stopResuming();
       await tasks.stopAll();
       await base.close();
     },
