@@ -122,7 +122,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
     logLevel: o.logLevel ?? e("LOG_LEVEL") ?? DEFAULTS.logLevel,
     tokens: parseTokens(e("MESH_TOKENS") ?? DEFAULTS.tokens),
     maxMessageBytes: DEFAULTS.maxMessageBytes,
-    recheckMs: DEFAULTS.recheckMs,
+    recheckMs: positive(e("STREAM_RECHECK_MS") ?? String(DEFAULTS.recheckMs)),
     callTimeoutMs: positive(e("CALL_TIMEOUT_MS") ?? String(DEFAULTS.callTimeoutMs)),
     serverRole: {
       replyTtlMs: positive(e("REPLY_TTL_MS") ?? String(DEFAULTS.replyTtlMs)),
