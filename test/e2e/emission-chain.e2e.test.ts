@@ -1,4 +1,4 @@
-import { createClient, type Client, Code, ConnectError } from "@connectrpc/connect";
+import { createClient, type Client, Code } from "@connectrpc/connect";
 import { parseAddress } from "../../src/core/config.js";
 import { createDownstreamTransport } from "../../src/core/downstream-transport.js";
 import { pino } from "pino";
@@ -14,6 +14,7 @@ import { RegistrarService } from "../../src/gen/emission/registrar/v1/registrar_
 import { milkOrder } from "../support/orders.js";
 import { startMesh, startRole, type RoleProcess } from "../support/processes.js";
 import { EMISSION_KEYS, TOKENS } from "../support/test-config.js";
+import { rejection } from "../support/rejection.js";
 
 const silent = pino({ level: "silent" });
 
@@ -34,14 +35,6 @@ async function journalSteps(p: RoleProcess, orderId: string): Promise<string[]> 
   return r.entries.map((e) => e.step);
 }
 
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("the mesh as three processes on loopback ports", () => {
   let mesh: Awaited<ReturnType<typeof startMesh>>;

@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Apcs } from "../../src/apcs/apcs-client.js";
@@ -11,6 +11,7 @@ import { JournalService } from "../../src/gen/emission/journal/v1/journal_pb.js"
 import { createTestCa, type TestCa } from "../support/certs.js";
 import { milkOrder } from "../support/orders.js";
 import { TEST_ENV, TOKENS } from "../support/test-config.js";
+import { rejection } from "../support/rejection.js";
 
 const silent = pino({ level: "silent" });
 const MAX = 64 * 1024 * 1024;
@@ -42,14 +43,6 @@ function transport(p: RoleProcess, token: string, tls?: ClientTls) {
   return createDownstreamTransport({ address: parseAddress(p.address), token, maxMessageBytes: MAX, ...(tls === undefined ? {} : { tls }) });
 }
 
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Waits for a log line (the server may log a refused handshake just after the client gave up). */
 async function logged(r: Logged, match: (line: Record<string, unknown>) => boolean, timeoutMs = 5_000): Promise<Record<string, unknown>> {

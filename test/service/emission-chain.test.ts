@@ -1,5 +1,5 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fieldViolationsOf, stepOf } from "../../src/core/domain-errors.js";
 import { parseKeyRing, verifyCode } from "../../src/domain/crypto-tail.js";
@@ -8,15 +8,8 @@ import { SerialNumberType } from "../../src/gen/emission/common/v1/order_pb.js";
 import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";
 import { freshGtin, gtin, milkOrder, selfMadeSerials } from "../support/orders.js";
 import { EMISSION_KEYS } from "../support/test-config.js";
+import { rejection } from "../support/rejection.js";
 
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("process 01.01.00.00 through the in-memory mesh", () => {
   let mesh: InMemoryMesh;

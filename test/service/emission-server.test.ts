@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fieldViolationsOf } from "../../src/core/domain-errors.js";
@@ -11,15 +11,8 @@ import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js"
 import { bearer } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 import { testConfig, TOKENS } from "../support/test-config.js";
+import { rejection } from "../support/rejection.js";
 
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("Emission server", () => {
   let role: BuiltRole;

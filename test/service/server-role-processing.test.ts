@@ -7,15 +7,8 @@ import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
+import { rejection } from "../support/rejection.js";
 
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** A link on which every unary call takes `ms` longer. */
 function slowLink(ms: number): (t: Transport) => Transport {
