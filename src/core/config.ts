@@ -10,6 +10,11 @@ export interface Address {
 
 export interface MeshConfig {
   logLevel: string;
+  /**
+   * MongoDB for every role's state; unset means the embedded store. Each role
+   * uses its own database: `<databasePrefix><role>`.
+   */
+  mongodb?: { uri: string; databasePrefix: string };
   /** Bearer token → caller, shared by every server role. */
   tokens: Map<string, Caller>;
   /** Largest message a server accepts (a 10 × 150 000-serial order fits). */
@@ -120,6 +125,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
   const tls = loadTls({ certFile: e("TLS_CERT_FILE"), keyFile: e("TLS_KEY_FILE"), caFile: e("TLS_CA_FILE") });
   return {
     logLevel: o.logLevel ?? e("LOG_LEVEL") ?? DEFAULTS.logLevel,
+    ...(e("MONGODB_URI") === undefined ? {} : { mongodb: { uri: e("MONGODB_URI") ?? "", databasePrefix: e("MONGODB_DATABASE_PREFIX") ?? "emission-mesh-" } }),
     tokens: parseTokens(e("MESH_TOKENS") ?? DEFAULTS.tokens),
     maxMessageBytes: DEFAULTS.maxMessageBytes,
     recheckMs: positive(e("STREAM_RECHECK_MS") ?? String(DEFAULTS.recheckMs)),

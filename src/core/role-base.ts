@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { MemoryStore } from "../store/memory-store.js";
+import { MongoStore } from "../store/mongo-store.js";
 import type { Store } from "../store/store.js";
 import type { AccessPolicy } from "./auth.js";
 import type { MeshConfig } from "./config.js";
@@ -30,7 +31,7 @@ export interface RoleBaseOptions {
 
 export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const log = o.log ?? createLogger(o.role, o.config.logLevel);
-  const store = o.store ?? new MemoryStore();
+  const store = o.store ?? (await openStore(o.role, o.config));
   const { replyTtlMs, replyLeaseMs } = o.config.serverRole;
   const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs);
   // Stored replies are forgotten after their time to live (no TTL index needed).
@@ -47,6 +48,12 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
       if (o.store === undefined) await store.close();
     },
   };
+}
+
+/** MongoDB when configured (a database per role), else the embedded store. */
+async function openStore(role: string, config: MeshConfig): Promise<Store> {
+  if (config.mongodb === undefined) return new MemoryStore();
+  return MongoStore.connect(config.mongodb.uri, `${config.mongodb.databasePrefix}${role}`);
 }
 
 /** The server spec of a role: its services plus the journal, behind the shared interceptors. */

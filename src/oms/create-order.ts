@@ -48,7 +48,7 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
     { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
     () => d.retransmit.call("CreatePool", (timeoutMs) => d.registrar.createPool(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, "oms") }, timeoutMs },
+      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) }, timeoutMs },
     )),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );

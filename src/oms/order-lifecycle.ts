@@ -26,7 +26,7 @@ export interface OrderLifecycleDeps {
 /** Closes the order here, then its pool and emission order below. Closing twice is harmless. */
 export async function closeOrder(d: OrderLifecycleDeps, orderId: string, participantId: string, requestId: string): Promise<OrderDoc> {
   await loadOrder(d.orders, orderId, participantId);
-  return endOrder(d, orderId, requestId, "close");
+  return endOrder(d, orderId, participantId, requestId, "close");
 }
 
 /**
@@ -40,11 +40,11 @@ export async function cancelOrder(
 ): Promise<OrderDoc | undefined> {
   if (req.orderId !== "") {
     await loadOrder(d.orders, req.orderId, participantId);
-    return endOrder(d, req.orderId, requestId, "cancel");
+    return endOrder(d, req.orderId, participantId, requestId, "cancel");
   }
   await insertOrLoad(d.cancelMarks, { _id: cancelMarkId(participantId, req.createRequestId), createdAt: Date.now() });
   const placed = await d.orders.findOne({ participantId, requestId: req.createRequestId });
-  return placed === undefined ? undefined : endOrder(d, placed._id, requestId, "cancel");
+  return placed === undefined ? undefined : endOrder(d, placed._id, participantId, requestId, "cancel");
 }
 
 /** Whether a cancel already named this CreateOrder request. */
@@ -52,7 +52,7 @@ export async function isCancelledBeforeCreation(d: OrderLifecycleDeps, participa
   return (await d.cancelMarks.findOne({ _id: cancelMarkId(participantId, createRequestId) })) !== undefined;
 }
 
-async function endOrder(d: OrderLifecycleDeps, orderId: string, requestId: string, kind: "close" | "cancel"): Promise<OrderDoc> {
+async function endOrder(d: OrderLifecycleDeps, orderId: string, participantId: string, requestId: string, kind: "close" | "cancel"): Promise<OrderDoc> {
   const status = kind === "close" ? OrderStatus.CLOSED : OrderStatus.CANCELLED;
   const ended = await d.orders.updateOne(
     { _id: orderId, status: { $in: [...OPEN, OrderStatus.DECLINED] } },
@@ -61,7 +61,8 @@ async function endOrder(d: OrderLifecycleDeps, orderId: string, requestId: strin
         status,
         bufferStatus: kind === "close" ? BufferStatus.CLOSED : BufferStatus.CANCELLED,
         pending: kind,
-        pendingRequestId: deriveRequestId(requestId, "oms"),
+        // Request ids are the caller's: two participants may use the same one.
+        pendingRequestId: deriveRequestId(requestId, `oms:${participantId}`),
         updatedAt: Date.now(),
       },
     },
