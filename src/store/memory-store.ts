@@ -70,6 +70,10 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   }
 
   async findOne(filter: Filter<T>): Promise<T | undefined> {
+    return this.first(filter);
+  }
+
+  private first(filter: Filter<T>): T | undefined {
     for (const doc of this.candidates(filter)) if (matches(doc, filter)) return doc;
     return undefined;
   }
@@ -90,7 +94,8 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   }
 
   async updateOne(filter: Filter<T>, update: Update<T>): Promise<T | undefined> {
-    const current = await this.findOne(filter);
+    // Check and write with no await between them: the update is atomic, as in MongoDB.
+    const current = this.first(filter);
     if (current === undefined) return undefined;
     const next = applyUpdate(current, update);
     this.unindex(current);
@@ -192,6 +197,9 @@ function matches<T>(doc: T, filter: Filter<T>): boolean {
 function inRange(have: unknown, r: Range<unknown>): boolean {
   if (r.$in !== undefined && !r.$in.includes(have)) return false;
   if (r.$ne !== undefined && have === r.$ne) return false;
+  // As in MongoDB, a missing field is in no range.
+  const bounded = r.$gt !== undefined || r.$gte !== undefined || r.$lt !== undefined || r.$lte !== undefined;
+  if (bounded && (have === undefined || have === null)) return false;
   if (r.$gt !== undefined && !(compare(have, r.$gt) > 0)) return false;
   if (r.$gte !== undefined && !(compare(have, r.$gte) >= 0)) return false;
   if (r.$lt !== undefined && !(compare(have, r.$lt) < 0)) return false;

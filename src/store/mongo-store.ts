@@ -1,0 +1,266 @@
+import {
+  MongoBulkWriteError,
+  MongoClient,
+  MongoServerError,
+  type Db,
+  type Document,
+  type Collection as MongoCollection,
+  type WriteConcernSettings,
+} from "mongodb";
+import { DuplicateKeyError } from "./store.js";
+import type { Collection, Doc, Filter, FindOptions, IndexSpec, InsertManyResult, Store, Update } from "./store.js";
+
+/**
+ * The production store: one MongoDB database (a standalone server, a replica
+ * set, a sharded cluster, or FerretDB) through the official driver. Only
+ * single-document operations, so no transactions and no change streams.
+ */
+export class MongoStore implements Store {
+  /** Per collection, when conditional updates must be serialized here (FerretDB 1.x, see connect). */
+  private readonly lanes: Map<string, Lane> | undefined;
+
+  private constructor(
+    private readonly client: MongoClient,
+    private readonly db: Db,
+    serializeUpdates: boolean,
+  ) {
+    this.lanes = serializeUpdates ? new Map() : undefined;
+  }
+
+  /**
+   * Connects to `uri` and uses database `dbName`. Writes wait for a majority
+   * when the deployment is a replica set (unless the URI sets a write concern).
+   *
+   * FerretDB 1.x runs a findAndModify as a read and then an unconditional
+   * write by _id (its TODO FerretDB#2168), so two concurrent conditional
+   * updates of one document could both succeed. On FerretDB this store sends
+   * the updates of a collection one at a time, which makes them atomic among
+   * the callers of this process (not across processes sharing the server).
+   */
+  static async connect(uri: string, dbName: string): Promise<MongoStore> {
+    // ignoreUndefined: an absent optional field stays absent (the driver would store null).
+    const client = new MongoClient(uri, { ignoreUndefined: true });
+    try {
+      await client.connect();
+      const server = await describeServer(client);
+      const writeConcern: WriteConcernSettings | undefined =
+        server.replicaSet && client.writeConcern?.w === undefined ? { w: "majority" } : undefined;
+      return new MongoStore(client, client.db(dbName, writeConcern === undefined ? {} : { writeConcern }), server.ferretDb);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async collection<T extends Doc>(name: string, indexes: readonly IndexSpec<T>[] = []): Promise<Collection<T>> {
+    const c = this.db.collection(name);
+    await ensureIndexes(c, indexes as readonly IndexSpec<Doc>[]);
+    let lane = this.lanes?.get(name);
+    if (this.lanes !== undefined && lane === undefined) this.lanes.set(name, (lane = new Lane()));
+    return new MongoCollectionAdapter<T>(name, c, lane);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+async function describeServer(client: MongoClient): Promise<{ replicaSet: boolean; ferretDb: boolean }> {
+  const admin = client.db("admin");
+  let hello: Document;
+  try {
+    hello = await admin.command({ hello: 1 });
+  } catch (err) {
+    // Servers before MongoDB 4.4.2 know only the legacy name.
+    if (!(err instanceof MongoServerError)) throw err;
+    hello = await admin.command({ isMaster: 1 });
+  }
+  const build = await admin.command({ buildInfo: 1 });
+  return { replicaSet: typeof hello["setName"] === "string", ferretDb: typeof build["ferretdbVersion"] === "string" };
+}
+
+/** Runs the tasks given to it one at a time, in order. */
+class Lane {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<R>(task: () => Promise<R>): Promise<R> {
+    const result = this.tail.then(task, task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** The name an index gets: MongoDB's default naming, so a hand-made index with default options is the same one. */
+function indexName(fields: readonly string[]): string {
+  return fields.map((f) => `${f}_1`).join("_");
+}
+
+/**
+ * Creates the declared indexes that are missing. Idempotent; an existing index
+ * of the same name that differs in uniqueness is refused (FerretDB would keep
+ * the old one silently) rather than left in place.
+ */
+async function ensureIndexes(c: MongoCollection, specs: readonly IndexSpec<Doc>[]): Promise<void> {
+  // The _id index always exists and is unique.
+  const wanted = specs.filter((s) => !(s.fields.length === 1 && s.fields[0] === "_id"));
+  if (wanted.length === 0) return;
+  const existing = new Map<string, Document>();
+  try {
+    for (const ix of await c.listIndexes().toArray()) existing.set(String(ix["name"]), ix);
+  } catch (err) {
+    // A collection that does not exist yet has no indexes (MongoDB: NamespaceNotFound).
+    if (!(err instanceof MongoServerError && err.code === 26)) throw err;
+  }
+  for (const spec of wanted) {
+    const name = indexName(spec.fields);
+    const unique = spec.unique === true;
+    const found = existing.get(name);
+    if (found !== undefined) {
+      if ((found["unique"] === true) !== unique) throw indexConflict(c, name, unique, `it exists with unique: ${found["unique"] === true}`);
+      continue;
+    }
+    const keys = Object.fromEntries(spec.fields.map((f) => [f, 1 as const]));
+    try {
+      await c.createIndex(keys, unique ? { name, unique } : { name });
+    } catch (err) {
+      // 85 IndexOptionsConflict, 86 IndexKeySpecsConflict: the same keys under another name or options.
+      if (err instanceof MongoServerError && (err.code === 85 || err.code === 86)) throw indexConflict(c, name, unique, err.message);
+      throw err;
+    }
+  }
+}
+
+function indexConflict(c: MongoCollection, name: string, unique: boolean, why: string): Error {
+  return new Error(
+    `cannot create index ${name} (unique: ${unique}) on ${c.collectionName}: ${why}; drop the old index to apply the new declaration`,
+  );
+}
+
+class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
+  constructor(
+    private readonly name: string,
+    private readonly c: MongoCollection,
+    private readonly updates: Lane | undefined,
+  ) {}
+
+  async insertOne(doc: T): Promise<void> {
+    try {
+      await this.c.insertOne(doc as Document);
+    } catch (err) {
+      throw this.duplicateOr(err);
+    }
+  }
+
+  async insertMany(docs: readonly T[]): Promise<InsertManyResult> {
+    if (docs.length === 0) return { inserted: 0, duplicates: [] };
+    try {
+      const r = await this.c.insertMany(docs as unknown as Document[], { ordered: false });
+      return { inserted: r.insertedCount, duplicates: [] };
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError() !== undefined) throw err;
+      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      if (writeErrors.length === 0 || !writeErrors.every((w) => isDuplicateKey(w.code, w.errmsg))) throw err;
+      const duplicates = [...new Set(writeErrors.map((w) => w.index))].sort((a, b) => a - b);
+      return { inserted: docs.length - duplicates.length, duplicates };
+    }
+  }
+
+  async findOne(filter: Filter<T>): Promise<T | undefined> {
+    return ((await this.c.findOne(toMongoFilter(filter))) ?? undefined) as T | undefined;
+  }
+
+  async find(filter: Filter<T>, options: FindOptions<T> = {}): Promise<T[]> {
+    if (options.limit === 0) return []; // MongoDB reads a limit of 0 as "no limit"
+    let cursor = this.c.find(toMongoFilter(filter));
+    if (options.sort !== undefined) cursor = cursor.sort({ [options.sort.field]: options.sort.direction });
+    if (options.limit !== undefined) cursor = cursor.limit(options.limit);
+    return (await cursor.toArray()) as unknown as T[];
+  }
+
+  async count(filter: Filter<T>): Promise<number> {
+    return this.c.countDocuments(toMongoFilter(filter));
+  }
+
+  async updateOne(filter: Filter<T>, update: Update<T>): Promise<T | undefined> {
+    const where = toMongoFilter(filter);
+    const change = toMongoUpdate(update);
+    if (change === undefined) return this.findOne(filter);
+    const apply = () => this.c.findOneAndUpdate(where, change, { returnDocument: "after", includeResultMetadata: false });
+    try {
+      const doc = await (this.updates === undefined ? apply() : this.updates.run(apply));
+      return (doc ?? undefined) as T | undefined;
+    } catch (err) {
+      throw this.duplicateOr(err);
+    }
+  }
+
+  async deleteMany(filter: Filter<T>): Promise<number> {
+    return (await this.c.deleteMany(toMongoFilter(filter))).deletedCount;
+  }
+
+  /** A DuplicateKeyError for a duplicate-key refusal, else the error itself. */
+  private duplicateOr(err: unknown): unknown {
+    if (!(err instanceof MongoServerError) || !isDuplicateKey(err.code, err.message)) return err;
+    // MongoDB names the key (keyValue, as MemoryStore does); FerretDB only the collection.
+    const keyValue = err["keyValue"] as Record<string, unknown> | undefined;
+    const key =
+      keyValue !== undefined && Object.keys(keyValue).length > 0
+        ? `${Object.keys(keyValue).join(",")} ${JSON.stringify(Object.values(keyValue))}`
+        : err.message;
+    return new DuplicateKeyError(this.name, key);
+  }
+}
+
+/**
+ * MongoDB reports code 11000 (11001 from old servers); FerretDB's SQLite
+ * backend reports a unique-index violation of an update as code 1 with
+ * SQLite's own message.
+ */
+function isDuplicateKey(code: number | string | undefined, message: string | undefined): boolean {
+  return code === 11000 || code === 11001 || /E11000|UNIQUE constraint failed/.test(message ?? "");
+}
+
+/**
+ * The interface's filters are a subset of MongoDB's; undefined values are
+ * ignored (as by MemoryStore): an undefined field or operator is dropped, and
+ * a field whose range has no defined operator left is no condition at all.
+ */
+function toMongoFilter(filter: object): Document {
+  const out: Document = {};
+  for (const [field, want] of Object.entries(filter)) {
+    if (want === undefined) continue;
+    if (typeof want === "object" && want !== null && !Array.isArray(want)) {
+      const ops = withoutUndefined(want as Record<string, unknown>);
+      if (Object.keys(ops).length > 0) out[field] = ops;
+    } else {
+      out[field] = want;
+    }
+  }
+  return out;
+}
+
+/**
+ * The interface's update as a MongoDB update document, or undefined when it
+ * changes nothing. `$set: { f: undefined }` unsets f: MemoryStore stores the
+ * undefined, which reads back as an absent field. Undefined values of the
+ * other operators are dropped.
+ */
+function toMongoUpdate(update: Update<Doc>): Document | undefined {
+  const out: Document = {};
+  const unset: Record<string, true> = {};
+  for (const [field, value] of Object.entries(update.$set ?? {})) {
+    if (value === undefined) unset[field] = true;
+    else (out["$set"] ??= {})[field] = value;
+  }
+  for (const op of ["$inc", "$max"] as const) {
+    const values = withoutUndefined((update[op] ?? {}) as Record<string, unknown>);
+    if (Object.keys(values).length > 0) out[op] = values;
+  }
+  for (const [field, value] of Object.entries(update.$unset ?? {})) if (value !== undefined) unset[field] = true;
+  if (Object.keys(unset).length > 0) out["$unset"] = unset;
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+function withoutUndefined(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
