@@ -176,6 +176,12 @@ export class Apcs {
       log: this.o.log,
       open: (afterBlock, s) => blocksOf(this.oms.streamCodes({ orderId, afterBlock }, { signal: s })),
       cursor: async () => (await this.savedOrder(orderId)).storedBlocks,
+      // A resumed run first re-sends the acknowledgement of what is stored (the same ack id: the same ack).
+      complete: async (cursor) => {
+        if (cursor > 0) await this.acknowledge(orderId, cursor);
+        const { totalBlocks } = await this.savedOrder(orderId);
+        return totalBlocks > 0 && cursor >= totalBlocks;
+      },
       store: async (block) => {
         const order = await this.storeBlock(block);
         await opts.onBlock?.(block, order);

@@ -10,6 +10,11 @@ export interface BlockPumpOptions {
   cursor(): Promise<number>;
   /** Stores one block (idempotently) and advances the cursor. */
   store(block: CodeBlock): Promise<void>;
+  /**
+   * Whether the stream is done at this cursor (all blocks stored); it may
+   * also finish what the last run left undone, such as a lost acknowledgement.
+   */
+  complete?(cursor: number): Promise<boolean>;
   signal: AbortSignal;
   log: Logger;
   backoff?: { initialMs: number; maxMs: number };
@@ -23,7 +28,6 @@ const PERMANENT = new Set<Code>([
   Code.Unauthenticated,
   Code.InvalidArgument,
   Code.Unimplemented,
-  Code.Aborted,
 ]);
 
 export function isPermanent(err: ConnectError): boolean {
@@ -42,6 +46,7 @@ export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
   for (;;) {
     let cursor = await o.cursor();
     try {
+      if ((await o.complete?.(cursor)) === true) return;
       for await (const block of o.open(cursor, o.signal)) {
         if (block.seq !== cursor + 1) {
           throw new ConnectError(`block ${block.seq} arrived after block ${cursor}`, Code.DataLoss);

@@ -45,13 +45,19 @@ export class BlockStore {
     }
   }
 
-  /** Blocks with seq in (after, through], in order, at most `limit`. */
+  /**
+   * Blocks with seq in (after, through], in order, at most `limit`, stopping
+   * at the first one missing. Read by key, block by block: a key lookup is
+   * fast on every backend, a range scan is not on all of them.
+   */
   async range(orderId: string, after: number, through: number, limit: number): Promise<CodeBlock[]> {
-    const docs = await this.blocks.find(
-      { orderId, seq: { $gt: after, $lte: through } },
-      { sort: { field: "seq", direction: 1 }, limit },
-    );
-    return docs.map(toBlock);
+    const out: CodeBlock[] = [];
+    for (let seq = after + 1; seq <= through && out.length < limit; seq++) {
+      const block = await this.get(orderId, seq);
+      if (block === undefined) break;
+      out.push(block);
+    }
+    return out;
   }
 
   async get(orderId: string, seq: number): Promise<CodeBlock | undefined> {
@@ -61,8 +67,9 @@ export class BlockStore {
 
   /** How many codes the blocks with seq in (after, through] hold. */
   async countCodes(orderId: string, after: number, through: number): Promise<number> {
-    const docs = await this.blocks.find({ orderId, seq: { $gt: after, $lte: through } });
-    return docs.reduce((n, d) => n + d.codes.length, 0);
+    let n = 0;
+    for (let seq = after + 1; seq <= through; seq++) n += (await this.blocks.findOne({ _id: blockId(orderId, seq) }))?.codes.length ?? 0;
+    return n;
   }
 
   /** Drops the order's blocks from `after` on (voiding what was not delivered). */

@@ -113,7 +113,8 @@ function replay(req: UnaryRequest, doc: ReplyDoc): UnaryResponse {
     // A reply answers in the encoding it was asked in (gRPC, gRPC-web or Connect; binary or JSON).
     header: new Headers({ "content-type": req.header.get("content-type") ?? "application/grpc+proto", [REPLAY_HEADER]: "true" }),
     message: fromBinary(req.method.output, Buffer.from(doc.response ?? "", "base64")),
-    trailer: new Headers(),
+    // gRPC ends a call with its status in the trailers: a replay must carry it too.
+    trailer: new Headers(/^application\/grpc/.test(req.header.get("content-type") ?? "") ? { "grpc-status": "0" } : {}),
   } as UnaryResponse;
 }
 

@@ -45,6 +45,10 @@ export function startRoleProcess(role: ServerRole, o: StartRoleOptions): Promise
   const entry = fileURLToPath(new URL(`${role}/server.js`, DIST));
   const args = [entry, ...(o.args ?? []), ...(o.listen === undefined ? [] : [addressFlag(role), o.listen])];
   const child = spawn(process.execPath, args, { env: o.env, stdio: ["ignore", "pipe", "inherit"] });
+  // A role never outlives the program that started it (a test that timed out, a supervisor that crashed).
+  const orphanGuard = (): void => void child.kill("SIGKILL");
+  process.once("exit", orphanGuard);
+  child.once("exit", () => process.off("exit", orphanGuard));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${role} did not start within ${o.startTimeoutMs ?? 20_000} ms`)), o.startTimeoutMs ?? 20_000);

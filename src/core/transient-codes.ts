@@ -16,5 +16,9 @@ export const TRANSIENT_CODES: ReadonlySet<Code> = new Set([
   Code.DataLoss,
 ]);
 
-/** The codes a client answers by sending the same request again. */
-export const RETRANSMIT_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted]);
+/**
+ * The codes a client answers by sending the same request again. ABORTED is
+ * among them because connect-node reports a reset connection (ECONNRESET) so;
+ * every state-changing call carries a request id, so sending again is safe.
+ */
+export const RETRANSMIT_CODES: ReadonlySet<Code> = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted, Code.Aborted]);

@@ -7,7 +7,7 @@ import { OrderRejectedError, RequestInvalidError, type FieldViolation } from "..
 import type { Journal } from "../core/journal.js";
 import { checkOrder, checkRequest } from "../domain/order-validation.js";
 import type { Emitter } from "./emitter.js";
-import { planBlocks, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
+import { chunkKey, planBlocks, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 
 export interface CreateDeps {
   db: EmissionCollections;
@@ -50,7 +50,7 @@ async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpe
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
   if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
   if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
-    await releaseSerials(d, spec, orderId);
+    await releaseSerials(d, orderId);
     violations = [{ field: "order", description: `the participant already has ${d.maxActiveOrders} active orders` }];
   }
   if (violations.length === 0) return;
@@ -69,7 +69,7 @@ async function reserveSelfMadeSerials(d: CreateDeps, spec: OrderSpec, orderId: s
   for (const [index, p] of spec.products.entries()) {
     if (p.serialNumberType !== SerialNumberType.SELF_MADE) continue;
     const docs: SerialDoc[] = p.serialNumbers.map((serial, pos) => ({
-      _id: serialKey(p.gtin, serial), gtin: p.gtin, serial, orderId, product: index, chunk: Math.floor(pos / d.blockSize), pos,
+      _id: serialKey(p.gtin, serial), orderId, product: index, chunk: Math.floor(pos / d.blockSize),
     }));
     const res = await d.db.serials.insertMany(docs);
     const taken = await takenByOthers(d, docs, res.duplicates, orderId);
@@ -78,15 +78,24 @@ async function reserveSelfMadeSerials(d: CreateDeps, spec: OrderSpec, orderId: s
     }
     if (taken.length > 100) violations.push({ field: `order.products[${index}].serial_numbers`, description: `${taken.length - 100} more serials were already emitted` });
   }
-  if (violations.length > 0) await releaseSerials(d, spec, orderId);
+  if (violations.length > 0) await releaseSerials(d, orderId);
+  else await writeChunks(d, spec, orderId);
   return violations;
 }
 
-async function releaseSerials(d: CreateDeps, spec: OrderSpec, orderId: string): Promise<void> {
+/** The reserved serials of each block, in order, for the emitter to read by key. */
+async function writeChunks(d: CreateDeps, spec: OrderSpec, orderId: string): Promise<void> {
   for (const [index, p] of spec.products.entries()) {
-    const chunks = Math.ceil(p.serialNumbers.length / d.blockSize);
-    for (let chunk = 0; chunk < chunks; chunk++) await d.db.serials.deleteMany({ orderId, product: index, chunk });
+    if (p.serialNumberType !== SerialNumberType.SELF_MADE) continue;
+    for (let chunk = 0; chunk * d.blockSize < p.serialNumbers.length; chunk++) {
+      const serials = p.serialNumbers.slice(chunk * d.blockSize, (chunk + 1) * d.blockSize);
+      await insertOrLoad(d.db.chunks, { _id: chunkKey(orderId, index, chunk), serials });
+    }
   }
+}
+
+async function releaseSerials(d: CreateDeps, orderId: string): Promise<void> {
+  await d.db.serials.deleteMany({ orderId });
 }
 
 /** Positions of refused serials held by another order (not by an earlier run of this same request). */

@@ -40,13 +40,24 @@ export interface EmissionOrderDoc {
 /** A serial taken for a GTIN: the _id makes it unique per GTIN, forever. */
 export interface SerialDoc {
   _id: string;
-  gtin: string;
-  serial: string;
   orderId: string;
   product: number;
   /** Block-sized chunk of the product the serial belongs to (0-based). */
   chunk: number;
-  pos: number;
+}
+
+/**
+ * The serials of one block, in order, read by key when the block is emitted
+ * (every read of the emission path is a key lookup: fast on any backend).
+ */
+export interface SerialChunkDoc {
+  /** "<orderId>/<product>/<chunk>" */
+  _id: string;
+  serials: string[];
+}
+
+export function chunkKey(orderId: string, product: number, chunk: number): string {
+  return `${orderId}/${product}/${chunk}`;
 }
 
 /** One per active order: counted per participant for the limit of active orders. */
@@ -61,13 +72,15 @@ export const ACTIVE_STATUSES = [OrderStatus.PENDING, OrderStatus.READY] as const
 export interface EmissionCollections {
   orders: Collection<EmissionOrderDoc>;
   serials: Collection<SerialDoc>;
+  chunks: Collection<SerialChunkDoc>;
   slots: Collection<SlotDoc>;
 }
 
 export async function openEmissionCollections(store: Store): Promise<EmissionCollections> {
   return {
     orders: await store.collection<EmissionOrderDoc>("orders", [{ fields: ["participantId"] }, { fields: ["status"] }]),
-    serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId", "product", "chunk"] }]),
+    serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId"] }]),
+    chunks: await store.collection<SerialChunkDoc>("serial_chunks"),
     slots: await store.collection<SlotDoc>("active_slots", [{ fields: ["participantId"] }]),
   };
 }

@@ -10,7 +10,8 @@ import type { WorkLease } from "../core/work-lease.js";
 import { signCode, type KeyRing } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
 import { randomSerials } from "../domain/serial-generator.js";
-import { locateBlock, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
+import { chunkKey, locateBlock, serialKey, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";
+import { insertOrLoad } from "../store/insert-or-load.js";
 
 export interface EmitterDeps {
   db: EmissionCollections;
@@ -154,30 +155,30 @@ export class Emitter {
     const serials =
       product.serialNumberType === SerialNumberType.SELF_MADE
         ? await this.reservedSerials(order._id, index, chunk)
-        : await this.newSerials(order._id, index, chunk, product.gtin, count, rules.serialLength, chunk * order.blockSize);
+        : await this.newSerials(order._id, index, chunk, product.gtin, count, rules.serialLength);
     return serials.map((s) => signCode(this.d.keys, product.gtin, s, rules.tailLength));
   }
 
   private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
-    const docs = await this.d.db.serials.find({ orderId, product, chunk }, { sort: { field: "pos", direction: 1 } });
-    return docs.map((d) => d.serial);
+    return (await this.d.db.chunks.findOne({ _id: chunkKey(orderId, product, chunk) }))?.serials ?? [];
   }
 
-  /** OPERATOR serials: random, and taken in the serial registry so no GTIN ever repeats one. */
-  private async newSerials(orderId: string, product: number, chunk: number, gtin: string, count: number, length: number, pos0: number): Promise<string[]> {
+  /**
+   * OPERATOR serials: random, taken in the serial registry so no GTIN ever
+   * repeats one, then fixed for the block in its chunk document (a retry after
+   * a crash, or another instance, reads the same ones back).
+   */
+  private async newSerials(orderId: string, product: number, chunk: number, gtin: string, count: number, length: number): Promise<string[]> {
     const existing = await this.reservedSerials(orderId, product, chunk);
-    if (existing.length === count) return existing; // a retry after a failure mid-block
-    await this.d.db.serials.deleteMany({ orderId, product, chunk });
-    const taken: SerialDoc[] = [];
+    if (existing.length === count) return existing;
+    const taken: string[] = [];
     while (taken.length < count) {
-      const fresh = randomSerials(count - taken.length, length).map((serial, i) => ({
-        _id: serialKey(gtin, serial), gtin, serial, orderId, product, chunk, pos: pos0 + taken.length + i,
-      }));
-      const res = await this.d.db.serials.insertMany(fresh);
+      const fresh = randomSerials(count - taken.length, length);
+      const res = await this.d.db.serials.insertMany(fresh.map((serial) => ({ _id: serialKey(gtin, serial), orderId, product, chunk })));
       const refused = new Set(res.duplicates);
       taken.push(...fresh.filter((_, i) => !refused.has(i)));
     }
-    return taken.map((d) => d.serial);
+    return (await insertOrLoad(this.d.db.chunks, { _id: chunkKey(orderId, product, chunk), serials: taken })).serials;
   }
 
   /** Waits out the block's share of time at the configured rate, so codes exist when step 6 said. */

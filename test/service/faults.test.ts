@@ -4,9 +4,9 @@ import type { Apcs, OrderSpecInit } from "../../src/apcs/apcs-client.js";
 import { REPLAY_HEADER } from "../../src/core/idempotency-interceptor.js";
 import { RETRANSMIT_CODES } from "../../src/core/transient-codes.js";
 import { parseKeyRing, verifyCode } from "../../src/domain/crypto-tail.js";
-import { BufferStatus, OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
+import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import type { Order } from "../../src/gen/emission/oms/v1/oms_pb.js";
-import { FAULT_KINDS, faultyTransport, type FaultKind, type FaultPlan, type FaultyTransport } from "../support/fault-transport.js";
+import { FAULT_KINDS, faultyTransport, type FaultPlan, type FaultRule, type FaultyTransport } from "../support/fault-transport.js";
 import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 import { EMISSION_KEYS } from "../support/test-config.js";
@@ -86,6 +86,17 @@ async function linesBlocks(apcs: Apcs, orderId: string): Promise<{ seqs: number[
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
+/** Rules that make sure each kind of fault happens at least once on a link, whatever the random draws. */
+function everyKindOnce(unary: string): FaultRule[] {
+  return [
+    { kind: "dropReply", method: unary, calls: [2] },
+    { kind: "duplicate", method: unary, calls: [4] },
+    { kind: "delay", method: unary, calls: [6] },
+    { kind: "failBefore", method: unary, calls: [8] },
+    { kind: "cutStream", method: "StreamCodes", calls: [2] },
+  ];
+}
+
 describe("faults on every link at once: one order per business order, every code once, nothing lost", () => {
   let fm: FaultyMesh | undefined;
   afterEach(async () => {
@@ -96,24 +107,32 @@ describe("faults on every link at once: one order per business order, every code
   it("runs 20 business orders through drops, duplicates, late requests, refusals and cut streams on all three links", async () => {
     const rates = { dropReply: 0.2, duplicate: 0.2, delay: 0.15, failBefore: 0.2, cutStream: 0.3 };
     fm = await faultyMesh({
-      apcsToOms: { seed: 101, rates },
-      omsToRegistrar: { seed: 202, rates },
-      registrarToEmission: { seed: 303, rates },
+      apcsToOms: {
+        seed: 101,
+        rates,
+        rules: [
+          // Two placements get no answer at all: the line gives up and sends them again later (retryPlacement).
+          { kind: "delay", method: "CreateOrder", key: "fault-run-003", first: 8 },
+          { kind: "dropReply", method: "CreateOrder", key: "fault-run-007", first: 8 },
+          ...everyKindOnce("CreateOrder"),
+        ],
+      },
+      omsToRegistrar: { seed: 202, rates, rules: everyKindOnce("CreatePool") },
+      registrarToEmission: { seed: 303, rates, rules: everyKindOnce("CreateEmissionOrder") },
     });
     const { mesh, links } = fm;
     const specs = Array.from({ length: 20 }, (_, i) => milkOrder(200 + 23 * i));
     const tally = { retried: 0 };
-    const deadline = AbortSignal.timeout(25_000);
 
     const orders = await Promise.all(
       specs.map(async (spec, i) => {
         const order = await place(mesh.apcs, spec, `fault-run-${String(i).padStart(3, "0")}`, tally);
-        await mesh.apcs.receiveCodes(order.orderId, { signal: deadline });
+        await mesh.apcs.receiveCodes(order.orderId, { signal: AbortSignal.timeout(20_000) });
         return order;
       }),
     );
     await settle(links);
-    for (const name of LINKS) links[name].heal();
+    expect(tally.retried).toBeGreaterThanOrEqual(2);
 
     // Exactly one order per business order at every hop.
     expect(await counts(mesh)).toEqual([20, 20, 20]);
@@ -158,18 +177,25 @@ describe("faults on every link at once: one order per business order, every code
     expect(await mesh.count("registrar", "blocks")).toBe(totalBlocks);
     expect(await mesh.count("emission", "blocks")).toBe(totalBlocks);
 
-    // The faults really happened, every kind of them, and duplicates were answered from stored replies.
-    const injected = Object.fromEntries(LINKS.map((n) => [n, links[n].stats.injected])) as Record<LinkName, Record<FaultKind, number>>;
-    for (const kind of FAULT_KINDS) expect(LINKS.reduce((n, l) => n + injected[l][kind], 0), kind).toBeGreaterThan(0);
+    // Closing every order through the same faults closes it at every hop.
+    const closed = await Promise.all(orders.map((o) => mesh.apcs.closeOrder(o.orderId)));
+    expect(closed.map((o) => o.status)).toEqual(orders.map(() => OrderStatus.CLOSED));
+    await settle(links);
+    for (const o of orders) {
+      expect((await mesh.registrarClient.getPool({ orderId: o.orderId })).pool?.status).toBe(PoolStatus.CLOSED);
+      expect((await mesh.emitterClient.getEmissionOrder({ orderId: o.orderId })).order?.status).toBe(OrderStatus.CLOSED);
+    }
+    expect(await counts(mesh)).toEqual([20, 20, 20]);
+
+    // The faults really happened, every kind on every link, and duplicates were answered from stored replies.
     for (const name of LINKS) {
       const s = links[name].stats;
-      expect(s.injected.dropReply + s.injected.duplicate + s.injected.delay + s.injected.failBefore, `${name} unary faults`).toBeGreaterThan(0);
-      expect(s.injected.cutStream, `${name} cuts`).toBeGreaterThan(0);
+      for (const kind of FAULT_KINDS) expect(s.injected[kind], `${name} ${kind}`).toBeGreaterThan(0);
       expect(Object.values(s.replays).reduce((a, b) => a + b, 0), `${name} replays`).toBeGreaterThan(0);
     }
     if (process.env["FAULT_REPORT"] !== undefined) {
       const report = Object.fromEntries(LINKS.map((n) => [n, { injected: links[n].stats.injected, calls: links[n].stats.calls, replays: links[n].stats.replays, late: links[n].stats.lateDelivered }]));
-      console.log(JSON.stringify({ placementsRetried: tally.retried, ...report }, null, 1));
+      console.log(JSON.stringify({ placementsRetried: tally.retried, ...report }));
     }
   });
 });
@@ -181,9 +207,12 @@ describe("each fault on its own", () => {
     fm = undefined;
   });
 
-  it.each([Code.Unavailable, Code.DeadlineExceeded])(
-    "a CreateOrder reply lost after OMS processed it (client sees %s): the retransmission gets the stored reply, one order",
-    async (dropCode) => {
+  it.each([
+    { seen: "UNAVAILABLE", dropCode: Code.Unavailable },
+    { seen: "DEADLINE_EXCEEDED", dropCode: Code.DeadlineExceeded },
+  ] as const)(
+    "a CreateOrder reply lost after OMS processed it (the line sees $seen): the retransmission gets the stored reply, one order",
+    async ({ dropCode }) => {
       fm = await faultyMesh({ apcsToOms: { rules: [{ kind: "dropReply", method: "CreateOrder", first: 1, dropCode }] } });
       const { mesh, links } = fm;
       const order = await mesh.apcs.placeOrder(milkOrder(120), `drop-reply-${dropCode}`);
@@ -265,5 +294,57 @@ describe("each fault on its own", () => {
     // Nothing was forwarded twice: one call went down each link below OMS.
     expect(links.omsToRegistrar.stats.calls["CreatePool"]).toBe(1);
     expect(links.registrarToEmission.stats.calls["CreateEmissionOrder"]).toBe(1);
+  });
+});
+
+/**
+ * Faults the mesh must survive that src/ does not handle yet (see the
+ * descriptions in each test): these fail until src/ is fixed.
+ */
+describe("faults of real connections", () => {
+  let fm: FaultyMesh | undefined;
+  afterEach(async () => {
+    await fm?.mesh.close();
+    fm = undefined;
+  });
+
+  it.each(LINKS)(
+    "a code stream on %s broken the way connect-node reports a reset TCP connection (ABORTED: read ECONNRESET) is resumed like any other cut",
+    async (link) => {
+      // src/core/block-pump.ts counts ABORTED among the codes after which "retrying the stream cannot help".
+      fm = await faultyMesh({ [link]: { rules: [{ kind: "cutStream", method: "StreamCodes", first: 1, cutAfter: 2, cutCode: Code.Aborted }] } });
+      const { mesh, links } = fm;
+      const order = await mesh.apcs.placeOrder(milkOrder(300), `reset-stream-${link}`);
+      const saved = await mesh.apcs.receiveCodes(order.orderId, { signal: AbortSignal.timeout(5_000) });
+      expect(links[link].stats.injected.cutStream).toBe(1);
+      expect(links[link].stats.messages["StreamCodes"]).toBe(6);
+      expect(saved.storedCodes).toBe(300);
+      const atOms = (await mesh.omsClient().getOrder({ orderId: order.orderId })).order;
+      expect([atOms?.status, atOms?.deliveredCodes]).toEqual([OrderStatus.READY, 300n]);
+      expect((await mesh.registrarClient.getPool({ orderId: order.orderId })).pool?.status).toBe(PoolStatus.READY);
+    },
+  );
+
+  it("a CreateOrder whose connection is reset after OMS processed it (ABORTED: read ECONNRESET) is sent again and answered from the stored reply", async () => {
+    // src/core/transient-codes.ts: RETRANSMIT_CODES leaves out ABORTED, so the line gives the placement up as failed.
+    fm = await faultyMesh({ apcsToOms: { rules: [{ kind: "dropReply", method: "CreateOrder", first: 1, dropCode: Code.Aborted }] } });
+    const { mesh, links } = fm;
+    const order = await mesh.apcs.placeOrder(milkOrder(70), "reset-create-0001");
+    expect(links.apcsToOms.stats.injected.dropReply).toBe(1);
+    expect(links.apcsToOms.stats.replays["CreateOrder"]).toBe(1);
+    expect(await counts(mesh)).toEqual([1, 1, 1]);
+    expect((await mesh.apcs.receiveCodes(order.orderId)).storedCodes).toBe(70);
+  });
+
+  it("the acknowledgement of the last block, lost on every retransmission, is sent again once the link is back: the order completes", async () => {
+    // src/apcs/apcs-client.ts acknowledges a block only right after storing it; a resumed stream never re-sends a lost ack.
+    fm = await faultyMesh({ apcsToOms: { rules: [{ kind: "failBefore", method: "AcknowledgeBlocks", first: 8 }] } });
+    const { mesh, links } = fm;
+    const order = await mesh.apcs.placeOrder(milkOrder(40), "last-ack-lost-0001"); // one block, so its ack is the last
+    const saved = await mesh.apcs.receiveCodes(order.orderId, { signal: AbortSignal.timeout(3_000) });
+    expect(links.apcsToOms.stats.injected.failBefore).toBe(8);
+    expect(saved.storedCodes).toBe(40);
+    const atOms = (await mesh.omsClient().getOrder({ orderId: order.orderId })).order;
+    expect([atOms?.deliveredCodes, atOms?.bufferStatus]).toEqual([40n, BufferStatus.EXHAUSTED]);
   });
 });

@@ -22,14 +22,24 @@ const UNARY_KINDS: readonly FaultKind[] = ["dropReply", "duplicate", "delay", "f
 
 /** How a fault is carried out; anything left out is drawn from the plan's PRNG. */
 export interface FaultParams {
-  /** dropReply: the code the client sees. */
-  dropCode?: Code.Unavailable | Code.DeadlineExceeded;
+  /**
+   * dropReply: the code the client sees (by default UNAVAILABLE or
+   * DEADLINE_EXCEEDED at random). ABORTED "read ECONNRESET" is what
+   * connect-node reports when the TCP connection under the call is reset.
+   */
+  dropCode?: Code;
   /** duplicate: both copies at once, or the second after the first is answered. */
   duplicate?: "concurrent" | "sequential";
   /** delay: how long past the caller's deadline the request reaches the server. */
   delayPastDeadlineMs?: number;
   /** cutStream: messages delivered before the stream breaks. */
   cutAfter?: number;
+  /**
+   * cutStream: the code the client's iterator throws (default UNAVAILABLE).
+   * ABORTED is what connect-node reports when the TCP connection under a
+   * stream is reset ("read ECONNRESET").
+   */
+  cutCode?: Code;
 }
 
 /** A deterministic fault: "the first N calls of method X" (or calls number …). */
@@ -37,6 +47,11 @@ export interface FaultRule extends FaultParams {
   kind: FaultKind;
   /** Method name as in the proto ("CreateOrder", "StreamCodes"); any method if left out. */
   method?: string;
+  /**
+   * Only calls with this x-request-id (or streams of this order id); then
+   * `first` and `calls` count only those calls.
+   */
+  key?: string;
   /** The first `first` calls of the method on this link (1-based count of calls of that method). */
   first?: number;
   /** Or exactly these call numbers of the method. */
@@ -144,6 +159,7 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
   };
   const randomFaults: Record<FaultKind, number> = { dropReply: 0, duplicate: 0, delay: 0, failBefore: 0, cutStream: 0 };
   const inARow = new Map<string, number>();
+  const callsByKey = new Map<string, number>();
   const late = new Set<Promise<void>>();
   let healed = false;
 
@@ -162,9 +178,12 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
   function decide(name: string, call: number, key: string, kinds: readonly FaultKind[], eligible: boolean): (FaultParams & { kind: FaultKind }) | undefined {
     const draw = random(); // one draw per call, so the sequence depends on the call order only
     if (healed) return undefined;
+    const keyed = (callsByKey.get(`${name}|${key}`) ?? 0) + 1;
+    callsByKey.set(`${name}|${key}`, keyed);
     for (const r of plan.rules ?? []) {
-      if (!kinds.includes(r.kind) || (r.method !== undefined && r.method !== name)) continue;
-      if ((r.first !== undefined && call <= r.first) || (r.calls?.includes(call) ?? false)) return r;
+      if (!kinds.includes(r.kind) || (r.method !== undefined && r.method !== name) || (r.key !== undefined && r.key !== key)) continue;
+      const n = r.key === undefined ? call : keyed;
+      if ((r.first !== undefined && n <= r.first) || (r.calls?.includes(n) ?? false)) return r;
     }
     const streak = `${name}|${key}`;
     if (!eligible || (inARow.get(streak) ?? 0) >= maxConsecutive) {
@@ -190,7 +209,7 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
   }
 
   async function unary<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodUnary<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: HeadersInit | undefined, input: MessageInitShape<I>, values?: Parameters<Transport["unary"]>[5],
+    method: DescMethodUnary<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: Parameters<Transport["unary"]>[3], input: MessageInitShape<I>, values?: Parameters<Transport["unary"]>[5],
   ): Promise<UnaryResponse<I, O>> {
     const name = method.name;
     const call = countCall(name);
@@ -224,7 +243,7 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
           reply = ConnectError.from(err);
         }
         event("dropReply", `reply lost, client sees ${Code[code]}`, { droppedReply: reply });
-        throw new ConnectError(`fault injected: the reply to ${name} was lost`, code);
+        throw new ConnectError(code === Code.Aborted ? "read ECONNRESET" : `fault injected: the reply to ${name} was lost`, code);
       }
 
       case "duplicate": {
@@ -280,7 +299,7 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
   }
 
   async function stream<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodStreaming<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: HeadersInit | undefined, input: AsyncIterable<MessageInitShape<I>>, values?: Parameters<Transport["stream"]>[5],
+    method: DescMethodStreaming<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: Parameters<Transport["stream"]>[3], input: AsyncIterable<MessageInitShape<I>>, values?: Parameters<Transport["stream"]>[5],
   ): Promise<StreamResponse<I, O>> {
     const name = method.name;
     const call = countCall(name);
@@ -310,10 +329,12 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
     if (signal?.aborted === true) onAbort();
     else signal?.addEventListener("abort", onAbort, { once: true });
     const res = await inner.stream(method, abort.signal, timeoutMs, header, requests, values);
+    const code = fault.cutCode ?? Code.Unavailable;
     const cut = (): ConnectError => {
-      record({ kind: "cutStream", method: name, call, key, detail: `cut after ${cutAfter} messages` });
-      abort.abort(new ConnectError("fault injected: stream cut", Code.Unavailable));
-      return new ConnectError(`fault injected: the ${name} stream was cut after ${cutAfter} messages`, Code.Unavailable);
+      record({ kind: "cutStream", method: name, call, key, detail: `cut after ${cutAfter} messages (${Code[code]})` });
+      abort.abort(new ConnectError("fault injected: stream cut", code));
+      // Worded as connect-node words a reset connection when the code is ABORTED.
+      return new ConnectError(code === Code.Aborted ? "read ECONNRESET" : `fault injected: the ${name} stream was cut after ${cutAfter} messages`, code);
     };
     const cleanup = (): void => signal?.removeEventListener("abort", onAbort);
     return { ...res, message: cutStream(res.message, cutAfter, cut, count, cleanup) };

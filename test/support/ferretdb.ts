@@ -68,6 +68,10 @@ interface FerretDbProcess {
 
 function spawnFerretDb(port: number, dir: string): FerretDbProcess {
   const child = spawn(FERRETDB, ["-listen", `127.0.0.1:${port}`, "-dir", join(dir, "data")], { stdio: ["ignore", "ignore", "pipe"] });
+  // Never outlive the test run, even one that timed out.
+  const orphanGuard = (): void => void child.kill("SIGKILL");
+  process.once("exit", orphanGuard);
+  child.once("exit", () => process.off("exit", orphanGuard));
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (s: string) => (stderr = (stderr + s).slice(-4000)));
   let spawnError: Error | undefined;
