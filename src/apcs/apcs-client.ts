@@ -193,9 +193,10 @@ export class Apcs {
 
   private async storeBlock(block: CodeBlock): Promise<ApcsOrderDoc> {
     if (this.o.storeCodes !== false) await this.blocks.put(block);
+    const saved = await this.savedOrder(block.orderId);
     const updated = await this.orders.updateOne(
       { _id: block.orderId, storedBlocks: block.seq - 1 },
-      { $set: { storedBlocks: block.seq, updatedAt: Date.now() }, $inc: { storedCodes: block.codes.length } },
+      { $set: { storedBlocks: block.seq, storedCodes: saved.storedCodes + block.codes.length, updatedAt: Date.now() } },
     );
     return updated ?? this.savedOrder(block.orderId);
   }

@@ -135,8 +135,9 @@ export class Emitter {
       const updated = await this.d.db.orders.updateOne(
         { _id: order._id, emittedBlocks: seq - 1, status: OrderStatus.PENDING },
         {
-          $set: { emittedBlocks: seq, updatedAt: Date.now(), ...(last ? { status: OrderStatus.READY } : {}) },
-          $inc: { emittedCodes: codes.length },
+          // Absolute values, not $inc: applying the same step twice (a backend whose
+          // conditional update is not atomic across processes) changes nothing.
+          $set: { emittedBlocks: seq, emittedCodes: fresh.emittedCodes + codes.length, updatedAt: Date.now(), ...(last ? { status: OrderStatus.READY } : {}) },
         },
       );
       if (updated === undefined) return; // closed meanwhile: the block stays unseen

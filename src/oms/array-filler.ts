@@ -19,16 +19,19 @@ export function createArrayFiller(
     open: (orderId, afterBlock, signal) => blocksOf(registrar.streamCodes({ orderId, afterBlock }, { signal })),
     cursor: async (orderId) => (await orders.findOne({ _id: orderId }))?.receivedBlocks ?? 0,
     async advance(block: CodeBlock) {
+      const order = await orders.findOne({ _id: block.orderId });
+      if (order?.receivedBlocks !== block.seq - 1) return;
+      // Absolute values, not $inc: the same step applied twice changes nothing.
       await orders.updateOne(
         { _id: block.orderId, receivedBlocks: block.seq - 1, status: { $in: FILLING } },
         {
           $set: {
             receivedBlocks: block.seq,
             bufferStatus: BufferStatus.ACTIVE,
+            receivedCodes: order.receivedCodes + block.codes.length,
             ...(block.last ? { status: OrderStatus.READY } : {}),
             updatedAt: Date.now(),
           },
-          $inc: { receivedCodes: block.codes.length },
         },
       );
     },

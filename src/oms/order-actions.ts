@@ -30,8 +30,7 @@ export async function acknowledgeBlocks(d: OrderActionDeps, orderId: string, par
     const updated = await d.orders.updateOne(
       { _id: orderId, deliveredBlocks: order.deliveredBlocks, status: { $in: [...OPEN] } },
       {
-        $set: { deliveredBlocks: through, updatedAt: Date.now(), ...(exhausted ? { bufferStatus: BufferStatus.EXHAUSTED } : {}) },
-        $inc: { deliveredCodes: codes },
+        $set: { deliveredBlocks: through, deliveredCodes: order.deliveredCodes + codes, updatedAt: Date.now(), ...(exhausted ? { bufferStatus: BufferStatus.EXHAUSTED } : {}) },
       },
     );
     if (updated !== undefined) {

@@ -19,12 +19,12 @@ export function createPoolFiller(
     open: (orderId, afterBlock, signal) => blocksOf(emitter.streamCodes({ orderId, afterBlock }, { signal })),
     cursor: async (orderId) => (await loadPool(pools, orderId)).pooledBlocks,
     async advance(block: CodeBlock) {
+      const pool = await loadPool(pools, block.orderId);
+      if (pool.pooledBlocks !== block.seq - 1) return;
+      // Absolute values, not $inc: the same step applied twice changes nothing.
       await pools.updateOne(
         { _id: block.orderId, pooledBlocks: block.seq - 1, status: { $in: FILLING } },
-        {
-          $set: { pooledBlocks: block.seq, status: block.last ? PoolStatus.READY : PoolStatus.IN_PROCESS, updatedAt: Date.now() },
-          $inc: { pooledCodes: block.codes.length },
-        },
+        { $set: { pooledBlocks: block.seq, pooledCodes: pool.pooledCodes + block.codes.length, status: block.last ? PoolStatus.READY : PoolStatus.IN_PROCESS, updatedAt: Date.now() } },
       );
     },
     async fail(orderId) {
