@@ -73,7 +73,7 @@ describe("kill -9 of any role mid-order, on MongoDB (FerretDB)", () => {
   });
 
   for (const victim of ["emission-server", "registrar", "oms"] as const) {
-    it(`finishes the order after the ${victim} is killed and started again: no order twice, no code lost or twice`, async () => {
+    it(`finishes the order after the ${victim} is killed and started again: no order twice, no code lost or twice`, { timeout: 180_000 }, async () => {
       const prefix = `crash-${victim}-${Date.now()}-`;
       const mesh = await meshOn(db.uri, prefix);
       const apcs = await lineController(mesh.roles.oms);

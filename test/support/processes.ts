@@ -1,3 +1,4 @@
+import { appendFileSync } from "node:fs";
 import { startRoleProcess, type RoleProcess, type ServerRole } from "../../src/core/role-process.js";
 import { TEST_ENV } from "./test-config.js";
 
@@ -5,7 +6,14 @@ export type { RoleProcess, ServerRole };
 
 /** A server role as its own process on 127.0.0.1 (port 0 unless given), with the test tokens and keys. */
 export function startRole(role: ServerRole, env: Record<string, string>, port = 0): Promise<RoleProcess> {
-  return startRoleProcess(role, { env: { PATH: process.env["PATH"] ?? "", ...TEST_ENV, LOG_LEVEL: "info", ...env }, listen: `127.0.0.1:${port}` });
+  // E2E_LOG_DIR=dir keeps every role's JSON log, for looking into a failed run.
+  const dir = process.env["E2E_LOG_DIR"];
+  const onLine = dir === undefined ? undefined : (line: string) => appendFileSync(`${dir}/${role}-${process.pid}.log`, `${line}\n`);
+  return startRoleProcess(role, {
+    env: { PATH: process.env["PATH"] ?? "", ...TEST_ENV, LOG_LEVEL: "info", ...env },
+    listen: `127.0.0.1:${port}`,
+    ...(onLine === undefined ? {} : { onLine }),
+  });
 }
 
 /** The three roles bottom-up, each pointed at the one below. */

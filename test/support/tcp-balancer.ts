@@ -12,18 +12,22 @@ export async function startBalancer(backends: readonly string[]): Promise<{ addr
   const connectAny = (tries: number, client: net.Socket): void => {
     const [host, port] = (backends[next++ % backends.length] ?? "").split(":");
     const upstream = net.connect(Number(port), host ?? "127.0.0.1");
-    upstream.once("connect", () => {
-      sockets.add(upstream);
-      client.pipe(upstream).pipe(client);
-      client.resume();
-    });
-    upstream.once("error", () => {
+    const refused = (): void => {
       upstream.destroy();
       if (tries > 1 && !client.destroyed) connectAny(tries - 1, client);
       else client.destroy();
+    };
+    upstream.once("error", refused);
+    upstream.once("connect", () => {
+      // Connected: from now on the two sockets live and die together.
+      upstream.off("error", refused);
+      upstream.on("error", () => upstream.destroy());
+      sockets.add(upstream);
+      upstream.once("close", () => client.destroy());
+      client.once("close", () => upstream.destroy());
+      client.pipe(upstream).pipe(client);
+      client.resume();
     });
-    upstream.once("close", () => client.destroy());
-    client.once("close", () => upstream.destroy());
   };
   const server = net.createServer({ pauseOnConnect: true }, (client) => {
     sockets.add(client);
