@@ -36,6 +36,8 @@ export interface MeshConfig {
     retryHintMs: number;
     /** How long an instance holds background work (emission, filling) without renewing it. */
     workLeaseMs: number;
+    /** How long codes of a finished order are kept after it was closed or cancelled. */
+    codeRetentionMs: number;
   };
   /** How a client retransmits on UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. */
   retransmit: { attempts: number; initialBackoffMs: number; maxBackoffMs: number };
@@ -76,6 +78,7 @@ const DEFAULTS = {
   maxStreams: 4_096,
   retryHintMs: 250,
   workLeaseMs: 15_000,
+  codeRetentionMs: 7 * 24 * 60 * 60 * 1000,
   retransmitAttempts: 6,
   initialBackoffMs: 100,
   maxBackoffMs: 5_000,
@@ -138,6 +141,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
       maxStreams: positive(e("MAX_STREAMS") ?? String(DEFAULTS.maxStreams)),
       retryHintMs: positive(e("RETRY_HINT_MS") ?? String(DEFAULTS.retryHintMs)),
       workLeaseMs: positive(e("WORK_LEASE_MS") ?? String(DEFAULTS.workLeaseMs)),
+      codeRetentionMs: positive(e("CODE_RETENTION_MS") ?? String(DEFAULTS.codeRetentionMs)),
     },
     retransmit: {
       attempts: positive(e("RETRANSMIT_ATTEMPTS") ?? String(DEFAULTS.retransmitAttempts)),

@@ -31,6 +31,8 @@ export interface EmissionOrderDoc {
   emittedBlocks: number;
   emittedCodes: number;
   readyAt: number;
+  /** Set once the codes of the finished order were dropped (see startCodeExpiry). */
+  codesPurged?: boolean;
   /** Set by a cancel: codes of later blocks are void. */
   voidedAfterBlock?: number;
   createdAt: number;

@@ -12,7 +12,9 @@ import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
 import { Emitter } from "./emitter.js";
 import { WorkLease } from "../core/work-lease.js";
-import { openEmissionCollections } from "./emission-orders.js";
+import { chunkKey, openEmissionCollections } from "./emission-orders.js";
+import { startCodeExpiry } from "../core/code-expiry.js";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { emissionServerRoutes } from "./routes.js";
 
 export const ROLE = "emission-server";
@@ -55,9 +57,24 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     maxActiveOrders: config.emissionServer.maxActiveOrders,
     recheckMs: config.recheckMs,
   });
+  const stopExpiry = startCodeExpiry({
+    retentionMs: config.serverRole.codeRetentionMs,
+    log,
+    finished: async (before) =>
+      (await db.orders.find({ status: { $in: [OrderStatus.CLOSED, OrderStatus.CANCELLED] }, updatedAt: { $lt: before }, codesPurged: { $ne: true } })).map((x) => x._id),
+    async purge(orderId) {
+      // The serial registry stays: a serial is never emitted again, whatever happened to its code.
+      const order = await db.orders.findOne({ _id: orderId });
+      await blocks.dropAfter(orderId, 0);
+      const chunks = (order?.products ?? []).flatMap((p, i) => Array.from({ length: p.blocks }, (_, c) => chunkKey(orderId, i, c)));
+      await db.chunks.deleteMany({ _id: { $in: chunks } });
+      await db.orders.updateOne({ _id: orderId }, { $set: { codesPurged: true } });
+    },
+  });
   return {
     spec: roleSpec(base, [EmitterService], POLICY, routes),
     async stop() {
+      stopExpiry();
       await emitter.stop();
       await base.close();
     },

@@ -21,6 +21,8 @@ export interface OrderDoc {
   totalCodes: number;
   totalBlocks: number;
   readyAt: number;
+  /** Set once the codes of the finished order were dropped (see startCodeExpiry). */
+  codesPurged?: boolean;
   /** Highest block stored contiguously from the Registrar. */
   receivedBlocks: number;
   receivedCodes: number;

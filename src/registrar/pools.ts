@@ -19,6 +19,8 @@ export interface PoolDoc {
   totalCodes: number;
   totalBlocks: number;
   readyAt: number;
+  /** Set once the codes of the finished order were dropped (see startCodeExpiry). */
+  codesPurged?: boolean;
   /** Highest block stored contiguously from the Emission server. */
   pooledBlocks: number;
   pooledCodes: number;
