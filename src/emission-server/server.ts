@@ -13,7 +13,7 @@ import type { Store } from "../store/store.js";
 import { Emitter } from "./emitter.js";
 import { WorkLease } from "../core/work-lease.js";
 import { chunkKey, openEmissionCollections } from "./emission-orders.js";
-import { startCodeExpiry } from "../core/code-expiry.js";
+import { expireFinishedOrders } from "../core/code-expiry.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { emissionServerRoutes } from "./routes.js";
 
@@ -57,18 +57,13 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     maxActiveOrders: config.emissionServer.maxActiveOrders,
     recheckMs: config.recheckMs,
   });
-  const stopExpiry = startCodeExpiry({
+  // The serial registry stays: a serial is never emitted again, whatever happened to its code.
+  const stopExpiry = expireFinishedOrders(db.orders, [OrderStatus.CLOSED, OrderStatus.CANCELLED], blocks, {
     retentionMs: config.serverRole.codeRetentionMs,
     log,
-    finished: async (before) =>
-      (await db.orders.find({ status: { $in: [OrderStatus.CLOSED, OrderStatus.CANCELLED] }, updatedAt: { $lt: before }, codesPurged: { $ne: true } })).map((x) => x._id),
-    async purge(orderId) {
-      // The serial registry stays: a serial is never emitted again, whatever happened to its code.
-      const order = await db.orders.findOne({ _id: orderId });
-      await blocks.dropAfter(orderId, 0);
-      const chunks = (order?.products ?? []).flatMap((p, i) => Array.from({ length: p.blocks }, (_, c) => chunkKey(orderId, i, c)));
+    alsoDrop: async (order) => {
+      const chunks = order.products.flatMap((p, i) => Array.from({ length: p.blocks }, (_, c) => chunkKey(order._id, i, c)));
       await db.chunks.deleteMany({ _id: { $in: chunks } });
-      await db.orders.updateOne({ _id: orderId }, { $set: { codesPurged: true } });
     },
   });
   return {

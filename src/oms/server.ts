@@ -16,7 +16,7 @@ import type { Store } from "../store/store.js";
 import { createArrayFiller } from "./array-filler.js";
 import { WorkLease } from "../core/work-lease.js";
 import { openCancelMarks, openOrders } from "./orders.js";
-import { startCodeExpiry } from "../core/code-expiry.js";
+import { expireFinishedOrders } from "../core/code-expiry.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { sendDown } from "./order-lifecycle.js";
 import { DownstreamOutbox } from "../core/downstream-outbox.js";
@@ -61,16 +61,7 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   // After a restart: closes and cancels the Registrar has not confirmed go out again.
   for (const order of await orders.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, order);
   const routes = omsRoutes(deps);
-  const stopExpiry = startCodeExpiry({
-    retentionMs: config.serverRole.codeRetentionMs,
-    log,
-    finished: async (before) =>
-      (await orders.find({ status: { $in: [OrderStatus.CLOSED, OrderStatus.CANCELLED, OrderStatus.DECLINED] }, updatedAt: { $lt: before }, codesPurged: { $ne: true } })).map((x) => x._id),
-    async purge(orderId) {
-      await blocks.dropAfter(orderId, 0);
-      await orders.updateOne({ _id: orderId }, { $set: { codesPurged: true } });
-    },
-  });
+  const stopExpiry = expireFinishedOrders(orders, [OrderStatus.CLOSED, OrderStatus.CANCELLED, OrderStatus.DECLINED], blocks, { retentionMs: config.serverRole.codeRetentionMs, log });
   return {
     spec: roleSpec(base, [OmsService], POLICY, routes),
     async stop() {

@@ -19,7 +19,7 @@ import { sendDown } from "./pool-lifecycle.js";
 import { DownstreamOutbox } from "../core/downstream-outbox.js";
 import { Retransmitter, retransmitPolicy } from "../core/retransmitter.js";
 import { openPools } from "./pools.js";
-import { startCodeExpiry } from "../core/code-expiry.js";
+import { expireFinishedOrders } from "../core/code-expiry.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import { registrarRoutes } from "./routes.js";
 
@@ -60,16 +60,7 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   // After a restart: closes and cancels the Emission server has not confirmed go out again.
   for (const pool of await pools.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, pool);
   const routes = registrarRoutes(deps);
-  const stopExpiry = startCodeExpiry({
-    retentionMs: config.serverRole.codeRetentionMs,
-    log,
-    finished: async (before) =>
-      (await pools.find({ status: { $in: [PoolStatus.CLOSED, PoolStatus.CANCELLED, PoolStatus.REJECTED] }, updatedAt: { $lt: before }, codesPurged: { $ne: true } })).map((p) => p._id),
-    async purge(orderId) {
-      await blocks.dropAfter(orderId, 0);
-      await pools.updateOne({ _id: orderId }, { $set: { codesPurged: true } });
-    },
-  });
+  const stopExpiry = expireFinishedOrders(pools, [PoolStatus.CLOSED, PoolStatus.CANCELLED, PoolStatus.REJECTED], blocks, { retentionMs: config.serverRole.codeRetentionMs, log });
   return {
     spec: roleSpec(base, [RegistrarService], POLICY, routes),
     async stop() {
