@@ -39,6 +39,8 @@ export class Retransmitter {
         return await attempt(this.policy.callTimeoutMs);
       } catch (err) {
         const e = ConnectError.from(err);
+        // Past the caller's own deadline (signal), retransmitting further helps nobody:
+        // this bounds how retries at several hops multiply.
         if (!RETRANSMIT_CODES.has(e.code) || signal?.aborted === true) throw e;
         if (n >= this.policy.attempts) throw gaveUp(what, n, Date.now() - started, e);
         const delay = Math.max(backoff * (0.5 + Math.random()), retryHintOf(e) ?? 0);

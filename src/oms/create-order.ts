@@ -29,6 +29,8 @@ export interface CreateOrderInput {
   participantId: string;
   order: OrderSpec | undefined;
   requestId: string;
+  /** Aborts when the caller's deadline passes: retransmitting longer would help nobody. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -49,7 +51,7 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
     () => d.retransmit.call("CreatePool", (timeoutMs) => d.registrar.createPool(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
       { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) }, timeoutMs },
-    )),
+    ), input.signal),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.

@@ -24,6 +24,8 @@ export interface CreatePoolInput {
   participantId: string;
   order: OrderSpec | undefined;
   requestId: string;
+  /** Aborts when the caller's deadline passes: retransmitting longer would help nobody. */
+  signal?: AbortSignal;
 }
 
 /** Steps 3 and 8 to 11 of process 01.01.00.00 at the Registrar. */
@@ -36,7 +38,7 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
     () => d.retransmit.call("CreateEmissionOrder", (timeoutMs) => d.emitter.createEmissionOrder(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
       { headers: { [REQUEST_ID_HEADER]: downstreamId }, timeoutMs },
-    )),
+    ), input.signal),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.

@@ -28,7 +28,7 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
       async createPool(req, ctx) {
         const pool = await createPool(
           { pools: d.pools, emitter: d.emitter, journal: d.journal, retransmit: d.retransmit, fill: (id) => d.filler.fill(id) },
-          { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) },
+          { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), signal: ctx.signal },
         );
         return { orderId: pool._id, readiness: toPoolMessage(pool).readiness, status: pool.status };
       },
