@@ -17,6 +17,8 @@ export interface MeshConfig {
   mongodb?: { uri: string; databasePrefix: string };
   /** Bearer token → caller, shared by every server role. */
   tokens: Map<string, Caller>;
+  /** True when MESH_TOKENS is unset and the well-known development tokens are in force. */
+  devTokens: boolean;
   /** Largest message a server accepts (a 10 × 150 000-serial order fits). */
   maxMessageBytes: number;
   /** How long a waiting code stream sleeps before it re-reads its store. */
@@ -130,6 +132,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
     logLevel: o.logLevel ?? e("LOG_LEVEL") ?? DEFAULTS.logLevel,
     ...(e("MONGODB_URI") === undefined ? {} : { mongodb: { uri: e("MONGODB_URI") ?? "", databasePrefix: e("MONGODB_DATABASE_PREFIX") ?? "emission-mesh-" } }),
     tokens: parseTokens(e("MESH_TOKENS") ?? DEFAULTS.tokens),
+    devTokens: e("MESH_TOKENS") === undefined,
     maxMessageBytes: DEFAULTS.maxMessageBytes,
     recheckMs: positive(e("STREAM_RECHECK_MS") ?? String(DEFAULTS.recheckMs)),
     callTimeoutMs: positive(e("CALL_TIMEOUT_MS") ?? String(DEFAULTS.callTimeoutMs)),

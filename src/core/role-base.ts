@@ -31,6 +31,7 @@ export interface RoleBaseOptions {
 
 export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const log = o.log ?? createLogger(o.role, o.config.logLevel);
+  if (o.config.devTokens) log.warn("MESH_TOKENS is not set: the development tokens (dev-apcs, dev-oms, ...) are accepted");
   const store = o.store ?? (await openStore(o.role, o.config));
   const { replyTtlMs, replyLeaseMs } = o.config.serverRole;
   const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs);
