@@ -2,7 +2,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { authInterceptor, type AccessPolicy, type Caller } from "./auth.js";
 import type { Address, MeshConfig } from "./config.js";
@@ -130,6 +130,9 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
     });
   }
   const sessions = new Set<http2.ServerHttp2Session>();
+  // Small gRPC frames must not wait for Nagle's algorithm.
+  server.on("connection", (socket: Socket) => socket.setNoDelay(true));
+  server.on("secureConnection", (socket: Socket) => socket.setNoDelay(true));
   server.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
