@@ -80,8 +80,8 @@ export class Apcs {
   }
 
   /**
-   * Steps 1 and 16-18: place the order; on error 17.1 journal and 17.2 end
-   * (the error is thrown). When OMS never answers, the placement is kept as
+   * Steps 1 and 16-19: place the order; on error 17.1 journal and 17.2 end
+   * (the error is thrown); step 19, the end, is the return. When OMS never answers, the placement is kept as
    * timed out: retryPlacement sends it again with the same request id, so it
    * still makes exactly one order.
    */
