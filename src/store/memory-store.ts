@@ -121,7 +121,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
 
   private insert(doc: T): void {
     if (this.docs.has(doc._id)) throw new DuplicateKeyError(this.name, `_id ${doc._id}`);
-    const frozen = deepFreeze(structuredClone(doc));
+    const frozen = frozenCopy(doc);
     this.checkUnique(frozen);
     this.docs.set(frozen._id, frozen);
     this.index(frozen);
@@ -223,13 +223,18 @@ function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
     next[field] = Math.max((next[field] as number | undefined) ?? Number.NEGATIVE_INFINITY, v as number);
   }
   for (const field of Object.keys(update.$unset ?? {})) delete next[field];
-  return deepFreeze(structuredClone(next)) as unknown as T;
+  return frozenCopy(next) as unknown as T;
 }
 
-function deepFreeze<V>(value: V): V {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
+/**
+ * A frozen deep copy of a stored document. Documents are plain data
+ * (objects, arrays, strings, numbers, booleans), so a direct walk is enough,
+ * and much cheaper than structuredClone on the emission path.
+ */
+function frozenCopy<V>(value: V): V {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return Object.freeze(value.map((v: unknown) => frozenCopy(v))) as V;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = frozenCopy(v);
+  return Object.freeze(out) as V;
 }
