@@ -24,6 +24,8 @@ export function runMain(start: () => Promise<{ close(): Promise<void> }>): void 
       const stop = (): void => {
         if (stopping) return;
         stopping = true;
+        // A store that no longer answers must not keep a stopping server alive.
+        setTimeout(() => process.exit(1), 10_000).unref();
         running.close().then(() => process.exit(0), () => process.exit(1));
       };
       process.on("SIGINT", stop);
