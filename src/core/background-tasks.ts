@@ -22,10 +22,6 @@ export class BackgroundTasks {
     this.running.set(key, { abort, done });
   }
 
-  has(key: string): boolean {
-    return this.running.has(key);
-  }
-
   async stop(key: string): Promise<void> {
     const task = this.running.get(key);
     if (task === undefined) return;

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
 import type { Logger } from "./logger.js";
+import { sleep } from "./sleep.js";
 
 export interface BlockPumpOptions {
   orderId: string;
@@ -74,16 +75,4 @@ export async function* blocksOf(responses: AsyncIterable<{ block?: CodeBlock | u
     if (r.block === undefined) throw new ConnectError("code stream sent a message without a block", Code.DataLoss);
     yield r.block;
   }
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -1,6 +1,6 @@
 import { ConnectError } from "@connectrpc/connect";
 import type { BackgroundTasks } from "./background-tasks.js";
-import { sleep } from "./block-pump.js";
+import { sleep } from "./sleep.js";
 import type { Logger } from "./logger.js";
 import type { Retransmitter } from "./retransmitter.js";
 import { TRANSIENT_CODES } from "./transient-codes.js";

@@ -14,9 +14,6 @@ export type HealthStatus = ServingStatus | "unknown" | "serving" | "not_serving"
 
 export type HealthListener = (status: ServingStatus) => void;
 
-/** The server as a whole, per the health-checking spec. */
-export const WHOLE_SERVER = "";
-
 /** The spec caps List at this many services (RESOURCE_EXHAUSTED beyond). */
 const LIST_LIMIT = 100;
 

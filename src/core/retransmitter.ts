@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { sleep } from "./block-pump.js";
+import { sleep } from "./sleep.js";
 import type { MeshConfig } from "./config.js";
 import type { Logger } from "./logger.js";
 import { retryHintOf } from "./retry-hint.js";

@@ -3,7 +3,7 @@ import { CodeBlockSchema, SerialNumberType } from "../gen/emission/common/v1/ord
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { BlockStore } from "../core/block-store.js";
 import { blockId } from "../core/block-store.js";
-import { sleep } from "../core/block-pump.js";
+import { sleep } from "../core/sleep.js";
 import type { Logger } from "../core/logger.js";
 import type { Notifier } from "../core/notifier.js";
 import type { WorkLease } from "../core/work-lease.js";

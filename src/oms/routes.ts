@@ -6,7 +6,7 @@ import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
 import { OrderStateError, RequestInvalidError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
 import { createOrder } from "./create-order.js";
-import { acknowledgeBlocks } from "./order-actions.js";
+import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
 import type { Retransmitter } from "../core/retransmitter.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";

@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { sleep } from "../../src/core/block-pump.js";
+import { sleep } from "../../src/core/sleep.js";
 import { REPLAY_HEADER } from "../../src/core/idempotency-interceptor.js";
 import { PUSHBACK_TRAILER, retryHintOf } from "../../src/core/retry-hint.js";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
