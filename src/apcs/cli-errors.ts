@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { fieldViolationsOf, stepOf, type FieldViolation } from "../core/domain-errors.js";
+import { fieldViolationsOf, type FieldViolation } from "../core/domain-errors.js";
+import { stepOf } from "../core/error-info.js";
 import { grpcCodeName } from "../core/grpc-code-name.js";
 import type { Colors } from "./cli-io.js";
 

@@ -5,6 +5,7 @@ import {
   type HandlerContext,
   type Interceptor,
 } from "@connectrpc/connect";
+import { meshError } from "./error-info.js";
 
 /** The roles of the mesh, plus "admin" for operators reading any journal. */
 export type Role = "apcs" | "oms" | "registrar" | "emission-server" | "admin";
@@ -48,6 +49,9 @@ export function parseTokens(spec: string): Map<string, Caller> {
   return table;
 }
 
+/** Refusals name the journal's step for them. */
+const AUTH_STEP = { step: "auth" } as const;
+
 /** Where refused calls are recorded (the role's journal). */
 export type AuthFailureSink = (failure: { error: ConnectError; requestId: string; participantId: string }) => Promise<unknown>;
 
@@ -64,11 +68,12 @@ export function authInterceptor(tokens: ReadonlyMap<string, Caller>, policy: Acc
       throw error;
     };
     const match = /^Bearer\s+(\S+)$/i.exec(req.header.get("authorization") ?? "");
-    if (match === null) return fail(new ConnectError("missing bearer token: send `authorization: Bearer <token>`", Code.Unauthenticated));
+    if (match === null) return fail(meshError("missing bearer token: send `authorization: Bearer <token>`", Code.Unauthenticated, "TOKEN_MISSING", AUTH_STEP));
     const caller = tokens.get(match[1] ?? "");
-    if (caller === undefined) return fail(new ConnectError("unknown bearer token", Code.Unauthenticated));
+    if (caller === undefined) return fail(meshError("unknown bearer token", Code.Unauthenticated, "TOKEN_UNKNOWN", AUTH_STEP));
     if (!allowed.includes(caller.role)) {
-      return fail(new ConnectError(`role ${caller.role} may not call ${req.service.typeName}/${req.method.name}`, Code.PermissionDenied), caller.participantId);
+      const method = `${req.service.typeName}/${req.method.name}`;
+      return fail(meshError(`role ${caller.role} may not call ${method}`, Code.PermissionDenied, "ROLE_NOT_ALLOWED", { ...AUTH_STEP, metadata: { role: caller.role, method } }), caller.participantId);
     }
     req.contextValues.set(callerKey, caller);
     return next(req);

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Journal } from "./journal.js";
+import { errorInfo, hasErrorInfo, meshError } from "./error-info.js";
 
 export interface ReplyCheck {
   journal: Journal;
@@ -24,13 +25,14 @@ export async function checkReply<T>(c: ReplyCheck, call: () => Promise<T>, probl
   } catch (err) {
     const cause = ConnectError.from(err);
     const relayed = new ConnectError(relayMessage(c.below, cause), cause.code, undefined, undefined, cause);
-    relayed.details = cause.details; // field violations and the step travel up unchanged
+    // Field violations and the step travel up unchanged; a role below that never answered is named here.
+    relayed.details = hasErrorInfo(cause) ? cause.details : [...cause.details, errorInfo("ROLE_BELOW_UNAVAILABLE", { step: `${c.step}.1`, metadata: { below: c.below } })];
     await c.journal.record({ step: `${c.step}.1`, orderId: c.orderRef, requestId: c.requestId, participantId: c.participantId, error: relayed, cause });
     throw relayed; // N.2
   }
   const wrong = problem(reply);
   if (wrong === undefined) return reply;
-  const error = new ConnectError(`${c.below} sent an unusable reply: ${wrong}`, Code.Internal);
+  const error = meshError(`${c.below} sent an unusable reply: ${wrong}`, Code.Internal, "REPLY_UNUSABLE", { step: `${c.step}.1` });
   await c.journal.record({ step: `${c.step}.1`, orderId: c.orderRef, requestId: c.requestId, participantId: c.participantId, error });
   throw error;
 }

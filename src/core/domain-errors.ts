@@ -1,19 +1,13 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
-import {
-  BadRequestSchema,
-  ErrorInfoSchema,
-  PreconditionFailureSchema,
-} from "../gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, PreconditionFailureSchema } from "../gen/google/rpc/error_details_pb.js";
+import { errorInfo } from "./error-info.js";
 
 /** A wrong field, as google.rpc.BadRequest reports it. */
 export interface FieldViolation {
   field: string;
   description: string;
 }
-
-/** Domain of the google.rpc.ErrorInfo details this mesh attaches. */
-export const ERROR_DOMAIN = "emission-mesh";
 
 /** The request is malformed (step 4): INVALID_ARGUMENT with field violations. */
 export class RequestInvalidError extends Error {
@@ -73,7 +67,7 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof RequestInvalidError) {
     return new ConnectError(err.message, Code.InvalidArgument, undefined, [
       badRequest(err.violations),
-      errorInfo("REQUEST_INVALID", err.step),
+      errorInfo("REQUEST_INVALID", { step: err.step }),
     ], err);
   }
   if (err instanceof OrderRejectedError) {
@@ -85,12 +79,14 @@ export function toConnectError(err: unknown): ConnectError {
           violations: err.violations.map((v) => ({ type: "ORDER_RULE", subject: v.field, description: v.description })),
         }),
       },
-      errorInfo("ORDER_REJECTED", err.step),
+      errorInfo("ORDER_REJECTED", { step: err.step }),
     ], err);
   }
-  if (err instanceof OrderNotFoundError) return new ConnectError(err.message, Code.NotFound, undefined, undefined, err);
+  if (err instanceof OrderNotFoundError) {
+    return new ConnectError(err.message, Code.NotFound, undefined, [errorInfo("ORDER_NOT_FOUND", { metadata: { orderId: err.orderId.slice(0, 128) } })], err);
+  }
   if (err instanceof OrderStateError) {
-    return new ConnectError(err.message, Code.FailedPrecondition, undefined, [errorInfo("ORDER_STATE", "", { state: err.state })], err);
+    return new ConnectError(err.message, Code.FailedPrecondition, undefined, [errorInfo("ORDER_STATE", { metadata: { state: err.state } })], err);
   }
   return ConnectError.from(err, Code.Internal);
 }
@@ -102,21 +98,7 @@ function badRequest(violations: readonly FieldViolation[]) {
   };
 }
 
-function errorInfo(reason: string, step: string, extra: Record<string, string> = {}) {
-  const metadata: Record<string, string> = { ...extra };
-  if (step !== "") metadata["step"] = step;
-  return { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) };
-}
-
 /** Field violations carried by an error's google.rpc.BadRequest detail. */
 export function fieldViolationsOf(err: ConnectError): FieldViolation[] {
   return err.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations.map((v) => ({ field: v.field, description: v.description })));
-}
-
-/** The step (e.g. "4.2") named by an error's ErrorInfo detail, if any. */
-export function stepOf(err: ConnectError): string | undefined {
-  for (const info of err.findDetails(ErrorInfoSchema)) {
-    if (info.domain === ERROR_DOMAIN && info.metadata["step"] !== undefined) return info.metadata["step"];
-  }
-  return undefined;
 }

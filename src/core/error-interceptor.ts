@@ -1,5 +1,6 @@
 import { ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { toConnectError } from "./domain-errors.js";
+import { withErrorInfo } from "./error-info.js";
 import type { Logger } from "./logger.js";
 import { grpcCodeName } from "./grpc-code-name.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
@@ -11,7 +12,7 @@ import { REQUEST_ID_HEADER } from "./request-id.js";
 export function errorInterceptor(log: Logger): Interceptor {
   return (next) => async (req) => {
     const fail = (err: unknown): never => {
-      const e = toConnectError(err);
+      const e = withErrorInfo(toConnectError(err));
       const level = e.cause instanceof ConnectError || e.code >= 12 ? "error" : "info";
       log[level]({ method: `${req.service.typeName}/${req.method.name}`, requestId: req.header.get(REQUEST_ID_HEADER) ?? "", code: grpcCodeName(e.code) }, e.rawMessage);
       throw e;

@@ -6,6 +6,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   type HealthCheckResponse,
 } from "../gen/grpc/health/v1/health_pb.js";
+import { meshError } from "./error-info.js";
 
 export { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 
@@ -98,7 +99,7 @@ export function registerHealth(router: ConnectRouter, state: HealthState): void 
   router.service(Health, {
     check(req) {
       const status = state.get(req.service);
-      if (status === undefined) throw new ConnectError(`unknown service "${req.service}"`, Code.NotFound);
+      if (status === undefined) throw meshError(`unknown service "${req.service.slice(0, 200)}"`, Code.NotFound, "SERVICE_UNKNOWN");
       return { status };
     },
     list() {

@@ -2,9 +2,9 @@ import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protob
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
-import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { callerKey } from "./auth.js";
-import { ERROR_DOMAIN, toConnectError } from "./domain-errors.js";
+import { toConnectError } from "./domain-errors.js";
+import { errorInfo } from "./error-info.js";
 import type { Notifier } from "./notifier.js";
 import type { ReplyDoc, ReplyStore } from "./reply-store.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
@@ -18,7 +18,11 @@ import { TRANSIENT_CODES } from "./transient-codes.js";
  */
 export const requestSinceKey = createContextKey<number>(0, { description: "first claim of the request" });
 
-/** Response header (or error trailer) saying the reply is a stored one, not new work. */
+/**
+ * Metadata saying a reply is a stored one, not new work: always in the
+ * trailing metadata (where a gRPC client finds it for errors and successes
+ * alike, Trailers-Only included), and in the leading metadata of a success.
+ */
 export const REPLAY_HEADER = "x-idempotent-replay";
 
 export interface IdempotencyOptions {
@@ -97,7 +101,7 @@ async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSi
     if (doc === undefined) break; // the original failed transiently: nothing stored
     if (doc.state === "done") return doc;
   }
-  throw transientError("a request with this x-request-id is being processed; retry later for its reply", Code.Unavailable, o.retryHintMs);
+  throw transientError("a request with this x-request-id is being processed; retry later for its reply", Code.Unavailable, "REQUEST_IN_PROGRESS", o.retryHintMs);
 }
 
 function replay(req: UnaryRequest, doc: ReplyDoc): UnaryResponse {
@@ -114,7 +118,7 @@ function replay(req: UnaryRequest, doc: ReplyDoc): UnaryResponse {
     header: new Headers({ "content-type": req.header.get("content-type") ?? "application/grpc+proto", [REPLAY_HEADER]: "true" }),
     message: fromBinary(req.method.output, Buffer.from(doc.response ?? "", "base64")),
     // gRPC ends a call with its status in the trailers: a replay must carry it too.
-    trailer: new Headers(/^application\/grpc/.test(req.header.get("content-type") ?? "") ? { "grpc-status": "0" } : {}),
+    trailer: new Headers(/^application\/grpc/.test(req.header.get("content-type") ?? "") ? { "grpc-status": "0", [REPLAY_HEADER]: "true" } : { [REPLAY_HEADER]: "true" }),
   } as UnaryResponse;
 }
 
@@ -133,6 +137,6 @@ function reused(req: UnaryRequest): ConnectError {
     `x-request-id ${JSON.stringify(id)} was already used for a different ${req.method.name} request (the payloads differ); a new request needs a new request id`,
     Code.InvalidArgument,
     undefined,
-    [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: "REQUEST_ID_REUSED", domain: ERROR_DOMAIN, metadata: { requestId: id, method: req.method.name } }) }],
+    [errorInfo("REQUEST_ID_REUSED", { metadata: { requestId: id, method: req.method.name } })],
   );
 }

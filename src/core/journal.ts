@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import {
   JournalEntrySchema,
@@ -9,7 +9,7 @@ import {
 } from "../gen/emission/journal/v1/journal_pb.js";
 import type { Collection, Filter, Store } from "../store/store.js";
 import { callerOf } from "./auth.js";
-import { toConnectError } from "./domain-errors.js";
+import { RequestInvalidError, toConnectError } from "./domain-errors.js";
 import { grpcCodeName } from "./grpc-code-name.js";
 import type { Logger } from "./logger.js";
 
@@ -123,7 +123,7 @@ export function registerJournal(router: ConnectRouter, journal: Journal): void {
   router.service(JournalService, {
     async listJournal(req, ctx) {
       if (req.pageSize > MAX_PAGE) {
-        throw new ConnectError(`page_size must be at most ${MAX_PAGE}`, Code.InvalidArgument);
+        throw new RequestInvalidError("", [{ field: "page_size", description: `must be at most ${MAX_PAGE}` }]);
       }
       const caller = callerOf(ctx);
       return journal.list({

@@ -1,7 +1,8 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { Code, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createHash, randomUUID } from "node:crypto";
+import { meshError } from "./error-info.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
@@ -36,16 +37,18 @@ export function deriveRequestId(upstream: string, hop: string): string {
 export function requestIdInterceptor(services: readonly DescService[]): Interceptor {
   const own = new Set(services.map((s) => s.typeName));
   return (next) => async (req) => {
+    // Health and reflection ignore the header: grpcurl's -H sends it to them too.
+    if (!own.has(req.service.typeName)) return next(req);
     const id = req.header.get(REQUEST_ID_HEADER);
-    const changesState = own.has(req.service.typeName) && req.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+    const changesState = req.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
     if (id === null) {
       if (changesState) {
-        throw new ConnectError(`${req.method.name} changes state and needs an ${REQUEST_ID_HEADER} header`, Code.InvalidArgument);
+        throw meshError(`${req.method.name} changes state and needs an ${REQUEST_ID_HEADER} header`, Code.InvalidArgument, "REQUEST_ID_MISSING");
       }
       return next(req);
     }
     if (!REQUEST_ID.test(id)) {
-      throw new ConnectError(`${REQUEST_ID_HEADER} must be 8-128 characters of A-Z a-z 0-9 . _ : -`, Code.InvalidArgument);
+      throw meshError(`${REQUEST_ID_HEADER} must be 8-128 characters of A-Z a-z 0-9 . _ : -`, Code.InvalidArgument, "REQUEST_ID_MALFORMED");
     }
     req.contextValues.set(requestIdKey, id);
     return next(req);

@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { errorInfo, type ErrorReason } from "./error-info.js";
 
 /** The trailer gRPC clients read as the server's retry pushback. */
 export const PUSHBACK_TRAILER = "grpc-retry-pushback-ms";
@@ -11,10 +12,11 @@ export const PUSHBACK_TRAILER = "grpc-retry-pushback-ms";
  * with MinRetrySecs): the grpc-retry-pushback-ms trailer for gRPC clients and
  * a google.rpc.RetryInfo detail for everyone else.
  */
-export function transientError(message: string, code: Code, retryAfterMs: number): ConnectError {
+export function transientError(message: string, code: Code, reason: ErrorReason, retryAfterMs: number): ConnectError {
   const ms = Math.max(1, Math.round(retryAfterMs));
   return new ConnectError(message, code, { [PUSHBACK_TRAILER]: String(ms) }, [
     { desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(ms) }) },
+    errorInfo(reason),
   ]);
 }
 

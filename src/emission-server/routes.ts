@@ -1,11 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { EmissionOrderSchema, EmitterService, type EmissionOrder } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import { OrderNotFoundError } from "../core/domain-errors.js";
+import { OrderNotFoundError, OrderStateError, RequestInvalidError, toConnectError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
 import { requestSinceKey } from "../core/idempotency-interceptor.js";
 import { cancelEmissionOrder, checkCode } from "./order-lifecycle.js";
@@ -27,7 +27,7 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
     return {
       stored: o.emittedBlocks,
       total: o.totalBlocks,
-      ...(open ? {} : { ended: new ConnectError(`order ${o._id} is ${OrderStatus[o.status]}: no more codes will be emitted`, Code.FailedPrecondition) }),
+      ...(open ? {} : { ended: toConnectError(new OrderStateError(o._id, OrderStatus[o.status], "no more codes will be emitted")) }),
     };
   };
   return (router) =>
@@ -45,7 +45,7 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
         for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
       },
       async verifyCode(req) {
-        if (req.code === "") throw new ConnectError("code is required", Code.InvalidArgument);
+        if (req.code === "") throw new RequestInvalidError("", [{ field: "code", description: "is required" }]);
         const v = await checkCode(d, req.code);
         return { valid: v.valid, reason: v.valid ? "" : v.reason, gtin: v.gtin, serial: v.serial, keyId: v.keyId };
       },

@@ -1,10 +1,11 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { BlockStore } from "../core/block-store.js";
 import { OrderStateError } from "../core/domain-errors.js";
 import type { Notifier } from "../core/notifier.js";
 import type { Collection } from "../store/store.js";
 import { loadOrder, OPEN, type OrderDoc } from "./orders.js";
+import { meshError } from "../core/error-info.js";
 
 export interface OrderActionDeps {
   orders: Collection<OrderDoc>;
@@ -23,7 +24,7 @@ export async function acknowledgeBlocks(d: OrderActionDeps, orderId: string, par
     if (through <= order.deliveredBlocks) return order;
     if (!OPEN.includes(order.status)) throw new OrderStateError(order._id, OrderStatus[order.status], "blocks can no longer be acknowledged");
     if (through > order.receivedBlocks) {
-      throw new ConnectError(`block ${through} of order ${orderId} has not been sent yet (the array holds ${order.receivedBlocks} blocks)`, Code.OutOfRange);
+      throw meshError(`block ${through} of order ${orderId} has not been sent yet (the array holds ${order.receivedBlocks} blocks)`, Code.OutOfRange, "BLOCK_NOT_SENT");
     }
     const codes = await d.blocks.countCodes(orderId, order.deliveredBlocks, through);
     const exhausted = through === order.totalBlocks;

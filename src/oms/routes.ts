@@ -1,15 +1,16 @@
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
 import { callerOf } from "../core/auth.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import { OrderStateError, RequestInvalidError } from "../core/domain-errors.js";
+import { OrderStateError, RequestInvalidError, toConnectError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
 import type { Retransmitter } from "../core/retransmitter.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
+import { meshError } from "../core/error-info.js";
 
 export interface OmsDeps extends OrderLifecycleDeps {
   retransmit: Retransmitter;
@@ -47,7 +48,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         const progress = async (orderId: string): Promise<BlockProgress> => {
           const o = await loadOrder(d.orders, orderId, owner);
           const ended = OPEN.includes(o.status) ? undefined : new OrderStateError(o._id, OrderStatus[o.status], "no more codes will come");
-          return { stored: o.receivedBlocks, total: o.totalBlocks, ...(ended === undefined ? {} : { ended: toEnded(ended) }) };
+          return { stored: o.receivedBlocks, total: o.totalBlocks, ...(ended === undefined ? {} : { ended: toConnectError(ended) }) };
         };
         const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
         for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
@@ -57,7 +58,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         if (!OPEN.includes(order.status)) throw new OrderStateError(order._id, OrderStatus[order.status], "its blocks can no longer be fetched");
         const seq = seqOf(req.blockId, order._id);
         const block = seq <= order.receivedBlocks ? await d.blocks.get(order._id, seq) : undefined;
-        if (block === undefined) throw new ConnectError(`block ${req.blockId} of order ${order._id} does not exist yet`, Code.NotFound);
+        if (block === undefined) throw meshError(`block ${req.blockId} of order ${order._id} does not exist yet`, Code.NotFound, "BLOCK_NOT_FOUND");
         return { block };
       },
       async acknowledgeBlocks(req, ctx) {
@@ -95,11 +96,7 @@ function seqOf(blockId: string, orderId: string): number {
   const prefix = `${orderId}/`;
   const seq = blockId.startsWith(prefix) ? Number(blockId.slice(prefix.length)) : Number.NaN;
   if (!Number.isInteger(seq) || seq < 1) {
-    throw new ConnectError(`block_id ${JSON.stringify(blockId)} is not a block of order ${orderId} ("${prefix}<seq>")`, Code.InvalidArgument);
+    throw new RequestInvalidError("", [{ field: "block_id", description: `${JSON.stringify(blockId.slice(0, 200))} is not a block of order ${orderId} ("${prefix}<seq>")` }]);
   }
   return seq;
-}
-
-function toEnded(err: OrderStateError): ConnectError {
-  return new ConnectError(err.message, Code.FailedPrecondition, undefined, undefined, err);
 }

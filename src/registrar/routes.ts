@@ -1,7 +1,8 @@
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
+import { OrderStateError, toConnectError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
 import { createPool } from "./create-pool.js";
 import { cancelPool, closePool, type PoolLifecycleDeps } from "./pool-lifecycle.js";
@@ -20,7 +21,7 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
     return {
       stored: p.pooledBlocks,
       total: p.totalBlocks,
-      ...(OPEN.includes(p.status) ? {} : { ended: new ConnectError(`pool ${p._id} is ${PoolStatus[p.status]}: no more codes will come`, Code.FailedPrecondition) }),
+      ...(OPEN.includes(p.status) ? {} : { ended: toConnectError(new OrderStateError(p._id, PoolStatus[p.status], "no more codes will come")) }),
     };
   };
   return (router) =>

@@ -25,3 +25,43 @@ export function grpcJsUnary<I extends DescMessage, O extends DescMessage>(
     );
   });
 }
+
+/** What a grpc-js client saw of one unary call: the reply or the error, and both sets of metadata. */
+export interface GrpcJsOutcome<O> {
+  message?: O;
+  error?: grpc.ServiceError;
+  header: grpc.Metadata;
+  trailer: grpc.Metadata;
+}
+
+/** A unary call through @grpc/grpc-js that keeps the leading and trailing metadata, success or not. */
+export function grpcJsCall<I extends DescMessage, O extends DescMessage>(
+  client: grpc.Client,
+  method: DescMethodUnary<I, O>,
+  request: MessageShape<I>,
+  headers: Record<string, string>,
+  options: grpc.CallOptions = {},
+): Promise<GrpcJsOutcome<MessageShape<O>>> {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  return new Promise((resolve) => {
+    let header = new grpc.Metadata();
+    let result: { message?: MessageShape<O>; error?: grpc.ServiceError } = {};
+    const call = client.makeUnaryRequest(
+      `/${method.parent.typeName}/${method.name}`,
+      (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
+      (b: Buffer) => fromBinary(method.output, b),
+      request,
+      metadata,
+      options,
+      (err, res) => {
+        result = err ? { error: err } : res === undefined ? {} : { message: res };
+      },
+    );
+    call.on("metadata", (m: grpc.Metadata) => {
+      header = m;
+    });
+    // "status" comes after the callback: the outcome is complete with the trailers.
+    call.on("status", (s: grpc.StatusObject) => resolve({ ...result, header, trailer: s.metadata }));
+  });
+}

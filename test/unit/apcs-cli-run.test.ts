@@ -116,6 +116,6 @@ describe("apcs CLI help and failures", () => {
   it("names the request id to retry with when placing an order got no answer", async () => {
     const r = await run(["order", "--group", "milk", "--product", `${G}:1`, "--request-id", "retry-me-0001", "--oms", "127.0.0.1:1"]);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/UNAVAILABLE: [\s\S]*run again with --request-id retry-me-0001/);
+    expect(r.err).toMatch(/UNAVAILABLE at step 17\.1: [\s\S]*run again with --request-id retry-me-0001/);
   });
 });
