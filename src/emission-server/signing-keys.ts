@@ -23,13 +23,10 @@ export const SIGNING_KEYS_COLLECTION = "signing_keys";
 
 /** How often a running instance re-reads the stored ring (to pick up a rotation made elsewhere). */
 const REFRESH_MS = 5_000;
-/** A code naming an unknown key re-reads the ring at most this often (a flood of forged ids costs nothing). */
-const RELOAD_ON_UNKNOWN_MS = 1_000;
 
 /** The ring codes are signed and verified with; a stored one follows rotations. */
 export class SigningKeys {
   private current: KeyRing;
-  private loadedAt = Date.now();
   private loading: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -58,10 +55,14 @@ export class SigningKeys {
     return this.current;
   }
 
-  /** Verifies with the ring, re-reading a stored ring first if the code names a key it lacks. */
+  /**
+   * Verifies with the ring, re-reading a stored ring first if the code names
+   * a key it lacks (rotated by another instance). Concurrent re-reads share
+   * one load, so a flood of made-up key ids costs one small read at a time.
+   */
   async verify(code: string): Promise<Verification> {
     const v = verifyCode(this.current, code);
-    if (v.valid || v.keyId === "" || this.current.keys.has(v.keyId) || Date.now() - this.loadedAt < RELOAD_ON_UNKNOWN_MS) return v;
+    if (v.valid || v.keyId === "" || this.current.keys.has(v.keyId) || this.docs === undefined) return v;
     await this.reload();
     return verifyCode(this.current, code);
   }
@@ -87,7 +88,6 @@ export class SigningKeys {
         const ring = await loadOrCreateRing(docs);
         if (ring.activeId !== this.current.activeId) this.log?.info({ activeKeyId: ring.activeId }, "signing key rotated: new codes are signed with the new key");
         this.current = ring;
-        this.loadedAt = Date.now();
       } finally {
         this.loading = undefined;
       }
