@@ -99,6 +99,7 @@ export class SigningKeys {
 /** EMISSION_KEYS when set, else the store's ring (warning when that store dies with the process). */
 export async function openSigningKeys(o: { signingKeys: string; activeKeyId: string; store: Store; embedded: boolean; log: Logger }): Promise<SigningKeys> {
   if (o.signingKeys !== "") return SigningKeys.fixed(parseKeyRing(o.signingKeys, o.activeKeyId === "" ? undefined : o.activeKeyId));
+  if (o.activeKeyId !== "") o.log.warn("EMISSION_ACTIVE_KEY is ignored without EMISSION_KEYS: the newest stored key signs (rotate with signing-keys-cli.js)");
   if (o.embedded) o.log.warn("EMISSION_KEYS is not set and the store is embedded: codes are signed with keys that die with this process");
   const keys = await SigningKeys.stored(o.store, o.log);
   keys.startRefreshing();
