@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { signCode } from "../../src/domain/crypto-tail.js";
 import { runSigningKeysCommand, unmanagedReason } from "../../src/emission-server/signing-keys-cli.js";
 import { openSigningKeyDocs, openSigningKeys, rotateSigningKey, SigningKeys } from "../../src/emission-server/signing-keys.js";
@@ -51,6 +51,19 @@ describe("SigningKeys kept in the Emission server's store", () => {
       // ...and signs with it once it has re-read the ring.
       await running.reload();
       expect(running.ring.activeId).toBe(rotated.activeId);
+    });
+
+    it("a running instance signs with a key rotated elsewhere once it re-reads the ring", async () => {
+      const store = await open();
+      const running = await SigningKeys.stored(store, silent);
+      running.startRefreshing(20);
+      try {
+        const rotated = await rotateSigningKey(await openSigningKeyDocs(store));
+        await vi.waitFor(() => expect(running.ring.activeId).toBe(rotated.activeId), { timeout: 10_000, interval: 20 });
+        expect(sign(running, "C1")).toContain(rotated.activeId);
+      } finally {
+        running.stop();
+      }
     });
 
     it("answers list and rotate with key ids only, never a secret", async () => {
