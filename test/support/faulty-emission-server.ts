@@ -46,7 +46,8 @@ export function startFaultyEmissionServer(env: Record<string, string>, point: Fa
 }
 
 if (isMain(import.meta.url)) {
-  const point = process.env["FAULT_POINT"] as FaultPoint;
+  const point = process.env["FAULT_POINT"];
+  if (point !== "serialsFixed" && point !== "serialsTaken") throw new Error(`FAULT_POINT must name an EmitterFaults hook, got ${String(point)}`);
   const suffix = process.env["FAULT_CHUNK_SUFFIX"] ?? "";
   const die = (chunk: string): void => {
     if (chunk.endsWith(suffix)) process.kill(process.pid, "SIGKILL");
