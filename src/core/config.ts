@@ -51,7 +51,7 @@ export interface MeshConfig {
     emissionRate: number;
     blockSize: number;
     maxActiveOrders: number;
-    /** "EK01:base64secret,..."; empty means a random key for this process only. */
+    /** "EK01:base64secret,..."; empty means the ring kept in the Emission server's store (src/emission-server/signing-keys.ts). */
     signingKeys: string;
     activeKeyId: string;
   };

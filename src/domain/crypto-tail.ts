@@ -79,8 +79,15 @@ function parseKeyEntry(entry: string, position: number): SigningKey {
 
 /** A one-key ring with a random id and 32-byte secret: for development only, dies with the process. */
 export function randomKeyRing(): KeyRing {
-  const [id = "DEV0"] = randomSerials(1, KEY_ID_LENGTH);
-  return createKeyRing([{ id, secret: new Uint8Array(randomBytes(32)) }]);
+  return createKeyRing([randomSigningKey()]);
+}
+
+/** A new key with a random id (none of `takenIds`) and a random 32-byte secret. */
+export function randomSigningKey(takenIds: ReadonlySet<string> = new Set()): SigningKey {
+  for (;;) {
+    const [id = ""] = randomSerials(1, KEY_ID_LENGTH);
+    if (id !== "" && !takenIds.has(id)) return { id, secret: new Uint8Array(randomBytes(32)) };
+  }
 }
 
 /**

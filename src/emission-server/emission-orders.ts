@@ -56,6 +56,8 @@ export interface SerialChunkDoc {
   /** "<orderId>/<product>/<chunk>" */
   _id: string;
   serials: string[];
+  /** OPERATOR chunks: bumped by every swap of a serial another order held (see allocateBlockSerials). */
+  rev?: number;
 }
 
 export function chunkKey(orderId: string, product: number, chunk: number): string {

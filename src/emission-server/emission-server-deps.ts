@@ -1,9 +1,9 @@
 import type { BlockStore } from "../core/block-store.js";
 import type { Journal } from "../core/journal.js";
 import type { Notifier } from "../core/notifier.js";
-import type { KeyRing } from "../domain/crypto-tail.js";
 import type { Emitter } from "./emitter.js";
 import type { EmissionCollections } from "./emission-orders.js";
+import type { SigningKeys } from "./signing-keys.js";
 
 /** What the Emission server's handlers work with. */
 export interface EmissionServerDeps {
@@ -12,7 +12,7 @@ export interface EmissionServerDeps {
   notifier: Notifier;
   emitter: Emitter;
   journal: Journal;
-  keys: KeyRing;
+  keys: SigningKeys;
   blockSize: number;
   maxActiveOrders: number;
   recheckMs: number;

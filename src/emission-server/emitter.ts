@@ -7,22 +7,26 @@ import { sleep } from "../core/sleep.js";
 import type { Logger } from "../core/logger.js";
 import type { Notifier } from "../core/notifier.js";
 import type { WorkLease } from "../core/work-lease.js";
-import { signCode, type KeyRing } from "../domain/crypto-tail.js";
+import { signCode } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
-import { randomSerials } from "../domain/serial-generator.js";
-import { chunkKey, locateBlock, serialKey, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";
-import { insertOrLoad } from "../store/insert-or-load.js";
+import { chunkKey, locateBlock, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";
+import { allocateBlockSerials } from "./block-serials.js";
+import type { EmitterFaults } from "./emitter-faults.js";
+import type { SigningKeys } from "./signing-keys.js";
 
 export interface EmitterDeps {
   db: EmissionCollections;
   blocks: BlockStore;
   notifier: Notifier;
-  keys: KeyRing;
+  /** Signs with its active key at the moment each block is made (a rotation applies from the next block). */
+  keys: Pick<SigningKeys, "ring">;
   /** Codes per second. */
   rate: number;
   log: Logger;
   /** Which instance emits which order: several instances can share one database. */
   lease: WorkLease<EmissionOrderDoc>;
+  /** Tests only: where to stop as if the process died. */
+  faults?: EmitterFaults;
 }
 
 /**
@@ -156,30 +160,14 @@ export class Emitter {
     const serials =
       product.serialNumberType === SerialNumberType.SELF_MADE
         ? await this.reservedSerials(order._id, index, chunk)
-        : await this.newSerials(order._id, index, chunk, product.gtin, count, rules.serialLength);
-    return serials.map((s) => signCode(this.d.keys, product.gtin, s, rules.tailLength));
+        : await allocateBlockSerials(this.d.db, { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength }, this.d.faults);
+    await this.d.faults?.serialsTaken?.(chunkKey(order._id, index, chunk));
+    const ring = this.d.keys.ring;
+    return serials.map((s) => signCode(ring, product.gtin, s, rules.tailLength));
   }
 
   private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
     return (await this.d.db.chunks.findOne({ _id: chunkKey(orderId, product, chunk) }))?.serials ?? [];
-  }
-
-  /**
-   * OPERATOR serials: random, taken in the serial registry so no GTIN ever
-   * repeats one, then fixed for the block in its chunk document (a retry after
-   * a crash, or another instance, reads the same ones back).
-   */
-  private async newSerials(orderId: string, product: number, chunk: number, gtin: string, count: number, length: number): Promise<string[]> {
-    const existing = await this.reservedSerials(orderId, product, chunk);
-    if (existing.length === count) return existing;
-    const taken: string[] = [];
-    while (taken.length < count) {
-      const fresh = randomSerials(count - taken.length, length);
-      const res = await this.d.db.serials.insertMany(fresh.map((serial) => ({ _id: serialKey(gtin, serial), orderId, product, chunk })));
-      const refused = new Set(res.duplicates);
-      taken.push(...fresh.filter((_, i) => !refused.has(i)));
-    }
-    return (await insertOrLoad(this.d.db.chunks, { _id: chunkKey(orderId, product, chunk), serials: taken })).serials;
   }
 
   /** Waits out the block's share of time at the configured rate, so codes exist when step 6 said. */

@@ -1,6 +1,6 @@
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OrderNotFoundError, OrderStateError } from "../core/domain-errors.js";
-import { verifyCode, type Verification } from "../domain/crypto-tail.js";
+import type { Verification } from "../domain/crypto-tail.js";
 import { ACTIVE_STATUSES, serialKey, type EmissionOrderDoc } from "./emission-orders.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";
 
@@ -34,7 +34,7 @@ export async function cancelEmissionOrder(d: EmissionServerDeps, orderId: string
  * emitted here and not voided by a cancel.
  */
 export async function checkCode(d: EmissionServerDeps, code: string): Promise<Verification> {
-  const v = verifyCode(d.keys, code);
+  const v = await d.keys.verify(code);
   if (!v.valid) return v;
   const serial = await d.db.serials.findOne({ _id: serialKey(v.gtin, v.serial) });
   if (serial === undefined) return { ...v, valid: false, reason: "the code was never emitted here" };

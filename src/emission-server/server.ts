@@ -6,16 +6,18 @@ import type { Logger } from "../core/logger.js";
 import { openRoleBase, roleSpec } from "../core/role-base.js";
 import { Notifier } from "../core/notifier.js";
 import { isMain, runMain } from "../core/run-main.js";
-import { parseKeyRing, randomKeyRing, type KeyRing } from "../domain/crypto-tail.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
+import { MemoryStore } from "../store/memory-store.js";
 import { Emitter } from "./emitter.js";
 import { WorkLease } from "../core/work-lease.js";
 import { chunkKey, openEmissionCollections } from "./emission-orders.js";
 import { expireFinishedOrders } from "../core/code-expiry.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { emissionServerRoutes } from "./routes.js";
+import { openSigningKeys } from "./signing-keys.js";
+import type { EmitterFaults } from "./emitter-faults.js";
 
 export const ROLE = "emission-server";
 
@@ -31,13 +33,8 @@ export interface EmissionServerOptions {
   log?: Logger;
   /** Overrides the configured address (tests pass port 0). */
   address?: Address;
-}
-
-function keyRingOf(config: MeshConfig, log: Logger): KeyRing {
-  const { signingKeys, activeKeyId } = config.emissionServer;
-  if (signingKeys !== "") return parseKeyRing(signingKeys, activeKeyId === "" ? undefined : activeKeyId);
-  log.warn("EMISSION_KEYS is not set: codes are signed with a random key that dies with this process");
-  return randomKeyRing();
+  /** Fault injection for tests: where the emitter stops as if the process died. */
+  emitterFaults?: EmitterFaults;
 }
 
 /** Wires the Emission server to its store; serve() or an in-memory transport runs it. */
@@ -47,9 +44,10 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const db = await openEmissionCollections(store);
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
-  const keys = keyRingOf(config, log);
+  const { signingKeys, activeKeyId } = config.emissionServer;
+  const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
   const lease = new WorkLease(db.orders, base.replies.instance, config.serverRole.workLeaseMs);
-  const emitter = new Emitter({ db, blocks, notifier, keys, rate: config.emissionServer.emissionRate, log, lease });
+  const emitter = new Emitter({ db, blocks, notifier, keys, rate: config.emissionServer.emissionRate, log, lease, ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }) });
   emitter.startResuming(); // orders left pending by a crash, or by an instance that died
   const routes = emissionServerRoutes({
     db, blocks, notifier, emitter, journal, keys,
@@ -70,6 +68,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     spec: roleSpec(base, [EmitterService], POLICY, routes),
     async stop() {
       stopExpiry();
+      keys.stop();
       await emitter.stop();
       await base.close();
     },

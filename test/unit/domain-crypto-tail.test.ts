@@ -6,6 +6,7 @@ import {
   cryptoTail,
   parseKeyRing,
   randomKeyRing,
+  randomSigningKey,
   signCode,
   verifyCode,
   type KeyRing,
@@ -147,6 +148,13 @@ describe("randomKeyRing", () => {
   it("draws a new secret every time", () => {
     const secretOf = (ring: KeyRing): Uint8Array | undefined => ring.keys.get(ring.activeId)?.secret;
     expect(secretOf(randomKeyRing())).not.toEqual(secretOf(randomKeyRing()));
+  });
+});
+
+describe("randomSigningKey", () => {
+  it("never takes an id already in the ring, so a rotation adds a distinct key", () => {
+    const taken = new Set(Array.from({ length: 50 }, () => randomSigningKey().id));
+    for (let i = 0; i < 50; i++) expect(taken.has(randomSigningKey(taken).id)).toBe(false);
   });
 });
 

@@ -1,0 +1,71 @@
+import { createClient } from "@connectrpc/connect";
+import { MongoClient } from "mongodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAddress } from "../../src/core/config.js";
+import { createDownstreamTransport } from "../../src/core/downstream-transport.js";
+import { parseCode } from "../../src/domain/code-format.js";
+import { serialKey } from "../../src/emission-server/emission-orders.js";
+import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
+import { startFaultyEmissionServer } from "../support/faulty-emission-server.js";
+import { startFerretDb, type TestMongo } from "../support/ferretdb.js";
+import { milkOrder } from "../support/orders.js";
+import { startRole, type RoleProcess } from "../support/processes.js";
+import { TOKENS } from "../support/test-config.js";
+
+const ENV = { WORK_LEASE_MS: "1000", BLOCK_SIZE: "100", EMISSION_RATE: "100000", CALL_TIMEOUT_MS: "2000" };
+
+function clientAt(address: string) {
+  return createClient(EmitterService, createDownstreamTransport({ address: parseAddress(address), token: TOKENS.registrar, maxMessageBytes: 64 << 20 }));
+}
+
+async function registryOf(uri: string, db: string, orderId: string): Promise<string[]> {
+  const client = await MongoClient.connect(uri);
+  try {
+    const docs = await client.db(db).collection<{ _id: string }>("serials").find({ orderId }).toArray();
+    return docs.map((d) => d._id).sort();
+  } finally {
+    await client.close();
+  }
+}
+
+describe("Emission server killed (kill -9) between a block's serial writes, on MongoDB (FerretDB)", () => {
+  let db: TestMongo;
+  const started: RoleProcess[] = [];
+  beforeAll(async () => {
+    db = await startFerretDb();
+  });
+  afterAll(async () => {
+    await Promise.all(started.map((r) => r.stop()));
+    await db?.stop();
+  });
+
+  for (const point of ["serialsFixed", "serialsTaken"] as const) {
+    it(`the restarted server finishes the order and the registry holds exactly the serials of its codes (killed at ${point})`, { timeout: 120_000 }, async () => {
+      const prefix = `orphans-${point}-${Date.now()}-`;
+      const env = { ...ENV, MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix };
+      // Dies at block 4 (chunk 3 of product 0) of the order.
+      const dying = await startFaultyEmissionServer(env, point, "/0/3");
+      let orderId = "";
+      try {
+        ({ orderId } = await clientAt(dying.address).createEmissionOrder({ participantId: "77", order: milkOrder(550) }, { headers: { "x-request-id": `orphans-${point}` } }));
+        expect(await dying.exited).toBe("SIGKILL");
+      } finally {
+        dying.kill();
+      }
+      const database = `${prefix}emission-server`;
+      expect((await registryOf(db.uri, database, orderId)).length).toBe(point === "serialsFixed" ? 300 : 400);
+
+      const restarted = await startRole("emission-server", env);
+      started.push(restarted);
+      const codes: string[] = [];
+      for await (const r of clientAt(restarted.address).streamCodes({ orderId })) codes.push(...(r.block?.codes ?? []));
+      expect(codes).toHaveLength(550);
+      const emitted = codes.map((c) => {
+        const p = parseCode(c);
+        return p.ok ? serialKey(p.gtin, p.serial) : c;
+      }).sort();
+      expect(new Set(emitted).size).toBe(550);
+      expect(await registryOf(db.uri, database, orderId)).toEqual(emitted);
+    });
+  }
+});

@@ -1,0 +1,118 @@
+import { createClient } from "@connectrpc/connect";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import type { BuiltRole } from "../../src/core/grpc-server.js";
+import { inMemoryTransport } from "../../src/core/in-memory-transport.js";
+import { parseCode } from "../../src/domain/code-format.js";
+import { allocateBlockSerials } from "../../src/emission-server/block-serials.js";
+import type { EmitterFaults } from "../../src/emission-server/emitter-faults.js";
+import { openEmissionCollections, serialKey, type SerialDoc } from "../../src/emission-server/emission-orders.js";
+import { buildEmissionServer } from "../../src/emission-server/server.js";
+import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
+import type { Store } from "../../src/store/store.js";
+import { onBothStores } from "../support/both-stores.js";
+import { bearer } from "../support/in-memory-mesh.js";
+import { freshGtin, milkOrder } from "../support/orders.js";
+import { testConfig, TOKENS } from "../support/test-config.js";
+
+const silent = pino({ level: "silent" });
+/** Short leases, so the next instance takes the dead one's order over at once. */
+const config = testConfig({ BLOCK_SIZE: "10", EMISSION_RATE: "1000000", WORK_LEASE_MS: "200" });
+
+class SimulatedCrash extends Error {}
+
+/** Faults that "kill" the emitter the first time it reaches `point` for chunk 2 of product 0 (block 3). */
+function crashAt(point: keyof EmitterFaults): { faults: EmitterFaults; crashed: Promise<string> } {
+  let reached!: (chunk: string) => void;
+  const crashed = new Promise<string>((resolve) => (reached = resolve));
+  const hook = (chunk: string): void => {
+    if (!chunk.endsWith("/0/2")) return;
+    reached(chunk);
+    throw new SimulatedCrash(`crash at ${point}`);
+  };
+  return { faults: { [point]: hook }, crashed };
+}
+
+/** Every code of the order, streamed to its end. */
+async function codesOf(role: BuiltRole, orderId: string): Promise<string[]> {
+  const client = createClient(EmitterService, inMemoryTransport(role.spec, bearer(TOKENS.registrar)));
+  const codes: string[] = [];
+  for await (const r of client.streamCodes({ orderId })) codes.push(...(r.block?.codes ?? []));
+  return codes;
+}
+
+async function registryOf(store: Store, orderId: string): Promise<string[]> {
+  return (await (await store.collection<SerialDoc>("serials")).find({ orderId })).map((s) => s._id).sort();
+}
+
+function serialKeysOf(codes: readonly string[]): string[] {
+  return codes.map((c) => {
+    const p = parseCode(c);
+    if (!p.ok) throw new Error(`not a code: ${c}`);
+    return serialKey(p.gtin, p.serial);
+  }).sort();
+}
+
+describe("Emitter after a crash between a block's serial writes", () => {
+  onBothStores((open) => {
+    for (const point of ["serialsFixed", "serialsTaken"] as const) {
+      it(`a new instance finishes the order, and the registry holds exactly the serials of its codes (crash at ${point})`, async () => {
+        const store = await open();
+        const { faults, crashed } = crashAt(point);
+        const dying = await buildEmissionServer({ config, log: silent, store, emitterFaults: faults });
+        const client = createClient(EmitterService, inMemoryTransport(dying.spec, bearer(TOKENS.registrar)));
+        const { orderId } = await client.createEmissionOrder({ participantId: "77", order: milkOrder(45) }, { headers: { "x-request-id": `crash-${point}` } });
+        const chunk = await crashed;
+        await dying.stop();
+        expect(chunk).toBe(`${orderId}/0/2`);
+        // What the dead instance left: two blocks' serials, and block 3's fixed (and maybe taken).
+        expect((await registryOf(store, orderId)).length).toBe(point === "serialsFixed" ? 20 : 30);
+
+        const next = await buildEmissionServer({ config, log: silent, store });
+        try {
+          const codes = await codesOf(next, orderId);
+          expect(codes).toHaveLength(45);
+          const emitted = serialKeysOf(codes);
+          expect(new Set(emitted).size).toBe(45);
+          expect(await registryOf(store, orderId)).toEqual(emitted);
+        } finally {
+          await next.stop();
+        }
+      });
+    }
+  });
+});
+
+describe("allocateBlockSerials", () => {
+  onBothStores((open) => {
+    const spec = (orderId: string, g: string) => ({ orderId, product: 0, chunk: 0, gtin: g, count: 50, length: 13 });
+
+    it("gives two instances racing for one block the same serials, and the registry exactly those", async () => {
+      const db = await openEmissionCollections(await open());
+      const s = spec("race", freshGtin());
+      const [a, b] = await Promise.all([allocateBlockSerials(db, s), allocateBlockSerials(db, s)]);
+      expect(b).toEqual(a);
+      expect(new Set(a).size).toBe(50);
+      const registered = (await db.serials.find({ orderId: "race" })).map((d) => d._id).sort();
+      expect(registered).toEqual(a.map((x) => serialKey(s.gtin, x)).sort());
+    });
+
+    it("swaps a serial another order already holds for a fresh one, taking no more than the block needs", async () => {
+      const db = await openEmissionCollections(await open());
+      const s = spec("late", freshGtin());
+      // A dead instance fixed these serials; another order took two of them before they were registered.
+      const fixed = Array.from({ length: 50 }, (_, i) => `F${String(i).padStart(12, "0")}`);
+      await db.chunks.insertOne({ _id: "late/0/0", serials: fixed, rev: 0 });
+      await db.serials.insertMany([fixed[3]!, fixed[7]!].map((x) => ({ _id: serialKey(s.gtin, x), orderId: "other", product: 0, chunk: 0 })));
+      const serials = await allocateBlockSerials(db, s);
+      expect(serials).toHaveLength(50);
+      expect(new Set(serials).size).toBe(50);
+      expect(serials).not.toContain(fixed[3]);
+      expect(serials).not.toContain(fixed[7]);
+      expect(serials.filter((x) => fixed.includes(x))).toHaveLength(48);
+      expect((await db.chunks.findOne({ _id: "late/0/0" }))?.serials).toEqual(serials);
+      const registered = (await db.serials.find({ orderId: "late" })).map((d) => d._id).sort();
+      expect(registered).toEqual(serials.map((x) => serialKey(s.gtin, x)).sort());
+    });
+  });
+});

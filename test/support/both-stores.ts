@@ -1,0 +1,44 @@
+import { afterAll, afterEach, beforeAll, describe } from "vitest";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import { MongoStore } from "../../src/store/mongo-store.js";
+import type { Store } from "../../src/store/store.js";
+import { startFerretDb, type TestMongo } from "./ferretdb.js";
+
+/** Opens a fresh, empty database; everything opened is closed after each test. */
+export type OpenStore = () => Promise<Store>;
+
+/**
+ * Runs `suite` twice: on the embedded store and on MongoDB (FerretDB, or the
+ * server of MONGODB_URI), each test with a database of its own.
+ */
+export function onBothStores(suite: (open: OpenStore) => void): void {
+  describe("on the embedded store", () => suite(closingAfterEach(async () => new MemoryStore())));
+  describe("on MongoDB (FerretDB)", () => {
+    let server: TestMongo | undefined;
+    let databases = 0;
+    beforeAll(async () => {
+      server = await startFerretDb();
+    }, 60_000);
+    afterAll(async () => {
+      await server?.stop();
+    });
+    suite(
+      closingAfterEach(async () => {
+        if (server === undefined) throw new Error("no server: see the beforeAll error");
+        return MongoStore.connect(server.uri, `${server.dbName}_${++databases}`);
+      }),
+    );
+  });
+}
+
+function closingAfterEach(open: () => Promise<Store>): OpenStore {
+  const opened: Store[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+  return async () => {
+    const store = await open();
+    opened.push(store);
+    return store;
+  };
+}
