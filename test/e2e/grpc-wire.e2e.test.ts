@@ -120,6 +120,17 @@ describe("gRPC wire of the role processes", () => {
       expect(replayed.rawMessage).toBe(rejected.details);
     });
 
+    it("is encoded the same way in trailers, after messages", async () => {
+      const orderId = await slowOrder();
+      const { call, done } = grpcJsServerStream(oms, OmsService.method.streamCodes, create(OmsService.method.streamCodes.input, { orderId }), APCS);
+      await new Promise((resolve) => call.once("data", resolve));
+      await grpcJsUnary(oms, OmsService.method.cancelOrder, create(OmsService.method.cancelOrder.input, { orderId }), { ...APCS, "x-request-id": requestId() });
+      const { messages, error } = await done;
+      expect(messages.length).toBeGreaterThan(0);
+      expect(error?.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(error?.details).toMatch(new RegExp(`^order ${orderId} is CANCELLED: [a-z ]+$`));
+    });
+
     it("still reads right in connect-es clients over gRPC and Connect", async () => {
       for (const transport of [grpcTransport(), createConnectTransport({ baseUrl: `http://${mesh.oms.address}`, httpVersion: "2" })]) {
         const err = await connectFailure(createClient(OmsService, transport).getOrder({ orderId: "заказ-1" }, { headers: APCS }));
