@@ -87,6 +87,18 @@ describe("gRPC wire of the role processes", () => {
       expect(reply.headers["grpc-message"]).toBe("unknown method /emission.oms.v1.OmsService/NoSuchMethod");
     });
 
+    it("leaves gRPC-web and Connect responses as connect writes them", async () => {
+      const message = create(OmsService.method.getOrder.input, { orderId: "заказ-1" });
+      const path = "/emission.oms.v1.OmsService/GetOrder";
+      const web = await rawGrpcCall(mesh.oms.address, path, grpcFrame(OmsService.method.getOrder.input, message), { ...APCS, "content-type": "application/grpc-web+proto" });
+      expect(web.headersEndStream).toBe(false);
+      expect(web.headers["grpc-status"]).toBeUndefined();
+      expect(web.data.toString("latin1")).toContain("grpc-status: 5");
+      const connect = await rawGrpcCall(mesh.oms.address, path, grpcFrame(OmsService.method.getOrder.input, message).subarray(5), { ...APCS, "content-type": "application/proto" });
+      expect(connect.headers[":status"]).toBe(404);
+      expect(JSON.parse(connect.data.toString("utf8"))).toMatchObject({ code: "not_found", message: NOT_FOUND_CYRILLIC });
+    });
+
     it("sends a success as headers, data, then trailers", async () => {
       const body = grpcFrame(Health.method.check.input, create(Health.method.check.input, { service: "" }));
       const reply = await rawGrpcCall(mesh.oms.address, "/grpc.health.v1.Health/Check", body);
