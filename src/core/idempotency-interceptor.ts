@@ -2,6 +2,7 @@ import { create, fromBinary, toBinary, type DescService } from "@bufbuild/protob
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
+import { abortedCallError } from "./aborted-call-error.js";
 import { callerKey } from "./auth.js";
 import { toConnectError } from "./domain-errors.js";
 import { errorInfo } from "./error-info.js";
@@ -101,6 +102,7 @@ async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSi
     if (doc === undefined) break; // the original failed transiently: nothing stored
     if (doc.state === "done") return doc;
   }
+  if (signal.aborted) throw abortedCallError(signal);
   throw transientError("a request with this x-request-id is being processed; retry later for its reply", Code.Unavailable, "REQUEST_IN_PROGRESS", o.retryHintMs);
 }
 

@@ -1,0 +1,121 @@
+import http2 from "node:http2";
+import type { OutgoingHttpHeaders } from "node:http";
+
+/**
+ * What connect-node writes for gRPC, fixed at the wire where it differs from
+ * the gRPC HTTP/2 protocol (connect-node always sends headers, then trailers,
+ * and percent-encodes grpc-message with encodeURIComponent).
+ */
+
+type NodeHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+const GRPC_MESSAGE = "grpc-message";
+
+/** gRPC over HTTP/2 (application/grpc, +proto, +json, ...), not gRPC-web and not Connect. */
+export function isGrpcContentType(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/grpc(?:\+[\w.-]+)?(?:\s*;.*)?$/i.test(contentType);
+}
+
+/**
+ * Percent-encodes a grpc-message as the gRPC spec says: UTF-8 bytes outside
+ * printable ASCII (0x20-0x7E), and '%' itself, become %XX (upper-case hex);
+ * everything else is sent as is, so grpc-js, grpcio and grpc-go show the
+ * text unchanged, and decodeURIComponent (connect-es) still reads it.
+ */
+export function encodeGrpcMessage(message: string): string {
+  let out = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+      ? String.fromCharCode(byte)
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** Reads a percent-encoded grpc-message; malformed escapes are kept as text, as the spec asks. */
+export function decodeGrpcMessage(value: string): string {
+  if (!value.includes("%")) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/** connect's encodeURIComponent form of grpc-message, re-encoded the spec's way. */
+function respecMessage(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const message = headers[GRPC_MESSAGE];
+  if (typeof message !== "string") return headers;
+  return { ...headers, [GRPC_MESSAGE]: encodeGrpcMessage(decodeGrpcMessage(message)) };
+}
+
+/**
+ * Wraps the node handler (connect's adapter) so every gRPC response is
+ * conformant; other protocols pass through untouched.
+ */
+export function grpcWire(handler: NodeHandler): NodeHandler {
+  return (req, res) => {
+    if (isGrpcContentType(req.headers["content-type"])) sendTrailersOnlyOnEmptyBody(res);
+    handler(req, res);
+  };
+}
+
+/**
+ * Trailers-Only for errors before any response message: writeHead is held
+ * back until the first body write; if end() comes with nothing written, the
+ * held headers and the trailers go out merged as ONE HEADERS frame with
+ * END_STREAM (Node's compat end() sends unsent headers with endStream set).
+ * Retry policies of gRPC clients and proxies only retry a call that got no
+ * response headers, and read grpc-retry-pushback-ms from there.
+ * With a body, frames are as before: headers, data, trailers.
+ */
+export function sendTrailersOnlyOnEmptyBody(res: http2.Http2ServerResponse): void {
+  const proto = http2.Http2ServerResponse.prototype;
+  const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse = proto.writeHead;
+  let held: OutgoingHttpHeaders = {};
+  let trailers: OutgoingHttpHeaders | undefined;
+  let ending = false;
+  /** Headers now, as a normal response: trailers recorded so far go out at the end. */
+  const sendHead = (): void => {
+    if (res.headersSent || res.stream.destroyed) return;
+    writeHead.call(res, res.statusCode, held);
+    if (trailers !== undefined) proto.addTrailers.call(res, respecMessage(trailers));
+  };
+  Object.assign(res, {
+    writeHead(status: number, ...rest: unknown[]): http2.Http2ServerResponse {
+      const headers = headersArg(rest);
+      // end() itself calls writeHead to send the merged head; array-form headers are not held.
+      if (ending || res.headersSent || headers === undefined) return proto.writeHead.apply(res, [status, ...rest] as Parameters<http2.Http2ServerResponse["writeHead"]>);
+      res.statusCode = status;
+      held = { ...held, ...headers };
+      return res;
+    },
+    write(...args: Parameters<http2.Http2ServerResponse["write"]>): boolean {
+      sendHead();
+      return proto.write.apply(res, args);
+    },
+    addTrailers(headers: OutgoingHttpHeaders): void {
+      if (res.headersSent) proto.addTrailers.call(res, respecMessage(headers));
+      else trailers = { ...trailers, ...headers };
+    },
+    end(...args: Parameters<http2.Http2ServerResponse["end"]>): http2.Http2ServerResponse {
+      const chunk = args[0];
+      if (chunk !== undefined && chunk !== null && typeof chunk !== "function") sendHead();
+      if (!res.headersSent && !res.stream.destroyed) {
+        // Trailers-Only: the held headers and the trailers, one HEADERS frame.
+        for (const [name, value] of Object.entries({ ...held, ...respecMessage(trailers ?? {}) })) {
+          if (value !== undefined) res.setHeader(name, value);
+        }
+      }
+      ending = true;
+      return proto.end.apply(res, args);
+    },
+  });
+}
+
+/** The headers object of writeHead(status, [message,] headers); undefined for the array form. */
+function headersArg(rest: unknown[]): OutgoingHttpHeaders | undefined {
+  const headers = typeof rest[0] === "string" ? rest[1] : rest[0];
+  if (headers === undefined) return {};
+  return typeof headers === "object" && headers !== null && !Array.isArray(headers) ? (headers as OutgoingHttpHeaders) : undefined;
+}
