@@ -7,7 +7,7 @@ import type { TLSSocket } from "node:tls";
 import { authInterceptor, type AccessPolicy, type Caller } from "./auth.js";
 import type { Address, MeshConfig } from "./config.js";
 import { errorInterceptor } from "./error-interceptor.js";
-import { encodeGrpcMessage, grpcWire } from "./grpc-wire.js";
+import { encodeGrpcMessage, grpcWire, statusDetailsBin } from "./grpc-wire.js";
 import { HealthState, registerHealth } from "./health-service.js";
 import { registerReflection } from "./reflection-service.js";
 import type { Logger } from "./logger.js";
@@ -59,7 +59,9 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
   res.statusCode = 200;
   res.setHeader("content-type", "application/grpc");
   res.setHeader("grpc-status", "12");
-  res.setHeader("grpc-message", encodeGrpcMessage(`unknown method ${req.url ?? ""}`));
+  const message = `unknown method ${req.url ?? ""}`;
+  res.setHeader("grpc-message", encodeGrpcMessage(message));
+  res.setHeader("grpc-status-details-bin", statusDetailsBin(12, message));
   res.end();
 };
 

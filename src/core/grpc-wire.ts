@@ -1,5 +1,11 @@
 import http2 from "node:http2";
 import type { OutgoingHttpHeaders } from "node:http";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import { errorInfo } from "./error-info.js";
+import { grpcCodeName } from "./grpc-code-name.js";
 
 /**
  * What connect-node writes for gRPC, fixed at the wire where it differs from
@@ -10,6 +16,8 @@ import type { OutgoingHttpHeaders } from "node:http";
 type NodeHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
 
 const GRPC_MESSAGE = "grpc-message";
+const GRPC_STATUS = "grpc-status";
+const GRPC_DETAILS = "grpc-status-details-bin";
 
 /** gRPC over HTTP/2 (application/grpc, +proto, +json, ...), not gRPC-web and not Connect. */
 export function isGrpcContentType(contentType: string | undefined): boolean {
@@ -42,11 +50,27 @@ export function decodeGrpcMessage(value: string): string {
   }
 }
 
-/** connect's encodeURIComponent form of grpc-message, re-encoded the spec's way. */
+/**
+ * The google.rpc.Status of an error that carries none (connect's own errors:
+ * an unparsable message, a message over the size limit, an unknown method):
+ * every error a client sees has one, with an ErrorInfo naming its code.
+ */
+export function statusDetailsBin(code: number, message: string): string {
+  const status = create(StatusSchema, { code, message, details: [anyPack(ErrorInfoSchema, errorInfo(grpcCodeName(code)).value)] });
+  return Buffer.from(toBinary(StatusSchema, status)).toString("base64");
+}
+
+/**
+ * Trailers as the gRPC spec wants them: connect's encodeURIComponent form of
+ * grpc-message re-encoded the spec's way, and a Status where an error has none.
+ */
 function respecMessage(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
   const message = headers[GRPC_MESSAGE];
-  if (typeof message !== "string") return headers;
-  return { ...headers, [GRPC_MESSAGE]: encodeGrpcMessage(decodeGrpcMessage(message)) };
+  const text = typeof message === "string" ? decodeGrpcMessage(message) : "";
+  const out = typeof message === "string" ? { ...headers, [GRPC_MESSAGE]: encodeGrpcMessage(text) } : headers;
+  const code = Number(headers[GRPC_STATUS] ?? 0);
+  if (code === 0 || !Number.isInteger(code) || headers[GRPC_DETAILS] !== undefined) return out;
+  return { ...out, [GRPC_DETAILS]: statusDetailsBin(code, text) };
 }
 
 /**

@@ -82,6 +82,20 @@ describe("error details seen by a @grpc/grpc-js client", () => {
     expect(errorInfoOf(replayed.error)).toEqual(errorInfoOf(failed.error));
   });
 
+  it("gives the errors connect raises itself (unknown method, unparsable message) a Status with an ErrorInfo too", async () => {
+    const raw = (path: string, body: Buffer) => new Promise<grpc.ServiceError | undefined>((resolve) => {
+      const metadata = new grpc.Metadata();
+      metadata.set("authorization", auth.authorization);
+      client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, body, metadata, (err) => resolve(err ?? undefined));
+    });
+    const unknown = await raw("/emission.oms.v1.OmsService/NoSuchMethod", Buffer.alloc(0));
+    expect(unknown?.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(errorInfoOf(unknown)).toMatchObject({ reason: "UNIMPLEMENTED", domain: "emission-mesh" });
+    const garbage = await raw("/emission.oms.v1.OmsService/GetOrder", Buffer.from([0xff, 0xff, 0xff]));
+    expect(garbage?.code).toBe(grpc.status.INTERNAL); // as grpc-go answers a request it cannot unmarshal
+    expect(errorInfoOf(garbage)?.reason).toBe("INTERNAL");
+  });
+
   it("serves health and reflection to grpcurl whatever x-request-id it passes along", async () => {
     const h = ["-H", "x-request-id: not a request id!"];
     expect(JSON.parse(await grpcurl(...h, mesh.oms.address, "grpc.health.v1.Health/Check"))).toEqual({ status: "SERVING" });
