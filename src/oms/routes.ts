@@ -11,6 +11,7 @@ import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
 import type { Retransmitter } from "../core/retransmitter.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
+import { PRODUCT_GROUP_CATALOG } from "./product-group-catalog.js";
 
 export interface OmsDeps extends OrderLifecycleDeps {
   retransmit: Retransmitter;
@@ -72,6 +73,9 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         requireContract(CancelOrderRequestSchema, req, { step: "cancel", messageField: "order_id" });
         const order = await cancelOrder(d, req, participant(ctx), requestIdOf(ctx));
         return order === undefined ? {} : { order: toOrderMessage(order) };
+      },
+      listProductGroups() {
+        return PRODUCT_GROUP_CATALOG;
       },
     });
 }
