@@ -5,11 +5,13 @@ import { randomBytes } from "node:crypto";
 import {
   JournalEntrySchema,
   JournalService,
+  ListJournalRequestSchema,
   type JournalEntry,
 } from "../gen/emission/journal/v1/journal_pb.js";
 import type { Collection, Filter, Store } from "../store/store.js";
 import { callerOf } from "./auth.js";
-import { RequestInvalidError, toConnectError } from "./domain-errors.js";
+import { requireContract } from "./contract-check.js";
+import { toConnectError } from "./domain-errors.js";
 import { grpcCodeName } from "./grpc-code-name.js";
 import type { Logger } from "./logger.js";
 
@@ -122,9 +124,7 @@ function toEntry(d: JournalDoc): JournalEntry {
 export function registerJournal(router: ConnectRouter, journal: Journal): void {
   router.service(JournalService, {
     async listJournal(req, ctx) {
-      if (req.pageSize > MAX_PAGE) {
-        throw new RequestInvalidError("", [{ field: "page_size", description: `must be at most ${MAX_PAGE}` }]);
-      }
+      requireContract(ListJournalRequestSchema, req); // page_size at most MAX_PAGE (journal.proto)
       const caller = callerOf(ctx);
       return journal.list({
         orderId: req.orderId,
