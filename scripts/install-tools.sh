@@ -73,3 +73,7 @@ if [[ ! -x "${bin_dir}/ferretdb" || ! -f "${ferretdb_stamp}" || "$(cat "${ferret
   mv -f "${ferretdb_tmp}" "${bin_dir}/ferretdb"
   echo "${ferretdb_hash}" >"${ferretdb_stamp}"
 fi
+
+# The clients in other languages (examples/python, examples/go): their venv,
+# generated stubs and the Go example binary, with stamps of their own.
+bash "${repo_root}/scripts/install-examples.sh"
