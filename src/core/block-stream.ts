@@ -1,5 +1,6 @@
 import type { ConnectError } from "@connectrpc/connect";
 import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
+import { abortedCallError } from "./aborted-call-error.js";
 import type { BlockStore } from "./block-store.js";
 import type { Notifier } from "./notifier.js";
 
@@ -27,8 +28,9 @@ const BATCH = 8;
  * Server side of every StreamCodes: sends the stored blocks after
  * `afterBlock`, then waits for new ones and sends them as they are stored,
  * until the last block is sent (the stream ends OK) or the order is closed or
- * cancelled (the stream ends with that error at once). No hop holds more than
- * a few blocks.
+ * cancelled (the stream ends with that error at once). A deadline or a cancel
+ * ends it with DEADLINE_EXCEEDED or CANCELLED. No hop holds more than a few
+ * blocks.
  */
 export async function* streamBlocks(
   src: BlockSource,
@@ -37,7 +39,8 @@ export async function* streamBlocks(
   signal: AbortSignal,
 ): AsyncGenerator<CodeBlock> {
   let cursor = afterBlock;
-  while (!signal.aborted) {
+  for (;;) {
+    if (signal.aborted) throw abortedCallError(signal);
     const p = await src.progress(orderId);
     // A closed or cancelled order sends nothing more, not even blocks it holds.
     if (p.ended !== undefined) throw p.ended;

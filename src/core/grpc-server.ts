@@ -7,6 +7,7 @@ import type { TLSSocket } from "node:tls";
 import { authInterceptor, type AccessPolicy, type Caller } from "./auth.js";
 import type { Address, MeshConfig } from "./config.js";
 import { errorInterceptor } from "./error-interceptor.js";
+import { encodeGrpcMessage, grpcWire } from "./grpc-wire.js";
 import { HealthState, registerHealth } from "./health-service.js";
 import { registerReflection } from "./reflection-service.js";
 import type { Logger } from "./logger.js";
@@ -35,25 +36,30 @@ export interface ServerSpec {
 
 /**
  * The request handler every server role uses: its routes plus health and
- * reflection, behind the shared interceptors (errors, auth, request ids).
+ * reflection, behind the shared interceptors (errors, auth, request ids),
+ * with gRPC responses made wire-conformant (Trailers-Only errors, spec
+ * grpc-message encoding).
  */
 export function createMeshHandler(spec: ServerSpec, health: HealthState) {
-  return connectNodeAdapter({
+  return grpcWire(connectNodeAdapter({
     readMaxBytes: spec.maxMessageBytes,
     interceptors: meshInterceptors(spec),
     routes: meshRoutes(spec, health),
     fallback: unimplemented,
-  });
+  }));
 }
 
 /**
- * Unknown methods get gRPC status UNIMPLEMENTED in trailers, not connect's
- * bare HTTP 404, which grpc-go clients (grpcurl) read as INTERNAL and which
- * breaks their reflection v1 → v1alpha fallback.
+ * Unknown methods get gRPC status UNIMPLEMENTED, not connect's bare HTTP 404,
+ * which grpc-go clients (grpcurl) read as INTERNAL and which breaks their
+ * reflection v1 → v1alpha fallback. Trailers-Only: headers set before end()
+ * leave as one HEADERS frame with END_STREAM.
  */
 export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> = (req, res) => {
-  res.writeHead(200, { "content-type": "application/grpc" });
-  res.addTrailers({ "grpc-status": "12", "grpc-message": encodeURIComponent(`unknown method ${req.url ?? ""}`) });
+  res.statusCode = 200;
+  res.setHeader("content-type", "application/grpc");
+  res.setHeader("grpc-status", "12");
+  res.setHeader("grpc-message", encodeGrpcMessage(`unknown method ${req.url ?? ""}`));
   res.end();
 };
 

@@ -6,6 +6,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   type HealthCheckResponse,
 } from "../gen/grpc/health/v1/health_pb.js";
+import { abortedCallError } from "./aborted-call-error.js";
 
 export { HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 
@@ -118,7 +119,10 @@ export function registerHealth(router: ConnectRouter, state: HealthState): void 
 
 /**
  * The current status, then each change (only the latest if several land
- * between two sends, as the spec allows). Ends on cancel or shutdown.
+ * between two sends, as the spec allows). A watch is never complete, so it
+ * never ends OK: a deadline or cancel ends it with DEADLINE_EXCEEDED or
+ * CANCELLED, shutdown (after NOT_SERVING was sent) with UNAVAILABLE, as a
+ * client sees a grpc-go server stop, so its health checker looks elsewhere.
  */
 async function* watchStatus(
   state: HealthState,
@@ -135,14 +139,14 @@ async function* watchStatus(
   try {
     let sent: ServingStatus | undefined;
     for (;;) {
-      if (signal.aborted) return;
+      if (signal.aborted) throw abortedCallError(signal);
       if (pending !== undefined) {
         const status: ServingStatus = pending;
         pending = undefined;
         if (status !== sent) yield { status: (sent = status) };
         continue;
       }
-      if (state.isShutdown) return;
+      if (state.isShutdown) throw new ConnectError("the server is shutting down", Code.Unavailable);
       await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
     }

@@ -3,6 +3,7 @@ import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createContextKey, type Interceptor, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { abortedCallError } from "./aborted-call-error.js";
 import { callerKey } from "./auth.js";
 import { ERROR_DOMAIN, toConnectError } from "./domain-errors.js";
 import type { Notifier } from "./notifier.js";
@@ -97,6 +98,7 @@ async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSi
     if (doc === undefined) break; // the original failed transiently: nothing stored
     if (doc.state === "done") return doc;
   }
+  if (signal.aborted) throw abortedCallError(signal);
   throw transientError("a request with this x-request-id is being processed; retry later for its reply", Code.Unavailable, o.retryHintMs);
 }
 

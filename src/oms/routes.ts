@@ -1,6 +1,7 @@
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
+import { abortedCallError } from "../core/aborted-call-error.js";
 import { callerOf } from "../core/auth.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
 import { OrderStateError, RequestInvalidError } from "../core/domain-errors.js";
@@ -76,10 +77,14 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
     });
 }
 
-/** Process 01.02.00.00 seen from OMS: the order now, then at every change, until it is finished. */
+/**
+ * Process 01.02.00.00 seen from OMS: the order now, then at every change,
+ * until it is finished (OK); a deadline or cancel ends it with that status.
+ */
 async function* watch(d: OmsDeps, orderId: string, participantId: string, signal: AbortSignal): AsyncGenerator<OrderDoc> {
   let last = "";
-  while (!signal.aborted) {
+  for (;;) {
+    if (signal.aborted) throw abortedCallError(signal);
     const order = await loadOrder(d.orders, orderId, participantId);
     const seen = JSON.stringify(order);
     if (seen !== last) {

@@ -104,17 +104,29 @@ describe("registerHealth", () => {
     await eventually(() => state.listenerCount === 0);
   });
 
-  it("Watch sends NOT_SERVING and ends at shutdown", async () => {
+  it("Watch sends NOT_SERVING, then ends UNAVAILABLE at shutdown (never OK)", async () => {
     const { state, client } = setup();
     state.set("", "serving");
     const statuses: ServingStatus[] = [];
     const done = (async () => {
       for await (const res of client.watch({ service: "" })) statuses.push(res.status);
-    })();
+    })().then(() => undefined, (e: unknown) => ConnectError.from(e));
     await eventually(() => state.listenerCount > 0);
     state.shutdown();
-    await done;
+    expect((await done)?.code).toBe(Code.Unavailable);
     expect(statuses).toEqual([ServingStatus.SERVING, ServingStatus.NOT_SERVING]);
     expect(state.listenerCount).toBe(0);
+  });
+
+  it("Watch ends DEADLINE_EXCEEDED when the server's deadline passes, never OK", async () => {
+    const { state, client } = setup();
+    state.set("", "serving");
+    const statuses: ServingStatus[] = [];
+    const err = await (async () => {
+      for await (const res of client.watch({ service: "" }, { timeoutMs: 50 })) statuses.push(res.status);
+    })().then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(err?.code).toBe(Code.DeadlineExceeded);
+    expect(statuses).toEqual([ServingStatus.SERVING]);
+    await eventually(() => state.listenerCount === 0);
   });
 });

@@ -1,0 +1,117 @@
+import http2 from "node:http2";
+import type { OutgoingHttpHeaders } from "node:http";
+
+/**
+ * What connect-node writes for gRPC, fixed at the wire where it differs from
+ * the gRPC HTTP/2 protocol (connect-node always sends headers, then trailers,
+ * and percent-encodes grpc-message with encodeURIComponent).
+ */
+
+type NodeHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+const GRPC_MESSAGE = "grpc-message";
+
+/** gRPC over HTTP/2 (application/grpc, +proto, +json, ...), not gRPC-web and not Connect. */
+export function isGrpcContentType(contentType: string | undefined): boolean {
+  return contentType !== undefined && /^application\/grpc(?:\+[\w.-]+)?(?:\s*;.*)?$/i.test(contentType);
+}
+
+/**
+ * Percent-encodes a grpc-message as the gRPC spec says: UTF-8 bytes outside
+ * printable ASCII (0x20-0x7E), and '%' itself, become %XX (upper-case hex);
+ * everything else is sent as is, so grpc-js, grpcio and grpc-go show the
+ * text unchanged, and decodeURIComponent (connect-es) still reads it.
+ */
+export function encodeGrpcMessage(message: string): string {
+  let out = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+      ? String.fromCharCode(byte)
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** Reads a percent-encoded grpc-message; malformed escapes are kept as text, as the spec asks. */
+export function decodeGrpcMessage(value: string): string {
+  if (!value.includes("%")) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/** connect's encodeURIComponent form of grpc-message, re-encoded the spec's way. */
+function respecMessage(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  const message = headers[GRPC_MESSAGE];
+  if (typeof message !== "string") return headers;
+  return { ...headers, [GRPC_MESSAGE]: encodeGrpcMessage(decodeGrpcMessage(message)) };
+}
+
+/**
+ * Wraps the node handler (connect's adapter) so every gRPC response is
+ * conformant; other protocols pass through untouched.
+ */
+export function grpcWire(handler: NodeHandler): NodeHandler {
+  return (req, res) => {
+    if (isGrpcContentType(req.headers["content-type"])) sendTrailersOnlyOnEmptyBody(res);
+    handler(req, res);
+  };
+}
+
+/**
+ * Trailers-Only for errors before any response message: writeHead is held
+ * back until the first body write; if end() comes with nothing written, the
+ * held headers and the trailers go out merged as ONE HEADERS frame with
+ * END_STREAM (Node's compat end() sends unsent headers with endStream set).
+ * Retry policies of gRPC clients and proxies only retry a call that got no
+ * response headers, and read grpc-retry-pushback-ms from there.
+ * With a body, frames are as before: headers, data, trailers.
+ */
+export function sendTrailersOnlyOnEmptyBody(res: http2.Http2ServerResponse): void {
+  const proto = http2.Http2ServerResponse.prototype;
+  const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse = proto.writeHead;
+  let held: { status: number; headers: OutgoingHttpHeaders } | undefined;
+  let trailers: OutgoingHttpHeaders = {};
+  let ending = false;
+  const commit = (): void => {
+    if (held === undefined || res.headersSent) return;
+    const { status, headers } = held;
+    held = undefined;
+    writeHead.call(res, status, headers);
+    if (Object.keys(trailers).length > 0) proto.addTrailers.call(res, respecMessage(trailers));
+  };
+  Object.assign(res, {
+    writeHead(status: number, ...rest: unknown[]): http2.Http2ServerResponse {
+      // end() itself calls writeHead to send the merged head.
+      if (ending || res.headersSent) return writeHead.call(res, status, headersArg(rest));
+      held = { status, headers: { ...held?.headers, ...headersArg(rest) } };
+      return res;
+    },
+    write(...args: Parameters<http2.Http2ServerResponse["write"]>): boolean {
+      commit();
+      return proto.write.apply(res, args);
+    },
+    addTrailers(headers: OutgoingHttpHeaders): void {
+      if (res.headersSent) proto.addTrailers.call(res, respecMessage(headers));
+      else trailers = { ...trailers, ...headers };
+    },
+    end(...args: Parameters<http2.Http2ServerResponse["end"]>): http2.Http2ServerResponse {
+      if (args[0] !== undefined && args[0] !== null && typeof args[0] !== "function") commit();
+      if (!res.headersSent && !res.stream.destroyed) {
+        const head = { ...held?.headers, ...respecMessage(trailers) };
+        if (held !== undefined) res.statusCode = held.status;
+        held = undefined;
+        for (const [name, value] of Object.entries(head)) if (value !== undefined) res.setHeader(name, value);
+      }
+      ending = true;
+      return proto.end.apply(res, args);
+    },
+  });
+}
+
+function headersArg(rest: unknown[]): OutgoingHttpHeaders {
+  const headers = typeof rest[0] === "string" ? rest[1] : rest[0];
+  return typeof headers === "object" && headers !== null && !Array.isArray(headers) ? (headers as OutgoingHttpHeaders) : {};
+}
