@@ -77,8 +77,12 @@ go_plugins() {
 }
 step go-plugins "${bin_dir}/protoc-gen-go-grpc" "$(hash_of examples/go/go.mod examples/go/go.sum)" go_plugins
 
+# Only the mesh's own contracts, and buf.validate when they carry it (google.rpc
+# comes from genproto); in either layout of the third-party protos.
 go_stubs() {
-  PATH="${bin_dir}:${PATH}" node_modules/.bin/buf generate --template examples/go/buf.gen.yaml --path proto/emission
+  local paths=(--path proto/emission)
+  [[ -f third_party/proto/buf/validate/validate.proto ]] && paths+=(--path third_party/proto/buf/validate)
+  PATH="${bin_dir}:${PATH}" node_modules/.bin/buf generate --template examples/go/buf.gen.yaml "${paths[@]}"
 }
 step go-stubs examples/go/gen/emission "$(hash_of "${protos[@]}" buf.yaml examples/go/buf.gen.yaml "${stamps}/go-plugins")" go_stubs
 
