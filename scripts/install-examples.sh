@@ -48,34 +48,35 @@ step() {
 # The contracts, in either layout (third_party/proto holds the vendored protos once they moved there).
 mapfile -t protos < <(find proto third_party/proto -name '*.proto' 2>/dev/null | sort)
 
-# --- Python -----------------------------------------------------------------
-if ! command -v python3 >/dev/null 2>&1; then
-  echo "install-examples: Python 3 (with venv and pip) is needed for examples/python; install it and run 'npm install' again" >&2
-  exit 1
-fi
+for tool in python3 go; do
+  if ! command -v "${tool}" >/dev/null 2>&1; then
+    echo "install-examples: ${tool} is needed for the example clients (Python 3 with venv and pip for examples/python, Go for examples/go); install it and run 'npm install' again" >&2
+    exit 1
+  fi
+done
 
+# --- Python: mostly downloads ---------------------------------------------------
 make_venv() {
   rm -rf "${venv}"
   python3 -m venv "${venv}"
   "${venv}/bin/pip" install --quiet --disable-pip-version-check -r examples/python/requirements.txt
 }
-python_version="$(python3 -c 'import sys; print(sys.version)')"
-step python-venv "${venv}/bin/python" "$(echo "${python_version}" | cat - examples/python/requirements.txt | hash_of)" make_venv
 
-step python-stubs examples/python/gen/emission "$(hash_of "${protos[@]}" scripts/generate-python.sh examples/python/requirements.txt "${stamps}/python-venv")" \
-  bash scripts/generate-python.sh "${venv}/bin/python"
+python_part() {
+  local python_version
+  python_version="$(python3 -c 'import sys; print(sys.version)')"
+  step python-venv "${venv}/bin/python" "$(echo "${python_version}" | cat - examples/python/requirements.txt | hash_of)" make_venv
+  step python-stubs examples/python/gen/emission \
+    "$(hash_of "${protos[@]}" scripts/generate-python.sh examples/python/requirements.txt "${stamps}/python-venv")" \
+    bash scripts/generate-python.sh "${venv}/bin/python"
+}
 
-# --- Go ---------------------------------------------------------------------
-if ! command -v go >/dev/null 2>&1; then
-  echo "install-examples: Go (https://go.dev/dl/) is needed for examples/go; install Go and run 'npm install' again" >&2
-  exit 1
-fi
+# --- Go: mostly compiling -------------------------------------------------------
 export GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false"
 
 go_plugins() {
   (cd examples/go && GOBIN="${bin_dir}" go install tool)
 }
-step go-plugins "${bin_dir}/protoc-gen-go-grpc" "$(hash_of examples/go/go.mod examples/go/go.sum)" go_plugins
 
 # Only the mesh's own contracts, and buf.validate when they carry it (google.rpc
 # comes from genproto); in either layout of the third-party protos.
@@ -84,9 +85,22 @@ go_stubs() {
   [[ -f third_party/proto/buf/validate/validate.proto ]] && paths+=(--path third_party/proto/buf/validate)
   PATH="${bin_dir}:${PATH}" node_modules/.bin/buf generate --template examples/go/buf.gen.yaml "${paths[@]}"
 }
-step go-stubs examples/go/gen/emission "$(hash_of "${protos[@]}" buf.yaml examples/go/buf.gen.yaml "${stamps}/go-plugins")" go_stubs
 
 go_example() {
-  (cd examples/go && CGO_ENABLED=0 go build -trimpath -o "${bin_dir}/emission-example-go" .)
+  (cd examples/go && go build -o "${bin_dir}/emission-example-go" .)
 }
-step go-example "${bin_dir}/emission-example-go" "$(hash_of examples/go/*.go examples/go/go.mod examples/go/go.sum "${stamps}/go-stubs")" go_example
+
+go_part() {
+  step go-plugins "${bin_dir}/protoc-gen-go-grpc" "$(hash_of examples/go/go.mod examples/go/go.sum)" go_plugins
+  step go-stubs examples/go/gen/emission "$(hash_of "${protos[@]}" buf.yaml examples/go/buf.gen.yaml "${stamps}/go-plugins")" go_stubs
+  step go-example "${bin_dir}/emission-example-go" \
+    "$(hash_of examples/go/*.go examples/go/go.mod examples/go/go.sum "${stamps}/go-stubs")" go_example
+}
+
+# The two overlap: pip waits on the network while go keeps the CPU busy.
+python_part &
+python_pid=$!
+trap 'kill "${python_pid}" 2>/dev/null || true' EXIT
+go_part
+wait "${python_pid}"
+trap - EXIT

@@ -1,6 +1,6 @@
 module emission-mesh/examples/go
 
-go 1.26.0
+go 1.25.0
 
 tool (
 	google.golang.org/grpc/cmd/protoc-gen-go-grpc
@@ -9,7 +9,7 @@ tool (
 
 require (
 	github.com/jhump/protoreflect v1.18.1
-	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260825221802-da73d73af1c5
 	google.golang.org/grpc v1.83.2
 	google.golang.org/protobuf v1.36.12
 )

@@ -193,8 +193,10 @@ def decode_status(call: grpc.RpcError) -> dict:
 
 
 def attempts() -> dict:
-    """Calls vs attempts on this process's channels, from channelz: more attempts than calls means retries."""
-    from grpc._cython import cygrpc  # channelz is exposed by grpcio-channelz through this module
+    """Calls and attempts on this process's channels, from grpcio's channelz data
+    (what grpcio-channelz serves, read in-process): a subchannel counts every
+    attempt, so more attempts than calls means grpcio retried."""
+    from grpc._cython import cygrpc  # where grpcio keeps channelz; grpcio-channelz reads it the same way
 
     calls = tries = 0
     for channel in json.loads(cygrpc.channelz_get_top_channels(0)).get("channel", []):
