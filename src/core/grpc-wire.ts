@@ -72,25 +72,26 @@ export function grpcWire(handler: NodeHandler): NodeHandler {
 export function sendTrailersOnlyOnEmptyBody(res: http2.Http2ServerResponse): void {
   const proto = http2.Http2ServerResponse.prototype;
   const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse = proto.writeHead;
-  let held: { status: number; headers: OutgoingHttpHeaders } | undefined;
-  let trailers: OutgoingHttpHeaders = {};
+  let held: OutgoingHttpHeaders = {};
+  let trailers: OutgoingHttpHeaders | undefined;
   let ending = false;
-  const commit = (): void => {
-    if (held === undefined || res.headersSent) return;
-    const { status, headers } = held;
-    held = undefined;
-    writeHead.call(res, status, headers);
-    if (Object.keys(trailers).length > 0) proto.addTrailers.call(res, respecMessage(trailers));
+  /** Headers now, as a normal response: trailers recorded so far go out at the end. */
+  const sendHead = (): void => {
+    if (res.headersSent || res.stream.destroyed) return;
+    writeHead.call(res, res.statusCode, held);
+    if (trailers !== undefined) proto.addTrailers.call(res, respecMessage(trailers));
   };
   Object.assign(res, {
     writeHead(status: number, ...rest: unknown[]): http2.Http2ServerResponse {
-      // end() itself calls writeHead to send the merged head.
-      if (ending || res.headersSent) return writeHead.call(res, status, headersArg(rest));
-      held = { status, headers: { ...held?.headers, ...headersArg(rest) } };
+      const headers = headersArg(rest);
+      // end() itself calls writeHead to send the merged head; array-form headers are not held.
+      if (ending || res.headersSent || headers === undefined) return proto.writeHead.apply(res, [status, ...rest] as Parameters<http2.Http2ServerResponse["writeHead"]>);
+      res.statusCode = status;
+      held = { ...held, ...headers };
       return res;
     },
     write(...args: Parameters<http2.Http2ServerResponse["write"]>): boolean {
-      commit();
+      sendHead();
       return proto.write.apply(res, args);
     },
     addTrailers(headers: OutgoingHttpHeaders): void {
@@ -98,12 +99,13 @@ export function sendTrailersOnlyOnEmptyBody(res: http2.Http2ServerResponse): voi
       else trailers = { ...trailers, ...headers };
     },
     end(...args: Parameters<http2.Http2ServerResponse["end"]>): http2.Http2ServerResponse {
-      if (args[0] !== undefined && args[0] !== null && typeof args[0] !== "function") commit();
+      const chunk = args[0];
+      if (chunk !== undefined && chunk !== null && typeof chunk !== "function") sendHead();
       if (!res.headersSent && !res.stream.destroyed) {
-        const head = { ...held?.headers, ...respecMessage(trailers) };
-        if (held !== undefined) res.statusCode = held.status;
-        held = undefined;
-        for (const [name, value] of Object.entries(head)) if (value !== undefined) res.setHeader(name, value);
+        // Trailers-Only: the held headers and the trailers, one HEADERS frame.
+        for (const [name, value] of Object.entries({ ...held, ...respecMessage(trailers ?? {}) })) {
+          if (value !== undefined) res.setHeader(name, value);
+        }
       }
       ending = true;
       return proto.end.apply(res, args);
@@ -111,7 +113,9 @@ export function sendTrailersOnlyOnEmptyBody(res: http2.Http2ServerResponse): voi
   });
 }
 
-function headersArg(rest: unknown[]): OutgoingHttpHeaders {
+/** The headers object of writeHead(status, [message,] headers); undefined for the array form. */
+function headersArg(rest: unknown[]): OutgoingHttpHeaders | undefined {
   const headers = typeof rest[0] === "string" ? rest[1] : rest[0];
-  return typeof headers === "object" && headers !== null && !Array.isArray(headers) ? (headers as OutgoingHttpHeaders) : {};
+  if (headers === undefined) return {};
+  return typeof headers === "object" && headers !== null && !Array.isArray(headers) ? (headers as OutgoingHttpHeaders) : undefined;
 }

@@ -1,4 +1,4 @@
-import { fromBinary, toBinary, type DescMessage, type DescMethodUnary, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 
 /**
@@ -24,4 +24,39 @@ export function grpcJsUnary<I extends DescMessage, O extends DescMessage>(
       (err, res) => (err || res === undefined ? reject(err ?? new Error("no response")) : resolve(res)),
     );
   });
+}
+
+/** How a grpc-js server stream went: the messages read and the status it ended with (undefined = OK). */
+export interface GrpcJsStreamResult<O> {
+  messages: O[];
+  error: grpc.ServiceError | undefined;
+}
+
+/** A server-streaming call through @grpc/grpc-js; `call` can cancel it. */
+export function grpcJsServerStream<I extends DescMessage, O extends DescMessage>(
+  client: grpc.Client,
+  method: DescMethodServerStreaming<I, O>,
+  request: MessageShape<I>,
+  headers: Record<string, string>,
+  options: grpc.CallOptions = {},
+): { call: grpc.ClientReadableStream<MessageShape<O>>; done: Promise<GrpcJsStreamResult<MessageShape<O>>> } {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  const call = client.makeServerStreamRequest(
+    `/${method.parent.typeName}/${method.name}`,
+    (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
+    (b: Buffer) => fromBinary(method.output, b),
+    request,
+    metadata,
+    options,
+  );
+  const messages: MessageShape<O>[] = [];
+  call.on("data", (m: MessageShape<O>) => messages.push(m));
+  const done = new Promise<GrpcJsStreamResult<MessageShape<O>>>((resolve) => {
+    // "status" comes last, OK included; "error" comes before it for any other code.
+    let error: grpc.ServiceError | undefined;
+    call.on("error", (e: grpc.ServiceError) => (error = e));
+    call.on("status", () => resolve({ messages, error }));
+  });
+  return { call, done };
 }
