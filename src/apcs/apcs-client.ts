@@ -2,7 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { OrderSpecSchema, type CodeBlock } from "../gen/emission/common/v1/order_pb.js";
-import { OmsService, type Order } from "../gen/emission/oms/v1/oms_pb.js";
+import { OmsService, type Order, type ProductGroupRules } from "../gen/emission/oms/v1/oms_pb.js";
 import { BackgroundTasks } from "../core/background-tasks.js";
 import { blocksOf, pumpBlocks } from "../core/block-pump.js";
 import { BlockStore } from "../core/block-store.js";
@@ -155,6 +155,11 @@ export class Apcs {
     const r = await this.oms.getOrder({ orderId }, { timeoutMs: this.timeoutMs });
     if (r.order === undefined) throw new OrderNotFoundError(orderId);
     return r.order;
+  }
+
+  /** The rules of every product group (templates, serial and crypto tail lengths, code layout), from OMS. */
+  async productGroups(): Promise<ProductGroupRules[]> {
+    return (await this.oms.listProductGroups({}, { timeoutMs: this.timeoutMs })).productGroups;
   }
 
   /** The order as saved on the line. */

@@ -20,7 +20,10 @@ export interface Caller {
 
 export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "authenticated caller" });
 
-/** Service type name → roles allowed to call it. Services not listed need no token. */
+/**
+ * Service type name, or "service/Method" for a method that differs from its
+ * service, → roles allowed to call it. Services not listed need no token.
+ */
 export type AccessPolicy = ReadonlyMap<string, readonly Role[]>;
 
 export function callerOf(ctx: HandlerContext): Caller {
@@ -57,7 +60,7 @@ export type AuthFailureSink = (failure: { error: ConnectError; requestId: string
  */
 export function authInterceptor(tokens: ReadonlyMap<string, Caller>, policy: AccessPolicy, refused: AuthFailureSink): Interceptor {
   return (next) => async (req) => {
-    const allowed = policy.get(req.service.typeName);
+    const allowed = policy.get(`${req.service.typeName}/${req.method.name}`) ?? policy.get(req.service.typeName);
     if (allowed === undefined) return next(req);
     const fail = async (error: ConnectError, participantId = ""): Promise<never> => {
       await refused({ error, requestId: req.header.get("x-request-id") ?? "", participantId }).catch(() => undefined);

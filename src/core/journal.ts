@@ -1,14 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
 import {
   JournalEntrySchema,
   JournalService,
+  ListJournalRequestSchema,
   type JournalEntry,
 } from "../gen/emission/journal/v1/journal_pb.js";
 import type { Collection, Filter, Store } from "../store/store.js";
 import { callerOf } from "./auth.js";
+import { requireContract } from "./contract-check.js";
 import { toConnectError } from "./domain-errors.js";
 import { grpcCodeName } from "./grpc-code-name.js";
 import type { Logger } from "./logger.js";
@@ -122,9 +124,7 @@ function toEntry(d: JournalDoc): JournalEntry {
 export function registerJournal(router: ConnectRouter, journal: Journal): void {
   router.service(JournalService, {
     async listJournal(req, ctx) {
-      if (req.pageSize > MAX_PAGE) {
-        throw new ConnectError(`page_size must be at most ${MAX_PAGE}`, Code.InvalidArgument);
-      }
+      requireContract(ListJournalRequestSchema, req); // page_size at most MAX_PAGE (journal.proto)
       const caller = callerOf(ctx);
       return journal.list({
         orderId: req.orderId,

@@ -19,6 +19,9 @@ import {
   type FileDescriptorProto,
 } from "@bufbuild/protobuf/wkt";
 import { Code, type ConnectRouter } from "@connectrpc/connect";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "../gen/google/rpc/status_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -49,12 +52,21 @@ export interface ReflectionResponse {
 type Answer = ReflectionResponse["messageResponse"];
 
 /**
+ * Files no served method names but a reply can carry: the google.rpc error
+ * details (in grpc-status-details-bin, each an Any that grpcurl and other
+ * dynamic clients resolve by reflection to print it as JSON), and the
+ * buf.validate rules the request messages are annotated with.
+ */
+const REPLY_FILES: readonly DescFile[] = [file_google_rpc_status, file_google_rpc_error_details, file_buf_validate_validate];
+
+/**
  * Serves gRPC server reflection, both grpc.reflection.v1 and the older
  * v1alpha (still the only one some clients speak), for `services` plus
- * health and reflection themselves, from the generated descriptors.
+ * health and reflection themselves, from the generated descriptors, and
+ * the types of REPLY_FILES.
  */
 export function registerReflection(router: ConnectRouter, services: DescService[]): void {
-  const index = new DescriptorIndex([...services, Health, ReflectionV1, ReflectionV1alpha]);
+  const index = new DescriptorIndex([...services, Health, ReflectionV1, ReflectionV1alpha], REPLY_FILES);
   const serverReflectionInfo = (requests: AsyncIterable<ReflectionRequest>): AsyncIterable<ReflectionResponse> =>
     answerAll(index, requests);
   router.service(ReflectionV1, { serverReflectionInfo });
@@ -111,9 +123,9 @@ class DescriptorIndex {
   private readonly symbols = new Map<string, string>();
   private readonly encoded = new Map<string, Uint8Array>();
 
-  constructor(services: DescService[]) {
+  constructor(services: DescService[], extraFiles: readonly DescFile[]) {
     this.services = [...new Set(services.map((s) => s.typeName))];
-    const protos = dependencyOrder(services.map((s) => s.file)).map(completeFileProto);
+    const protos = dependencyOrder([...services.map((s) => s.file), ...extraFiles]).map(completeFileProto);
     // Rebuilding from the protos proves they are self-contained and complete.
     this.registry = createFileRegistry(create(FileDescriptorSetSchema, { file: protos }));
     for (const file of this.registry.files) this.indexFile(file);

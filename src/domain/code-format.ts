@@ -41,6 +41,32 @@ export function formatCode(parts: CodeParts): string {
   return `${signedPart(parts)}${GS}92${parts.tail}`;
 }
 
+/** One field of the element string, as told to clients (OmsService.ListProductGroups). */
+export interface CodeElement {
+  ai: string;
+  name: string;
+  length: number;
+  characters: "digits" | "AI-82";
+  separatorAfter: boolean;
+}
+
+/** The fields of a code, in order, for a group's serial and crypto tail lengths (as formatCode writes them). */
+export function codeElements(serialLength: number, tailLength: TailLength): CodeElement[] {
+  return [
+    { ai: "01", name: "GTIN", length: 14, characters: "digits", separatorAfter: false },
+    { ai: "21", name: "serial", length: serialLength, characters: "AI-82", separatorAfter: true },
+    { ai: "91", name: "key id", length: KEY_ID_LENGTH, characters: "AI-82", separatorAfter: true },
+    { ai: "92", name: "crypto tail", length: tailLength, characters: "AI-82", separatorAfter: false },
+  ];
+}
+
+/** "01 <GTIN: 14 digits> 21 <serial: 13> <GS> 91 <key id: 4> <GS> 92 <crypto tail: 44>". */
+export function codeLayout(elements: readonly CodeElement[]): string {
+  return elements
+    .map((e) => `${e.ai} <${e.name}: ${e.length}${e.characters === "digits" ? " digits" : ""}>${e.separatorAfter ? " <GS>" : ""}`)
+    .join(" ");
+}
+
 /** Tells whether `length` is one of the crypto tail lengths. */
 export function isTailLength(length: number): length is TailLength {
   return length === 44 || length === 88;

@@ -6,15 +6,17 @@
  * second. Whether a serial was ever emitted before needs storage and is
  * checked by the Emission server, not here.
  */
-import type { DescEnum } from "@bufbuild/protobuf";
+import type { DescEnum, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import {
   CisTypeSchema,
+  OrderSpecSchema,
   ReleaseMethodTypeSchema,
   SerialNumberType,
   type OrderSpec,
   type Product,
 } from "../gen/emission/common/v1/order_pb.js";
 import { isAi82 } from "./ai82.js";
+import { contractViolations } from "./contract-rules.js";
 import { MAX_SERIAL_LENGTH } from "./code-format.js";
 import { gtinCheckDigit, isGtin14Shaped, isValidGtin14 } from "./gtin.js";
 import { productGroupRules, type ProductGroupRules } from "./product-groups.js";
@@ -40,49 +42,83 @@ export interface OrderContext {
   maxActiveOrders: number;
 }
 
-/** Step 4: is the request well formed? Unknown enum numbers pass here and fail in step 5. */
+/**
+ * Step 4: is the request well formed? The rules are the contract's own
+ * (buf.validate in order.proto), run by protovalidate, except two kinds:
+ * - the business limits (STEP_5_RULES) are reported by step 5, in its words;
+ * - the per-serial rules (length 1..20, AI-82 characters, at most 150 000):
+ *   protovalidate takes about 6 s for 10 × 150 000 serials (a regex and a
+ *   length rule per serial), this loop 0.1-0.2 s, so the serials are checked
+ *   here by hand, to the same rules, and left out of the protovalidate pass.
+ */
 export function checkRequest(order: OrderSpec | undefined): Violation[] {
   if (order === undefined) return [{ field: "order", description: "the order is required" }];
+  return checkRequestOf(OrderSpecSchema, order, order, "order");
+}
+
+/**
+ * Step 4 of a whole request carrying an order in its `order` field (e.g.
+ * CreateEmissionOrderRequest): its own fields' rules as well as the order's.
+ */
+export function checkOrderRequest<Desc extends DescMessage>(
+  schema: Desc,
+  request: MessageShape<Desc> & { order?: OrderSpec | undefined },
+): Violation[] {
+  return checkRequestOf(schema, request, request.order, "");
+}
+
+function checkRequestOf<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, order: OrderSpec | undefined, prefix: string): Violation[] {
   const v = new ViolationList();
-  requireNonZero(v, "order.product_group", order.productGroup);
-  requireNonZero(v, "order.release_method_type", order.releaseMethodType);
-  if (longerThan(order.productionOrderId, ORDER_LIMITS.maxProductionOrderIdChars)) {
-    v.add("order.production_order_id", `must be at most ${ORDER_LIMITS.maxProductionOrderIdChars} characters`);
+  for (const c of contractViolations(schema, withoutSerials(message, order), prefix)) {
+    if (!STEP_5_RULES.has(c.ruleId)) v.add(c.field, c.description);
   }
+  if (order === undefined) return v.toArray();
   const count = order.products.length;
-  if (count === 0) v.add("order.products", "at least one product is required");
   if (count > ORDER_LIMITS.maxRequestProducts) {
     v.add("order.products", `a request carries at most ${ORDER_LIMITS.maxRequestProducts} products, got ${count}`);
   }
-  order.products.forEach((p, i) => checkProductRequest(v, p, productPath(i)));
+  order.products.forEach((p, i) => checkSerialShapes(v, p.serialNumbers, productPath(i)));
   return v.toArray();
 }
 
-function checkProductRequest(v: ViolationList, p: Product, path: string): void {
-  if (p.gtin === "") v.add(`${path}.gtin`, "is required");
-  else if (!isGtin14Shaped(p.gtin)) v.add(`${path}.gtin`, gtinProblem(p.gtin));
-  requireNonZero(v, `${path}.quantity`, p.quantity);
-  requireNonZero(v, `${path}.serial_number_type`, p.serialNumberType);
-  requireNonZero(v, `${path}.cis_type`, p.cisType);
-  requireNonZero(v, `${path}.template_id`, p.templateId);
-  const serials = p.serialNumbers;
+/**
+ * Contract rules that are business limits of step 5 (an order within them is
+ * well formed but refused): unknown enum numbers, more than 10 products, a
+ * quantity over 150 000, serials not matching the serial number type, a GTIN twice.
+ */
+const STEP_5_RULES: ReadonlySet<string> = new Set([
+  "enum.defined_only",
+  "repeated.max_items",
+  "uint32.lte",
+  "product.self_made_serials",
+  "product.operator_serials",
+  "order.unique_gtins",
+]);
+
+/** The message with every product's serials left out (they are checked by hand, see checkRequest). */
+function withoutSerials<T extends object>(message: T, order: OrderSpec | undefined): T {
+  if (order === undefined) return message;
+  const light: OrderSpec = { ...order, products: order.products.map((p) => ({ ...p, serialNumbers: [] })) };
+  return ("products" in message ? light : { ...message, order: light }) as T;
+}
+
+/** The serial_numbers rules of order.proto, by hand: at most 150 000 serials of 1..20 AI-82 characters. */
+function checkSerialShapes(v: ViolationList, serials: readonly string[], path: string): void {
   if (serials.length > ORDER_LIMITS.maxSerialsPerProduct) {
     v.add(`${path}.serial_numbers`, `at most ${ORDER_LIMITS.maxSerialsPerProduct} serials per product, got ${serials.length}`);
   }
   for (let j = 0; j < serials.length; j++) {
-    if (!longerThan(serials[j], ORDER_LIMITS.maxSerialChars)) continue;
-    v.addLazy(() => ({ field: serialPath(path, j), description: `a serial is at most ${ORDER_LIMITS.maxSerialChars} characters` }));
+    const serial = serials[j];
+    // AI-82 is ASCII, so UTF-16 length is the character count of any serial that passes.
+    if (serial.length >= 1 && serial.length <= ORDER_LIMITS.maxSerialChars && isAi82(serial)) continue;
+    v.addLazy(() => ({ field: serialPath(path, j), description: serialShapeProblem(serial) }));
   }
 }
 
-// proto3 has no presence for scalars and enums: zero (or UNSPECIFIED) is "not set".
-function requireNonZero(v: ViolationList, field: string, value: number): void {
-  if (value === 0) v.add(field, "is required");
-}
-
-/** Counts characters (code points), not UTF-16 units, but only when the cheap count is over. */
-function longerThan(s: string, max: number): boolean {
-  return s.length > max && [...s].length > max;
+function serialShapeProblem(serial: string): string {
+  if (serial.length === 0) return "a serial is at least 1 character";
+  if (!isAi82(serial)) return `serial ${JSON.stringify(serial.slice(0, 40))} has characters outside GS1 AI-82`;
+  return `a serial is at most ${ORDER_LIMITS.maxSerialChars} characters`;
 }
 
 /** Step 5: does the order keep the business rules? Run only on a request that passed step 4. */

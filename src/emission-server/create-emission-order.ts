@@ -1,11 +1,13 @@
 import { createHash } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { CreateEmissionOrderRequestSchema } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { OrderRejectedError, RequestInvalidError, type FieldViolation } from "../core/domain-errors.js";
 import type { Journal } from "../core/journal.js";
-import { checkOrder, checkRequest } from "../domain/order-validation.js";
+import { checkOrder, checkOrderRequest } from "../domain/order-validation.js";
 import type { Emitter } from "./emitter.js";
 import { chunkKey, planBlocks, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 
@@ -36,8 +38,10 @@ export async function createEmissionOrder(d: CreateDeps, input: CreateInput): Pr
 
 /** Step 4: check the request; 4.1 journal, 4.2 error reply, 4.3 the Registrar takes it at step 8. */
 async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<OrderSpec> {
-  const violations: FieldViolation[] = checkRequest(input.order);
-  if (input.participantId === "") violations.unshift({ field: "participant_id", description: "the participant is required" });
+  // The contract's rules (buf.validate in emitter.proto and order.proto), by protovalidate.
+  const request = create(CreateEmissionOrderRequestSchema, { participantId: input.participantId });
+  if (input.order !== undefined) request.order = input.order;
+  const violations: FieldViolation[] = checkOrderRequest(CreateEmissionOrderRequestSchema, request);
   if (violations.length === 0 && input.order !== undefined) return input.order;
   const error = new RequestInvalidError("4", violations);
   await d.journal.record({ step: "4.1", orderId: input.order?.productionOrderId ?? "", requestId: input.requestId, participantId: input.participantId, error });

@@ -1,16 +1,18 @@
 import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
+import { CancelOrderRequestSchema, OmsService } from "../gen/emission/oms/v1/oms_pb.js";
 import { abortedCallError } from "../core/aborted-call-error.js";
 import { callerOf } from "../core/auth.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import { OrderStateError, RequestInvalidError } from "../core/domain-errors.js";
+import { requireContract } from "../core/contract-check.js";
+import { OrderStateError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
 import type { Retransmitter } from "../core/retransmitter.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
+import { PRODUCT_GROUP_CATALOG } from "./product-group-catalog.js";
 
 export interface OmsDeps extends OrderLifecycleDeps {
   retransmit: Retransmitter;
@@ -68,11 +70,13 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         return { order: toOrderMessage(await closeOrder(d, req.orderId, participant(ctx), requestIdOf(ctx))) };
       },
       async cancelOrder(req, ctx) {
-        if ((req.orderId === "") === (req.createRequestId === "")) {
-          throw new RequestInvalidError("cancel", [{ field: "order_id", description: "give exactly one of order_id and create_request_id" }]);
-        }
+        // Exactly one of order_id and create_request_id (oms.proto).
+        requireContract(CancelOrderRequestSchema, req, { step: "cancel", messageField: "order_id" });
         const order = await cancelOrder(d, req, participant(ctx), requestIdOf(ctx));
         return order === undefined ? {} : { order: toOrderMessage(order) };
+      },
+      listProductGroups() {
+        return PRODUCT_GROUP_CATALOG;
       },
     });
 }

@@ -25,9 +25,10 @@ import { omsRoutes } from "./routes.js";
 
 export const ROLE = "oms";
 
-/** Line controllers place and follow orders; operators may read the journal. */
+/** Line controllers place and follow orders; operators may read the journal and the product-group rules. */
 const POLICY: AccessPolicy = new Map([
   [OmsService.typeName, ["apcs"]],
+  [`${OmsService.typeName}/${OmsService.method.listProductGroups.name}`, ["apcs", "admin"]],
   [JournalService.typeName, ["apcs", "admin"]],
 ]);
 

@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthState, ServingStatus, registerHealth } from "../../src/core/health-service.js";
 import { registerReflection } from "../../src/core/reflection-service.js";
 import { unimplemented } from "../../src/core/grpc-server.js";
-import { grpcurl } from "../support/grpcurl.js";
+import { grpcurl, grpcurlFailure } from "../support/grpcurl.js";
+import { startMesh } from "../support/processes.js";
+import { TOKENS } from "../support/test-config.js";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { JournalService } from "../../src/gen/emission/journal/v1/journal_pb.js";
@@ -146,6 +148,78 @@ describe("grpcurl against health and reflection", { timeout: 30_000 }, () => {
     expect((await grpcurl(alphaOnly.address, "list")).split("\n")).toContain("emission.oms.v1.OmsService");
     expect(await grpcurl(alphaOnly.address, "describe", "emission.common.v1.OrderSpec")).toContain("message OrderSpec {");
     expect(JSON.parse(await grpcurl(alphaOnly.address, "grpc.health.v1.Health/Check"))).toEqual({ status: "NOT_SERVING" });
+  });
+});
+
+/** A CreateOrder body as a user types it for grpcurl, with one product's fields replaced. */
+function createOrderJson(product: Record<string, unknown>): string {
+  const base = { gtin: "04600000000015", quantity: 10, serialNumberType: "SERIAL_NUMBER_TYPE_OPERATOR", templateId: 6, cisType: "CIS_TYPE_UNIT" };
+  return JSON.stringify({
+    order: { productGroup: "PRODUCT_GROUP_MILK", releaseMethodType: "RELEASE_METHOD_TYPE_PRODUCTION", products: [{ ...base, ...product }] },
+  });
+}
+
+interface PrintedStatus {
+  code: number;
+  message: string;
+  details: ({ "@type": string } & Record<string, unknown>)[];
+}
+
+describe("grpcurl against the mesh as real processes", { timeout: 60_000 }, () => {
+  let mesh: Awaited<ReturnType<typeof startMesh>>;
+  const apcs = ["-H", `authorization: Bearer ${TOKENS.apcs}`];
+
+  beforeAll(async () => {
+    mesh = await startMesh();
+  });
+
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  async function createOrderError(requestId: string, product: Record<string, unknown>): Promise<{ exitCode: number; status: PrintedStatus; plain: string }> {
+    const args = [...apcs, "-H", `x-request-id: ${requestId}`, "-d", createOrderJson(product), mesh.oms.address, "emission.oms.v1.OmsService/CreateOrder"];
+    const formatted = await grpcurlFailure("-format-error", ...args);
+    // The same call again (a stored reply now) in grpcurl's plain error format.
+    const plain = await grpcurlFailure(...args);
+    return { exitCode: formatted.exitCode, status: JSON.parse(formatted.stderr) as PrintedStatus, plain: plain.stderr };
+  }
+
+  it("prints the BadRequest and ErrorInfo of a malformed CreateOrder (step 4) as JSON", async () => {
+    const { exitCode, status, plain } = await createOrderError("grpcurl-step4-0001", { gtin: "4600" });
+    expect(exitCode).toBe(64 + 3); // grpcurl exits 64 + the status code: INVALID_ARGUMENT
+    expect(status.code).toBe(3);
+    const badRequest = status.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest");
+    expect(badRequest?.["fieldViolations"]).toEqual([expect.objectContaining({ field: "order.products[0].gtin" })]);
+    const errorInfo = status.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.ErrorInfo");
+    expect(errorInfo).toMatchObject({ domain: "emission-mesh", metadata: expect.objectContaining({ step: "4" }) });
+    expect(plain).toContain('"field": "order.products[0].gtin"');
+    expect(plain).not.toMatch(/not recognized|unknown type/i);
+  });
+
+  it("prints the details of a business-rule refusal (step 5), PreconditionFailure included", async () => {
+    const { status } = await createOrderError("grpcurl-step5-0001", { gtin: "04600000000016" }); // wrong check digit
+    expect(status.code).toBe(9); // FAILED_PRECONDITION
+    expect(status.details.map((d) => d["@type"])).toEqual(expect.arrayContaining([
+      "type.googleapis.com/google.rpc.BadRequest",
+      "type.googleapis.com/google.rpc.PreconditionFailure",
+      "type.googleapis.com/google.rpc.ErrorInfo",
+    ]));
+  });
+
+  it("describes the error detail types and the buf.validate rules of a request field", async () => {
+    expect(await grpcurl(mesh.oms.address, "describe", "google.rpc.RetryInfo")).toContain("message RetryInfo {");
+    const product = await grpcurl(mesh.emission.address, "describe", "emission.common.v1.Product");
+    expect(product).toMatch(/string gtin = 1 \[[^\]]*\(\.?buf\.validate\.field\)/);
+  });
+
+  it("calls ListProductGroups with a line controller's token, no request id needed", async () => {
+    const out = JSON.parse(await grpcurl(...apcs, mesh.oms.address, "emission.oms.v1.OmsService/ListProductGroups")) as {
+      productGroups: { productGroup: string; name: string; templateIds: number[]; serialLength: number; cryptoTailLength: number; codeFormat: { layout: string } }[];
+    };
+    const milk = out.productGroups.find((g) => g.productGroup === "PRODUCT_GROUP_MILK");
+    expect(milk).toMatchObject({ name: "milk", templateIds: [6, 20], serialLength: 13, cryptoTailLength: 44 });
+    expect(milk?.codeFormat.layout).toBe("01 <GTIN: 14 digits> 21 <serial: 13> <GS> 91 <key id: 4> <GS> 92 <crypto tail: 44>");
   });
 });
 

@@ -3,6 +3,7 @@ import {
   FieldDescriptorProto_Label as Label,
   FieldDescriptorProto_Type as Type,
   FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
   type DescriptorProto,
   type FileDescriptorProto,
 } from "@bufbuild/protobuf/wkt";
@@ -17,6 +18,26 @@ import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js"
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
+
+/**
+ * The files of an answer, each after the files it imports, as a
+ * FileDescriptorSet wants them; throws if an import is not in the answer.
+ */
+function importsFirst(files: FileDescriptorProto[]): FileDescriptorProto[] {
+  const byName = new Map(files.map((f) => [f.name, f]));
+  const ordered = new Map<string, FileDescriptorProto>();
+  const visit = (file: FileDescriptorProto): void => {
+    if (ordered.has(file.name)) return;
+    for (const name of file.dependency) {
+      const dep = byName.get(name);
+      if (dep === undefined) throw new Error(`${name}, imported by ${file.name}, is not in the answer`);
+      visit(dep);
+    }
+    ordered.set(file.name, file);
+  };
+  files.forEach(visit);
+  return [...ordered.values()];
+}
 
 /** A request either protocol version accepts. */
 type Request = { host?: string; messageRequest?: ReflectionRequest["messageRequest"] };
@@ -106,14 +127,17 @@ describe("registerReflection", () => {
     const names = files.map((f) => f.name);
     expect(names[0]).toBe("emission/oms/v1/oms.proto");
     expect([...names].sort()).toEqual([
+      "buf/validate/validate.proto",
       "emission/common/v1/order.proto",
       "emission/common/v1/status.proto",
       "emission/oms/v1/oms.proto",
+      "google/protobuf/descriptor.proto",
+      "google/protobuf/duration.proto",
+      "google/protobuf/field_mask.proto",
       "google/protobuf/timestamp.proto",
     ]);
-    const byName = new Map(files.map((f) => [f.name, f]));
     // Resolving every import from the answer alone proves it is self-contained.
-    const registry = createFileRegistry(files[0] as FileDescriptorProto, (name) => byName.get(name));
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: importsFirst(files) }));
     expect(registry.getService("emission.oms.v1.OmsService")?.methods.length).toBeGreaterThan(0);
     expect(registry.getMessage("google.protobuf.Timestamp")).toBeDefined();
   });
@@ -149,6 +173,12 @@ describe("registerReflection", () => {
     ["an extension", "test.ext.v1.note_text", "test/ext/v1/ext.proto"],
     ["a dependency's type", "google.protobuf.Timestamp", "google/protobuf/timestamp.proto"],
     ["the reflection service", "grpc.reflection.v1alpha.ServerReflection", "grpc/reflection/v1alpha/reflection.proto"],
+    ["an error detail (BadRequest)", "google.rpc.BadRequest", "google/rpc/error_details.proto"],
+    ["an error detail (ErrorInfo)", "google.rpc.ErrorInfo", "google/rpc/error_details.proto"],
+    ["an error detail (RetryInfo)", "google.rpc.RetryInfo", "google/rpc/error_details.proto"],
+    ["an error detail (PreconditionFailure)", "google.rpc.PreconditionFailure", "google/rpc/error_details.proto"],
+    ["the status of grpc-status-details-bin", "google.rpc.Status", "google/rpc/status.proto"],
+    ["a request rule of the contracts", "buf.validate.FieldRules", "buf/validate/validate.proto"],
   ])("answers file_containing_symbol for %s", async (_kind, symbol, file) => {
     const ask = setup();
     const [answer] = await ask({ messageRequest: { case: "fileContainingSymbol", value: symbol } });

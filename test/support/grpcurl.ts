@@ -18,3 +18,20 @@ export async function grpcurl(...args: string[]): Promise<string> {
     throw new Error(`grpcurl ${args.join(" ")} failed: ${String(e)}\n${stderr}`);
   }
 }
+
+/**
+ * Runs grpcurl expecting the call to fail with a gRPC status: resolves to its
+ * stderr (where grpcurl prints the status and its details) and exit code
+ * (64 + the status code).
+ */
+export async function grpcurlFailure(...args: string[]): Promise<{ exitCode: number; stderr: string }> {
+  if (!existsSync(GRPCURL)) throw new Error("grpcurl is missing at .cache/tools/bin/grpcurl: run `npm install`");
+  try {
+    await promisify(execFile)(GRPCURL, ["-plaintext", ...args], { timeout: 20_000 });
+  } catch (e) {
+    const { code, stderr } = e as { code?: number | string; stderr?: string };
+    if (typeof code === "number") return { exitCode: code, stderr: stderr ?? "" };
+    throw e;
+  }
+  throw new Error(`grpcurl ${args.join(" ")} succeeded; a failure was expected`);
+}

@@ -10,6 +10,7 @@ import {
   type OrderSpec,
   type Product,
 } from "../../src/gen/emission/common/v1/order_pb.js";
+import { contractViolations } from "../../src/domain/contract-rules.js";
 import { gtinCheckDigit } from "../../src/domain/gtin.js";
 import { checkOrder, checkRequest, type Violation } from "../../src/domain/order-validation.js";
 import { randomSerials } from "../../src/domain/serial-generator.js";
@@ -100,6 +101,8 @@ describe("checkRequest (step 4)", () => {
     ["more than 100 products", order(Array.from({ length: 101 }, () => product())), "order.products"],
     ["more than 150 000 serials in a product", order([selfMade(Array.from({ length: 150_001 }, () => "s"))]), "order.products[0].serial_numbers"],
     ["a serial over 20 characters", order([selfMade(["ok", "x".repeat(21), "ok2"])]), "order.products[0].serial_numbers[1]"],
+    ["an empty serial", order([selfMade(["ok", ""])]), "order.products[0].serial_numbers[1]"],
+    ["a serial with a character outside AI-82", order([selfMade(["ok", "ok ok"])]), "order.products[0].serial_numbers[1]"],
   ])("rejects %s", (_what, spec, field) => {
     expect(fieldsOf(checkRequest(spec))).toEqual([field]);
   });
@@ -159,6 +162,25 @@ describe("checkOrder (step 5)", () => {
     const violations = checkOrder(order([selfMade(randomSerials(150_000, 12))]), CTX);
     expect(violations).toHaveLength(101);
     expect(violations[100]).toEqual({ field: "order", description: "149900 more violations not listed" });
+  });
+});
+
+describe("the contract's rules (buf.validate in order.proto)", () => {
+  // What a client in any language gets from its own protovalidate before it calls.
+  it.each([
+    ["a quantity over 150 000", order([product({ quantity: 150_001 })]), "products[0].quantity", "uint32.lte"],
+    ["more than 10 products", order(Array.from({ length: 11 }, (_, i) => product({ gtin: gtin(i) }))), "products", "repeated.max_items"],
+    ["an unknown CIS type", order([product({ cisType: UNKNOWN_VALUE })]), "products[0].cis_type", "enum.defined_only"],
+    ["a GTIN twice", order([product(), product()]), "", "order.unique_gtins"],
+    ["SELF_MADE serials fewer than the quantity", order([selfMade(["a"], { quantity: 2 })]), "products[0]", "product.self_made_serials"],
+    ["serials on an OPERATOR product", order([product({ serialNumbers: ["a"] })]), "products[0]", "product.operator_serials"],
+    ["a serial with a character outside AI-82", order([selfMade(["ok ok"])]), "products[0].serial_numbers[0]", "string.pattern"],
+  ])("hold the step-5 limits and the per-serial rules too: %s", (_what, spec, field, ruleId) => {
+    expect(contractViolations(OrderSpecSchema, spec).map((v) => [v.field, v.ruleId])).toEqual([[field, ruleId]]);
+  });
+
+  it("pass a well-formed order", () => {
+    expect(contractViolations(OrderSpecSchema, order([product(), selfMade(SERIALS, { gtin: gtin(1) })]))).toEqual([]);
   });
 });
 

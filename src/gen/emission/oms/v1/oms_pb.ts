@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { CodeBlock, OrderSpec, ProductGroup, Readiness } from "../../common/v1/order_pb.js";
 import { file_emission_common_v1_order } from "../../common/v1/order_pb.js";
 import type { BufferStatus, OrderStatus } from "../../common/v1/status_pb.js";
@@ -16,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file emission/oms/v1/oms.proto.
  */
 export const file_emission_oms_v1_oms: GenFile = /*@__PURE__*/
-  fileDesc("ChllbWlzc2lvbi9vbXMvdjEvb21zLnByb3RvEg9lbWlzc2lvbi5vbXMudjEi/wMKBU9yZGVyEhAKCG9yZGVyX2lkGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJEhsKE3Byb2R1Y3Rpb25fb3JkZXJfaWQYAyABKAkSNwoNcHJvZHVjdF9ncm91cBgEIAEoDjIgLmVtaXNzaW9uLmNvbW1vbi52MS5Qcm9kdWN0R3JvdXASLwoGc3RhdHVzGAUgASgOMh8uZW1pc3Npb24uY29tbW9uLnYxLk9yZGVyU3RhdHVzEjcKDWJ1ZmZlcl9zdGF0dXMYBiABKA4yIC5lbWlzc2lvbi5jb21tb24udjEuQnVmZmVyU3RhdHVzEjAKCXJlYWRpbmVzcxgHIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5SZWFkaW5lc3MSEwoLdG90YWxfY29kZXMYCCABKAQSFwoPYXZhaWxhYmxlX2NvZGVzGAkgASgEEhcKD2RlbGl2ZXJlZF9jb2RlcxgKIAEoBBIXCg9yZWNlaXZlZF9ibG9ja3MYCyABKA0SGAoQZGVsaXZlcmVkX2Jsb2NrcxgMIAEoDRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKEkNyZWF0ZU9yZGVyUmVxdWVzdBIsCgVvcmRlchgBIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5PcmRlclNwZWMiPAoTQ3JlYXRlT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciIjCg9HZXRPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiOQoQR2V0T3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciIlChFXYXRjaE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI7ChJXYXRjaE9yZGVyUmVzcG9uc2USJQoFb3JkZXIYASABKAsyFi5lbWlzc2lvbi5vbXMudjEuT3JkZXIiOwoSU3RyZWFtQ29kZXNSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhMKC2FmdGVyX2Jsb2NrGAIgASgNIkMKE1N0cmVhbUNvZGVzUmVzcG9uc2USLAoFYmxvY2sYASABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuQ29kZUJsb2NrIjUKD0dldEJsb2NrUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIQCghibG9ja19pZBgCIAEoCSJAChBHZXRCbG9ja1Jlc3BvbnNlEiwKBWJsb2NrGAEgASgLMh0uZW1pc3Npb24uY29tbW9uLnYxLkNvZGVCbG9jayJDChhBY2tub3dsZWRnZUJsb2Nrc1JlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSFQoNdGhyb3VnaF9ibG9jaxgCIAEoDSJCChlBY2tub3dsZWRnZUJsb2Nrc1Jlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuZW1pc3Npb24ub21zLnYxLk9yZGVyIiUKEUNsb3NlT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIjsKEkNsb3NlT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciJRChJDYW5jZWxPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSGQoRY3JlYXRlX3JlcXVlc3RfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJIjwKE0NhbmNlbE9yZGVyUmVzcG9uc2USJQoFb3JkZXIYASABKAsyFi5lbWlzc2lvbi5vbXMudjEuT3JkZXIy7gUKCk9tc1NlcnZpY2USWAoLQ3JlYXRlT3JkZXISIy5lbWlzc2lvbi5vbXMudjEuQ3JlYXRlT3JkZXJSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLkNyZWF0ZU9yZGVyUmVzcG9uc2USVAoIR2V0T3JkZXISIC5lbWlzc2lvbi5vbXMudjEuR2V0T3JkZXJSZXF1ZXN0GiEuZW1pc3Npb24ub21zLnYxLkdldE9yZGVyUmVzcG9uc2UiA5ACARJcCgpXYXRjaE9yZGVyEiIuZW1pc3Npb24ub21zLnYxLldhdGNoT3JkZXJSZXF1ZXN0GiMuZW1pc3Npb24ub21zLnYxLldhdGNoT3JkZXJSZXNwb25zZSIDkAIBMAESXwoLU3RyZWFtQ29kZXMSIy5lbWlzc2lvbi5vbXMudjEuU3RyZWFtQ29kZXNSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLlN0cmVhbUNvZGVzUmVzcG9uc2UiA5ACATABElQKCEdldEJsb2NrEiAuZW1pc3Npb24ub21zLnYxLkdldEJsb2NrUmVxdWVzdBohLmVtaXNzaW9uLm9tcy52MS5HZXRCbG9ja1Jlc3BvbnNlIgOQAgESagoRQWNrbm93bGVkZ2VCbG9ja3MSKS5lbWlzc2lvbi5vbXMudjEuQWNrbm93bGVkZ2VCbG9ja3NSZXF1ZXN0GiouZW1pc3Npb24ub21zLnYxLkFja25vd2xlZGdlQmxvY2tzUmVzcG9uc2USVQoKQ2xvc2VPcmRlchIiLmVtaXNzaW9uLm9tcy52MS5DbG9zZU9yZGVyUmVxdWVzdBojLmVtaXNzaW9uLm9tcy52MS5DbG9zZU9yZGVyUmVzcG9uc2USWAoLQ2FuY2VsT3JkZXISIy5lbWlzc2lvbi5vbXMudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2ViBnByb3RvMw", [file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
+  fileDesc("ChllbWlzc2lvbi9vbXMvdjEvb21zLnByb3RvEg9lbWlzc2lvbi5vbXMudjEi/wMKBU9yZGVyEhAKCG9yZGVyX2lkGAEgASgJEhYKDnBhcnRpY2lwYW50X2lkGAIgASgJEhsKE3Byb2R1Y3Rpb25fb3JkZXJfaWQYAyABKAkSNwoNcHJvZHVjdF9ncm91cBgEIAEoDjIgLmVtaXNzaW9uLmNvbW1vbi52MS5Qcm9kdWN0R3JvdXASLwoGc3RhdHVzGAUgASgOMh8uZW1pc3Npb24uY29tbW9uLnYxLk9yZGVyU3RhdHVzEjcKDWJ1ZmZlcl9zdGF0dXMYBiABKA4yIC5lbWlzc2lvbi5jb21tb24udjEuQnVmZmVyU3RhdHVzEjAKCXJlYWRpbmVzcxgHIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5SZWFkaW5lc3MSEwoLdG90YWxfY29kZXMYCCABKAQSFwoPYXZhaWxhYmxlX2NvZGVzGAkgASgEEhcKD2RlbGl2ZXJlZF9jb2RlcxgKIAEoBBIXCg9yZWNlaXZlZF9ibG9ja3MYCyABKA0SGAoQZGVsaXZlcmVkX2Jsb2NrcxgMIAEoDRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkoKEkNyZWF0ZU9yZGVyUmVxdWVzdBI0CgVvcmRlchgBIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5PcmRlclNwZWNCBrpIA8gBASI8ChNDcmVhdGVPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuZW1pc3Npb24ub21zLnYxLk9yZGVyIiMKD0dldE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCSI5ChBHZXRPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuZW1pc3Npb24ub21zLnYxLk9yZGVyIiUKEVdhdGNoT3JkZXJSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJIjsKEldhdGNoT3JkZXJSZXNwb25zZRIlCgVvcmRlchgBIAEoCzIWLmVtaXNzaW9uLm9tcy52MS5PcmRlciI7ChJTdHJlYW1Db2Rlc1JlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkSEwoLYWZ0ZXJfYmxvY2sYAiABKA0iQwoTU3RyZWFtQ29kZXNSZXNwb25zZRIsCgVibG9jaxgBIAEoCzIdLmVtaXNzaW9uLmNvbW1vbi52MS5Db2RlQmxvY2siNQoPR2V0QmxvY2tSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEhAKCGJsb2NrX2lkGAIgASgJIkAKEEdldEJsb2NrUmVzcG9uc2USLAoFYmxvY2sYASABKAsyHS5lbWlzc2lvbi5jb21tb24udjEuQ29kZUJsb2NrIkMKGEFja25vd2xlZGdlQmxvY2tzUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIVCg10aHJvdWdoX2Jsb2NrGAIgASgNIkIKGUFja25vd2xlZGdlQmxvY2tzUmVzcG9uc2USJQoFb3JkZXIYASABKAsyFi5lbWlzc2lvbi5vbXMudjEuT3JkZXIiJQoRQ2xvc2VPcmRlclJlcXVlc3QSEAoIb3JkZXJfaWQYASABKAkiOwoSQ2xvc2VPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuZW1pc3Npb24ub21zLnYxLk9yZGVyIncKEkNhbmNlbE9yZGVyUmVxdWVzdBIQCghvcmRlcl9pZBgBIAEoCRIZChFjcmVhdGVfcmVxdWVzdF9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAk6JLpIISIfCghvcmRlcl9pZAoRY3JlYXRlX3JlcXVlc3RfaWQQASI8ChNDYW5jZWxPcmRlclJlc3BvbnNlEiUKBW9yZGVyGAEgASgLMhYuZW1pc3Npb24ub21zLnYxLk9yZGVyIhoKGExpc3RQcm9kdWN0R3JvdXBzUmVxdWVzdCJXChlMaXN0UHJvZHVjdEdyb3Vwc1Jlc3BvbnNlEjoKDnByb2R1Y3RfZ3JvdXBzGAEgAygLMiIuZW1pc3Npb24ub21zLnYxLlByb2R1Y3RHcm91cFJ1bGVzIuoBChFQcm9kdWN0R3JvdXBSdWxlcxI3Cg1wcm9kdWN0X2dyb3VwGAEgASgOMiAuZW1pc3Npb24uY29tbW9uLnYxLlByb2R1Y3RHcm91cBIMCgRuYW1lGAIgASgJEhQKDHRlbXBsYXRlX2lkcxgDIAMoDRIVCg1zZXJpYWxfbGVuZ3RoGAQgASgNEhoKEmNyeXB0b190YWlsX2xlbmd0aBgFIAEoDRITCgtzaW5nbGVfZ3RpbhgGIAEoCBIwCgtjb2RlX2Zvcm1hdBgHIAEoCzIbLmVtaXNzaW9uLm9tcy52MS5Db2RlRm9ybWF0IngKCkNvZGVGb3JtYXQSDgoGbGF5b3V0GAEgASgJEi4KCGVsZW1lbnRzGAIgAygLMhwuZW1pc3Npb24ub21zLnYxLkNvZGVFbGVtZW50EhEKCXNlcGFyYXRvchgDIAEoCRIXCg9haTgyX2NoYXJhY3RlcnMYBCABKAkiZAoLQ29kZUVsZW1lbnQSCgoCYWkYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZsZW5ndGgYAyABKA0SEgoKY2hhcmFjdGVycxgEIAEoCRIXCg9zZXBhcmF0b3JfYWZ0ZXIYBSABKAgy3wYKCk9tc1NlcnZpY2USWAoLQ3JlYXRlT3JkZXISIy5lbWlzc2lvbi5vbXMudjEuQ3JlYXRlT3JkZXJSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLkNyZWF0ZU9yZGVyUmVzcG9uc2USVAoIR2V0T3JkZXISIC5lbWlzc2lvbi5vbXMudjEuR2V0T3JkZXJSZXF1ZXN0GiEuZW1pc3Npb24ub21zLnYxLkdldE9yZGVyUmVzcG9uc2UiA5ACARJcCgpXYXRjaE9yZGVyEiIuZW1pc3Npb24ub21zLnYxLldhdGNoT3JkZXJSZXF1ZXN0GiMuZW1pc3Npb24ub21zLnYxLldhdGNoT3JkZXJSZXNwb25zZSIDkAIBMAESXwoLU3RyZWFtQ29kZXMSIy5lbWlzc2lvbi5vbXMudjEuU3RyZWFtQ29kZXNSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLlN0cmVhbUNvZGVzUmVzcG9uc2UiA5ACATABElQKCEdldEJsb2NrEiAuZW1pc3Npb24ub21zLnYxLkdldEJsb2NrUmVxdWVzdBohLmVtaXNzaW9uLm9tcy52MS5HZXRCbG9ja1Jlc3BvbnNlIgOQAgESagoRQWNrbm93bGVkZ2VCbG9ja3MSKS5lbWlzc2lvbi5vbXMudjEuQWNrbm93bGVkZ2VCbG9ja3NSZXF1ZXN0GiouZW1pc3Npb24ub21zLnYxLkFja25vd2xlZGdlQmxvY2tzUmVzcG9uc2USVQoKQ2xvc2VPcmRlchIiLmVtaXNzaW9uLm9tcy52MS5DbG9zZU9yZGVyUmVxdWVzdBojLmVtaXNzaW9uLm9tcy52MS5DbG9zZU9yZGVyUmVzcG9uc2USWAoLQ2FuY2VsT3JkZXISIy5lbWlzc2lvbi5vbXMudjEuQ2FuY2VsT3JkZXJSZXF1ZXN0GiQuZW1pc3Npb24ub21zLnYxLkNhbmNlbE9yZGVyUmVzcG9uc2USbwoRTGlzdFByb2R1Y3RHcm91cHMSKS5lbWlzc2lvbi5vbXMudjEuTGlzdFByb2R1Y3RHcm91cHNSZXF1ZXN0GiouZW1pc3Npb24ub21zLnYxLkxpc3RQcm9kdWN0R3JvdXBzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_buf_validate_validate, file_emission_common_v1_order, file_emission_common_v1_status, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message emission.oms.v1.Order
@@ -418,6 +419,189 @@ export const CancelOrderResponseSchema: GenMessage<CancelOrderResponse> = /*@__P
   messageDesc(file_emission_oms_v1_oms, 16);
 
 /**
+ * @generated from message emission.oms.v1.ListProductGroupsRequest
+ */
+export type ListProductGroupsRequest = Message<"emission.oms.v1.ListProductGroupsRequest"> & {
+};
+
+/**
+ * Describes the message emission.oms.v1.ListProductGroupsRequest.
+ * Use `create(ListProductGroupsRequestSchema)` to create a new message.
+ */
+export const ListProductGroupsRequestSchema: GenMessage<ListProductGroupsRequest> = /*@__PURE__*/
+  messageDesc(file_emission_oms_v1_oms, 17);
+
+/**
+ * @generated from message emission.oms.v1.ListProductGroupsResponse
+ */
+export type ListProductGroupsResponse = Message<"emission.oms.v1.ListProductGroupsResponse"> & {
+  /**
+   * Every product group this server knows, in enum order.
+   *
+   * @generated from field: repeated emission.oms.v1.ProductGroupRules product_groups = 1;
+   */
+  productGroups: ProductGroupRules[];
+};
+
+/**
+ * Describes the message emission.oms.v1.ListProductGroupsResponse.
+ * Use `create(ListProductGroupsResponseSchema)` to create a new message.
+ */
+export const ListProductGroupsResponseSchema: GenMessage<ListProductGroupsResponse> = /*@__PURE__*/
+  messageDesc(file_emission_oms_v1_oms, 18);
+
+/**
+ * What a product group fixes about its orders and codes.
+ *
+ * @generated from message emission.oms.v1.ProductGroupRules
+ */
+export type ProductGroupRules = Message<"emission.oms.v1.ProductGroupRules"> & {
+  /**
+   * @generated from field: emission.common.v1.ProductGroup product_group = 1;
+   */
+  productGroup: ProductGroup;
+
+  /**
+   * Short name as the national system spells it, e.g. "milk".
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The templates (Product.template_id) an order of this group may name.
+   *
+   * @generated from field: repeated uint32 template_ids = 3;
+   */
+  templateIds: number[];
+
+  /**
+   * Characters of every serial (AI 21); SELF_MADE serials must have exactly this many.
+   *
+   * @generated from field: uint32 serial_length = 4;
+   */
+  serialLength: number;
+
+  /**
+   * Characters of the crypto tail (AI 92).
+   *
+   * @generated from field: uint32 crypto_tail_length = 5;
+   */
+  cryptoTailLength: number;
+
+  /**
+   * True when an order of this group carries exactly one product (GTIN).
+   *
+   * @generated from field: bool single_gtin = 6;
+   */
+  singleGtin: boolean;
+
+  /**
+   * The marking codes of the group, whichever of its templates.
+   *
+   * @generated from field: emission.oms.v1.CodeFormat code_format = 7;
+   */
+  codeFormat?: CodeFormat | undefined;
+};
+
+/**
+ * Describes the message emission.oms.v1.ProductGroupRules.
+ * Use `create(ProductGroupRulesSchema)` to create a new message.
+ */
+export const ProductGroupRulesSchema: GenMessage<ProductGroupRules> = /*@__PURE__*/
+  messageDesc(file_emission_oms_v1_oms, 19);
+
+/**
+ * A marking code as a GS1 element string (the text inside its DataMatrix).
+ *
+ * @generated from message emission.oms.v1.CodeFormat
+ */
+export type CodeFormat = Message<"emission.oms.v1.CodeFormat"> & {
+  /**
+   * The fields in order, e.g. "01 <GTIN: 14 digits> 21 <serial: 13> <GS> 91
+   * <key id: 4> <GS> 92 <crypto tail: 44>" (spaces only for reading).
+   *
+   * @generated from field: string layout = 1;
+   */
+  layout: string;
+
+  /**
+   * @generated from field: repeated emission.oms.v1.CodeElement elements = 2;
+   */
+  elements: CodeElement[];
+
+  /**
+   * The separator that closes a variable-length field: GS, ASCII 29 (0x1D).
+   *
+   * @generated from field: string separator = 3;
+   */
+  separator: string;
+
+  /**
+   * Characters allowed in the serial, key id and crypto tail (GS1 AI-82).
+   *
+   * @generated from field: string ai82_characters = 4;
+   */
+  ai82Characters: string;
+};
+
+/**
+ * Describes the message emission.oms.v1.CodeFormat.
+ * Use `create(CodeFormatSchema)` to create a new message.
+ */
+export const CodeFormatSchema: GenMessage<CodeFormat> = /*@__PURE__*/
+  messageDesc(file_emission_oms_v1_oms, 20);
+
+/**
+ * One field of a marking code.
+ *
+ * @generated from message emission.oms.v1.CodeElement
+ */
+export type CodeElement = Message<"emission.oms.v1.CodeElement"> & {
+  /**
+   * The GS1 application identifier that starts the field, e.g. "01".
+   *
+   * @generated from field: string ai = 1;
+   */
+  ai: string;
+
+  /**
+   * What the field holds, e.g. "GTIN".
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Characters after the AI.
+   *
+   * @generated from field: uint32 length = 3;
+   */
+  length: number;
+
+  /**
+   * "digits" or "AI-82".
+   *
+   * @generated from field: string characters = 4;
+   */
+  characters: string;
+
+  /**
+   * True when the separator follows the field.
+   *
+   * @generated from field: bool separator_after = 5;
+   */
+  separatorAfter: boolean;
+};
+
+/**
+ * Describes the message emission.oms.v1.CodeElement.
+ * Use `create(CodeElementSchema)` to create a new message.
+ */
+export const CodeElementSchema: GenMessage<CodeElement> = /*@__PURE__*/
+  messageDesc(file_emission_oms_v1_oms, 21);
+
+/**
  * The order management station (СУЗ): takes business orders from the line
  * controller (step 2), keeps a code array per order (14) filled
  * asynchronously (14.1), and hands codes to the line.
@@ -507,6 +691,19 @@ export const OmsService: GenService<{
     methodKind: "unary";
     input: typeof CancelOrderRequestSchema;
     output: typeof CancelOrderResponseSchema;
+  },
+  /**
+   * The rules of every product group that the buf.validate rules of
+   * emission.common.v1.OrderSpec cannot say: templates, serial length, crypto
+   * tail length, one GTIN or several, and the layout of its codes. Called by
+   * the line controller (and operators) to form valid orders without our source.
+   *
+   * @generated from rpc emission.oms.v1.OmsService.ListProductGroups
+   */
+  listProductGroups: {
+    methodKind: "unary";
+    input: typeof ListProductGroupsRequestSchema;
+    output: typeof ListProductGroupsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_emission_oms_v1_oms, 0);

@@ -1,0 +1,35 @@
+/**
+ * The request rules written in the contracts themselves (the buf.validate
+ * annotations in proto/), enforced with protovalidate: the same rules a Python
+ * or Go client can run with its own protovalidate before it calls.
+ */
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { pathToString } from "@bufbuild/protobuf/reflect";
+import { createValidator } from "@bufbuild/protovalidate";
+import type { Violation } from "./violation-list.js";
+
+/** A broken contract rule: where (proto field path), what, and the rule's id (e.g. "string.pattern"). */
+export interface ContractViolation extends Violation {
+  ruleId: string;
+}
+
+// One validator for the process: it compiles each message's rules once and caches them.
+const validator = createValidator();
+
+/**
+ * Every contract rule `message` breaks. `prefix` is the path of the message
+ * inside the request ("order"), so paths read as the caller sent them:
+ * `order.products[0].gtin`.
+ */
+export function contractViolations<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, prefix = ""): ContractViolation[] {
+  const result = validator.validate(schema, message);
+  // A rule that does not compile or evaluate is a bug in the contract, not in the request.
+  if (result.kind === "error") throw result.error;
+  if (result.kind === "valid") return [];
+  return result.violations.map((v) => ({ field: joinPath(prefix, pathToString(v.field)), description: v.message, ruleId: v.ruleId }));
+}
+
+function joinPath(prefix: string, path: string): string {
+  if (prefix === "") return path;
+  return path === "" ? prefix : `${prefix}.${path}`;
+}
