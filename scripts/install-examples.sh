@@ -33,6 +33,8 @@ step() {
   shift 3
   local stamp="${stamps}/${name}"
   if [[ -e "${output}" && -f "${stamp}" && "$(cat "${stamp}")" == "${hash}" ]]; then return 0; fi
+  # A step that fails half-way must run again next time, whatever its inputs.
+  rm -f "${stamp}"
   local log
   log="$(mktemp)"
   if ! "$@" >"${log}" 2>&1; then
@@ -48,12 +50,15 @@ step() {
 # The contracts, in either layout (third_party/proto holds the vendored protos once they moved there).
 mapfile -t protos < <(find proto third_party/proto -name '*.proto' 2>/dev/null | sort)
 
-for tool in python3 go; do
-  if ! command -v "${tool}" >/dev/null 2>&1; then
-    echo "install-examples: ${tool} is needed for the example clients (Python 3 with venv and pip for examples/python, Go for examples/go); install it and run 'npm install' again" >&2
+part="${1:-all}"
+need() {
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "install-examples: $2 is needed for the example clients; install it and run 'npm install' again" >&2
     exit 1
   fi
-done
+}
+[[ "${part}" == go ]] || need python3 "Python 3 (with venv and pip), for examples/python,"
+[[ "${part}" == python ]] || need go "Go (https://go.dev/dl/), for examples/go,"
 
 # --- Python: mostly downloads ---------------------------------------------------
 make_venv() {
@@ -97,10 +102,19 @@ go_part() {
     "$(hash_of examples/go/*.go examples/go/go.mod examples/go/go.sum "${stamps}/go-stubs")" go_example
 }
 
-# The two overlap: pip waits on the network while go keeps the CPU busy.
-python_part &
-python_pid=$!
-trap 'kill "${python_pid}" 2>/dev/null || true' EXIT
-go_part
-wait "${python_pid}"
-trap - EXIT
+# `install-examples.sh python` or `... go` sets up one of them (install-tools.sh
+# starts the Python part first, in the background, since pip mostly waits on the
+# network); with no argument both run, overlapping the same way.
+case "${part}" in
+  python) python_part ;;
+  go) go_part ;;
+  all)
+    python_part &
+    python_pid=$!
+    trap 'kill "${python_pid}" 2>/dev/null || true' EXIT
+    go_part
+    wait "${python_pid}"
+    trap - EXIT
+    ;;
+  *) echo "usage: install-examples.sh [python|go]" >&2; exit 2 ;;
+esac
