@@ -19,7 +19,8 @@ wkt="$("${python}" -c 'import grpc_tools, os; print(os.path.join(os.path.dirname
 includes+=(-I "${wkt}")
 
 # Paths relative to their include root, as protoc wants them.
-mapfile -t files < <(cd proto && find emission -name '*.proto' | sort)
+files=()
+while IFS= read -r f; do files+=("${f}"); done < <(cd proto && find emission -name '*.proto' | sort)
 [[ -f third_party/proto/buf/validate/validate.proto ]] && files+=(buf/validate/validate.proto)
 
 rm -rf "${out}"

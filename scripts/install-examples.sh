@@ -48,7 +48,8 @@ step() {
 }
 
 # The contracts, in either layout (third_party/proto holds the vendored protos once they moved there).
-mapfile -t protos < <(find proto third_party/proto -name '*.proto' 2>/dev/null | sort)
+protos=()
+while IFS= read -r f; do protos+=("${f}"); done < <(find proto third_party/proto -name '*.proto' 2>/dev/null | sort)
 
 part="${1:-all}"
 need() {
