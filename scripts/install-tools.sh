@@ -10,6 +10,17 @@ GRPCURL_VERSION="v1.9.4"
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin_dir="${repo_root}/.cache/tools/bin"
 
+# The Python half of the clients in other languages (examples/python: venv and
+# stubs; scripts/install-examples.sh) runs meanwhile: pip mostly waits on the network.
+bash "${repo_root}/scripts/install-examples.sh" python &
+python_example_pid=$!
+wait_python_example() {
+  if ! wait "${python_example_pid}"; then
+    echo "install-tools: setting up examples/python failed (see above)" >&2
+    exit 1
+  fi
+}
+
 need_go() {
   if ! command -v go >/dev/null 2>&1; then
     echo "install-tools: Go (https://go.dev/dl/) is needed to build $1 for the tests; install Go and run 'npm install' again" >&2
@@ -73,3 +84,8 @@ if [[ ! -x "${bin_dir}/ferretdb" || ! -f "${ferretdb_stamp}" || "$(cat "${ferret
   mv -f "${ferretdb_tmp}" "${bin_dir}/ferretdb"
   echo "${ferretdb_hash}" >"${ferretdb_stamp}"
 fi
+
+# The Go half of the clients in other languages (plugins, stubs, the example
+# binary): after grpcurl, whose module versions and build cache it shares.
+bash "${repo_root}/scripts/install-examples.sh" go
+wait_python_example
