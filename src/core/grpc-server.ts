@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { authInterceptor, type AccessPolicy, type Caller } from "./auth.js";
 import type { Address, MeshConfig } from "./config.js";
+import { warmContractRules } from "../domain/contract-rules.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { encodeGrpcMessage, grpcWire, statusDetailsBin } from "./grpc-wire.js";
 import { HealthState, registerHealth } from "./health-service.js";
@@ -121,6 +122,7 @@ export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial
  */
 export async function listen(spec: ServerSpec, address: Address, tls?: TlsMaterial): Promise<RunningServer> {
   const health = new HealthState();
+  warmContractRules(spec.services);
   const handler = createMeshHandler(spec, health);
   const server: http2.Http2Server | http2.Http2SecureServer = tls === undefined
     ? http2.createServer({}, handler)
