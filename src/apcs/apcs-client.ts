@@ -7,6 +7,7 @@ import { BackgroundTasks } from "../core/background-tasks.js";
 import { blocksOf, pumpBlocks } from "../core/block-pump.js";
 import { BlockStore } from "../core/block-store.js";
 import { checkReply } from "../core/check-reply.js";
+import { CLIENT_DEFAULTS } from "../core/config.js";
 import { OrderNotFoundError } from "../core/domain-errors.js";
 import { Journal } from "../core/journal.js";
 import type { Logger } from "../core/logger.js";
@@ -28,8 +29,9 @@ export interface ApcsOptions {
   log: Logger;
   /** Where the line keeps its orders, codes and journal (embedded by default). */
   store?: Store;
+  /** Deadline of each attempt of a unary call (default: CALL_TIMEOUT_MS's, src/core/config.ts). */
   callTimeoutMs?: number;
-  /** Retransmission of unanswered calls (default: 6 attempts, 100 ms to 5 s backoff). */
+  /** Retransmission of unanswered calls (default: RETRANSMIT_*'s, src/core/config.ts). */
   retransmit?: Omit<RetransmitPolicy, "callTimeoutMs">;
   /**
    * Keep received codes in the store (default). A caller that writes each
@@ -65,7 +67,7 @@ export class Apcs {
     this.oms = createClient(OmsService, o.transport);
     this.tasks = new BackgroundTasks(o.log);
     this.retransmitter = new Retransmitter(
-      { attempts: 6, initialBackoffMs: 100, maxBackoffMs: 5_000, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? 30_000 },
+      { ...CLIENT_DEFAULTS.retransmit, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs },
       o.log,
     );
   }
@@ -76,7 +78,7 @@ export class Apcs {
   }
 
   private get timeoutMs(): number {
-    return this.o.callTimeoutMs ?? 30_000;
+    return this.o.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs;
   }
 
   /**
