@@ -20,7 +20,7 @@ import { expireFinishedOrders } from "../core/code-expiry.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { sendDown } from "./order-lifecycle.js";
 import { DownstreamOutbox } from "../core/downstream-outbox.js";
-import { Retransmitter, retransmitPolicy } from "../core/retransmitter.js";
+import { retransmitPolicy, retransmittingTransport } from "../core/retransmitting-transport.js";
 import { omsRoutes } from "./routes.js";
 
 export const ROLE = "oms";
@@ -51,14 +51,17 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   const tasks = new BackgroundTasks(log);
   const registrar = createClient(
     RegistrarService,
-    o.downstream ?? createDownstreamTransport({ address: config.registrar.address, token: config.oms.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
+    retransmittingTransport(
+      o.downstream ?? createDownstreamTransport({ address: config.registrar.address, token: config.oms.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
+      retransmitPolicy(config),
+      log,
+    ),
   );
   const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.replies.instance, config.serverRole.workLeaseMs));
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died
-  const retransmit = new Retransmitter(retransmitPolicy(config), log);
-  const outbox = new DownstreamOutbox(tasks, retransmit, log);
+  const outbox = new DownstreamOutbox(tasks, log);
   const cancelMarks = await openCancelMarks(store);
-  const deps = { orders, cancelMarks, blocks, registrar, filler, notifier, journal, outbox, retransmit, recheckMs: config.recheckMs };
+  const deps = { orders, cancelMarks, blocks, registrar, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
   // After a restart: closes and cancels the Registrar has not confirmed go out again.
   for (const order of await orders.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, order);
   const routes = omsRoutes(deps);
