@@ -26,9 +26,10 @@ interface Setting<T> {
 type Values<S> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
 
 const POSITIVE = "expected a positive integer";
+const POSITIVE_INT = z.coerce.number({ error: POSITIVE }).int({ error: POSITIVE }).positive({ error: POSITIVE });
 
 function positiveInt(env: string, fallback: number): Setting<number> {
-  return { env, schema: z.coerce.number({ error: POSITIVE }).int({ error: POSITIVE }).positive({ error: POSITIVE }).default(fallback) };
+  return { env, schema: POSITIVE_INT.default(fallback) };
 }
 
 function text(env: string, fallback: string): Setting<string> {
@@ -203,7 +204,7 @@ function addressFlag(value: string): string {
 }
 
 function positiveFlag(value: string): string {
-  if (!positiveInt("", 1).schema.safeParse(value).success) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive integer`);
+  if (!POSITIVE_INT.safeParse(value).success) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive integer`);
   return value;
 }
 
