@@ -38,10 +38,17 @@ export function retransmitUntil(signal: AbortSignal | undefined): ContextValues 
  * sooner than the server asked; after the last attempt the caller gets an error
  * saying so. Only calls that carry a request id are sent again: every
  * state-changing call has one, and the role below answers a repeat from its
- * stored reply. Streams pass through: they resume by themselves (block-pump.ts).
- * (grpc-js's own retry policy never fires against connect-node, whose errors
- * are not trailers-only; and a connect interceptor runs inside the call's one
- * deadline, so it cannot give each attempt its own.)
+ * stored reply; queries (NO_SIDE_EFFECTS) would be safe too but are sent once,
+ * as they always were. Streams pass through: they resume by themselves
+ * (block-pump.ts).
+ *
+ * Why a transport and not a connect interceptor: an interceptor runs inside
+ * the call's one deadline, so it cannot give each attempt its own, and a role
+ * handed another transport (tests, fault links) would lose it. Why not
+ * grpc-js's retry policy: it never fires against connect-node, whose errors
+ * are not trailers-only. Why not cockatiel's retry: its delay does not end
+ * when the caller's signal aborts (shutdown would wait out the backoff), and
+ * its 4.x needs Node 22; what is left here is ours anyway.
  */
 export function retransmittingTransport(inner: Transport, policy: RetransmitPolicy, log: Logger): Transport {
   return {
