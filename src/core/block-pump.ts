@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
+import { CLIENT_DEFAULTS } from "./config.js";
 import type { Logger } from "./logger.js";
 import { sleep } from "./sleep.js";
 
@@ -18,6 +19,7 @@ export interface BlockPumpOptions {
   complete?(cursor: number): Promise<boolean>;
   signal: AbortSignal;
   log: Logger;
+  /** Backoff between resumes (default: the retransmission defaults, RETRANSMIT_BACKOFF_MS … RETRANSMIT_MAX_BACKOFF_MS). */
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -42,7 +44,7 @@ export function isPermanent(err: ConnectError): boolean {
  * rejects on a permanent error or when aborted.
  */
 export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
-  const { initialMs, maxMs } = o.backoff ?? { initialMs: 100, maxMs: 5_000 };
+  const { initialMs, maxMs } = o.backoff ?? { initialMs: CLIENT_DEFAULTS.retransmit.initialBackoffMs, maxMs: CLIENT_DEFAULTS.retransmit.maxBackoffMs };
   let delay = initialMs;
   for (;;) {
     let cursor = await o.cursor();

@@ -7,7 +7,7 @@ import { checkReply } from "../core/check-reply.js";
 import { OrderStateError } from "../core/domain-errors.js";
 import type { Journal } from "../core/journal.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
-import type { Retransmitter } from "../core/retransmitter.js";
+import { retransmitUntil } from "../core/retransmitting-transport.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection } from "../store/store.js";
 import type { OrderDoc } from "./orders.js";
@@ -16,7 +16,6 @@ export interface CreateOrderDeps {
   orders: Collection<OrderDoc>;
   registrar: Client<typeof RegistrarService>;
   journal: Journal;
-  retransmit: Retransmitter;
   /** Step 14.1: start filling the array in the background. */
   fill(orderId: string): void;
   /** Whether a cancel named this CreateOrder request id already. */
@@ -48,10 +47,10 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
   // Steps 12-13: receive the Registrar's result and check it; 13.1 journal, 13.2 error reply to APCS, 13.3 on to step 16.
   const reply = await checkReply(
     { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
-    () => d.retransmit.call("CreatePool", (timeoutMs) => d.registrar.createPool(
+    () => d.registrar.createPool(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) }, timeoutMs },
-    ), input.signal),
+      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) }, contextValues: retransmitUntil(input.signal) },
+    ),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.

@@ -10,13 +10,11 @@ import { requestIdOf } from "../core/request-id.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
-import type { Retransmitter } from "../core/retransmitter.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
 import { meshError } from "../core/error-info.js";
 import { PRODUCT_GROUP_CATALOG } from "./product-group-catalog.js";
 
 export interface OmsDeps extends OrderLifecycleDeps {
-  retransmit: Retransmitter;
   recheckMs: number;
 }
 
@@ -30,7 +28,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         const requestId = requestIdOf(ctx);
         const order = await createOrder(
           {
-            orders: d.orders, registrar: d.registrar, journal: d.journal, retransmit: d.retransmit,
+            orders: d.orders, registrar: d.registrar, journal: d.journal,
             fill: (id) => d.filler.fill(id),
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
             cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,

@@ -6,7 +6,7 @@ import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { checkReply } from "../core/check-reply.js";
 import type { Journal } from "../core/journal.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
-import type { Retransmitter } from "../core/retransmitter.js";
+import { retransmitUntil } from "../core/retransmitting-transport.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection } from "../store/store.js";
 import type { PoolDoc } from "./pools.js";
@@ -15,7 +15,6 @@ export interface CreatePoolDeps {
   pools: Collection<PoolDoc>;
   emitter: Client<typeof EmitterService>;
   journal: Journal;
-  retransmit: Retransmitter;
   /** Step 10.1: start filling the pool in the background. */
   fill(orderId: string): void;
 }
@@ -35,10 +34,10 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
   // Steps 8-9: receive the result and check it; 9.1 journal, 9.2 error reply to OMS, 9.3 on to step 12.
   const reply = await checkReply(
     { journal: d.journal, step: "9", below: "Emission server", orderRef: input.order?.productionOrderId ?? "", requestId: input.requestId, participantId: input.participantId },
-    () => d.retransmit.call("CreateEmissionOrder", (timeoutMs) => d.emitter.createEmissionOrder(
+    () => d.emitter.createEmissionOrder(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: downstreamId }, timeoutMs },
-    ), input.signal),
+      { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
+    ),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.
