@@ -44,9 +44,9 @@ export function retransmitUntil(signal: AbortSignal | undefined): ContextValues 
  *
  * Why a transport and not a connect interceptor: an interceptor runs inside
  * the call's one deadline, so it cannot give each attempt its own, and a role
- * handed another transport (tests, fault links) would lose it. Why not
- * grpc-js's retry policy: it never fires against connect-node, whose errors
- * are not trailers-only. Why not cockatiel's retry: its delay does not end
+ * handed another transport (tests, fault links) would lose it. Why not a
+ * gRPC service-config retry policy: connect's client has none, and ours must
+ * keep the same request id and honour RetryInfo as well. Why not cockatiel's retry: its delay does not end
  * when the caller's signal aborts (shutdown would wait out the backoff), and
  * its 4.x needs Node 22; what is left here is ours anyway.
  */
