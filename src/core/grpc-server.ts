@@ -12,6 +12,7 @@ import { encodeGrpcMessage, grpcWire, statusDetailsBin } from "./grpc-wire.js";
 import { HealthState, registerHealth } from "./health-service.js";
 import { registerReflection } from "./reflection-service.js";
 import type { Logger } from "./logger.js";
+import { DEFAULT_MESSAGE_BYTES, limitedRouter } from "./message-limits.js";
 import { requestIdInterceptor } from "./request-id.js";
 import { isMutual, peerCommonName, serverTlsOptions, type TlsMaterial } from "./tls.js";
 import { admissionInterceptor, type AdmissionGauge } from "./admission-interceptor.js";
@@ -26,7 +27,6 @@ export interface ServerSpec {
   services: DescService[];
   policy: AccessPolicy;
   tokens: ReadonlyMap<string, Caller>;
-  maxMessageBytes: number;
   /** Stored replies of the role's state-changing calls. */
   replies: ReplyStore;
   /** Where refused calls are journaled. */
@@ -43,7 +43,8 @@ export interface ServerSpec {
  */
 export function createMeshHandler(spec: ServerSpec, health: HealthState) {
   return grpcWire(connectNodeAdapter({
-    readMaxBytes: spec.maxMessageBytes,
+    // Every route has its own limit (limitedRouter); this bounds anything else.
+    readMaxBytes: DEFAULT_MESSAGE_BYTES,
     interceptors: meshInterceptors(spec),
     routes: meshRoutes(spec, health),
     fallback: unimplemented,
@@ -84,9 +85,11 @@ export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inF
 
 export function meshRoutes(spec: ServerSpec, health: HealthState): (router: ConnectRouter) => void {
   return (router) => {
-    spec.routes(router);
-    registerHealth(router, health);
-    registerReflection(router, spec.services);
+    // Every registration, the role's and ours, gets its method's read limit.
+    const limited = limitedRouter(router);
+    spec.routes(limited);
+    registerHealth(limited, health);
+    registerReflection(limited, spec.services);
   };
 }
 

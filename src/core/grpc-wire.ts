@@ -56,8 +56,17 @@ export function decodeGrpcMessage(value: string): string {
  * every error a client sees has one, with an ErrorInfo naming its code.
  */
 export function statusDetailsBin(code: number, message: string): string {
-  const status = create(StatusSchema, { code, message, details: [anyPack(ErrorInfoSchema, errorInfo(grpcCodeName(code)).value)] });
+  const status = create(StatusSchema, { code, message, details: [anyPack(ErrorInfoSchema, errorInfo(bareErrorReason(code)).value)] });
   return Buffer.from(toBinary(StatusSchema, status)).toString("base64");
+}
+
+/**
+ * The reason of an error connect raised itself: its only RESOURCE_EXHAUSTED
+ * is a request over its method's read limit (message-limits.ts); our own
+ * (OVERLOADED) always carry their ErrorInfo.
+ */
+function bareErrorReason(code: number): string {
+  return code === 8 ? "MESSAGE_TOO_LARGE" : grpcCodeName(code);
 }
 
 /**
