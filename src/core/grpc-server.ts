@@ -14,6 +14,7 @@ import { registerReflection } from "./reflection-service.js";
 import type { Logger } from "./logger.js";
 import { DEFAULT_MESSAGE_BYTES, limitedRouter } from "./message-limits.js";
 import { requestIdInterceptor } from "./request-id.js";
+import { contractInterceptor } from "./contract-interceptor.js";
 import { isMutual, peerCommonName, serverTlsOptions, type TlsMaterial } from "./tls.js";
 import { admissionInterceptor, type AdmissionGauge } from "./admission-interceptor.js";
 import { idempotencyInterceptor } from "./idempotency-interceptor.js";
@@ -69,7 +70,8 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
 
 /**
  * Outermost first: every error is logged and mapped; callers are
- * authenticated before anything else; overload is refused before any work;
+ * authenticated before anything else; a request breaking its contract is
+ * refused before it is stored or worked on; overload is refused before any work;
  * duplicates are answered from stored replies.
  */
 export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 }): Interceptor[] {
@@ -78,6 +80,7 @@ export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inF
     errorInterceptor(spec.log),
     authInterceptor(spec.tokens, spec.policy, (f) => spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error })),
     requestIdInterceptor(spec.services),
+    contractInterceptor(spec.services),
     admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
     idempotencyInterceptor({ replies: spec.replies, services: spec.services, notifier: new Notifier(), maxWaitMs: r.duplicateWaitMs, retryHintMs: r.retryHintMs }),
   ];
