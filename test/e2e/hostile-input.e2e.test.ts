@@ -2,6 +2,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { spawn } from "node:child_process";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import http2 from "node:http2";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
@@ -206,6 +207,16 @@ describe("string fields at the edge of the mesh (real processes)", () => {
     expect([long.code, fieldViolationsOf(long).map((v) => v.field)]).toEqual([Code.InvalidArgument, ["create_request_id"]]);
     const huge = await rejection(oms.cancelOrder({ createRequestId: "c".repeat(100_000) }, { headers: { "x-request-id": "hostile-cancel-2" } }));
     expect([huge.code, reasonOf(huge)]).toEqual([Code.ResourceExhausted, "MESSAGE_TOO_LARGE"]);
+    // The same refusal over the Connect protocol (JSON, as curl sends it) carries the same ErrorInfo.
+    const overConnect = createClient(OmsService, createConnectTransport({
+      baseUrl: `http://${mesh.oms.address}`, httpVersion: "2", useBinaryFormat: false,
+      interceptors: [(next) => (req) => {
+        req.header.set("authorization", `Bearer ${TOKENS.apcs}`);
+        return next(req);
+      }],
+    }));
+    const json = await rejection(overConnect.cancelOrder({ createRequestId: "c".repeat(100_000) }, { headers: { "x-request-id": "hostile-cancel-3" } }));
+    expect([json.code, reasonOf(json)]).toEqual([Code.ResourceExhausted, "MESSAGE_TOO_LARGE"]);
     // A CreateOrder with that request id is not taken for cancelled: no mark was kept.
     const order = await oms.createOrder({ order: milkOrder(5) }, { headers: { "x-request-id": "c".repeat(128) } });
     expect(order.order?.status).toBe(OrderStatus.APPROVED);
