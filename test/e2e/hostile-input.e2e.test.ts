@@ -1,6 +1,7 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
 import { spawn } from "node:child_process";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import http2 from "node:http2";
@@ -15,12 +16,13 @@ import { reasonOf } from "../../src/core/error-info.js";
 import { ORDER_MESSAGE_BYTES } from "../../src/core/message-limits.js";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { JournalService, type JournalEntry } from "../../src/gen/emission/journal/v1/journal_pb.js";
-import { CreateOrderRequestSchema, OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
+import { CreateOrderRequestSchema, GetOrderRequestSchema, OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../src/gen/google/rpc/status_pb.js";
 import { milkOrder } from "../support/orders.js";
 import { startMesh, startRole, type RoleProcess } from "../support/processes.js";
 import { rejection } from "../support/rejection.js";
+import { grpcJsUnary } from "../support/grpc-js-client.js";
 import { grpcFrame, grpcStatusOf, rawGrpcCall, type RawGrpcReply } from "../support/raw-grpc.js";
 import { TEST_ENV, TOKENS } from "../support/test-config.js";
 
@@ -220,5 +222,27 @@ describe("string fields at the edge of the mesh (real processes)", () => {
     // A CreateOrder with that request id is not taken for cancelled: no mark was kept.
     const order = await oms.createOrder({ order: milkOrder(5) }, { headers: { "x-request-id": "c".repeat(128) } });
     expect(order.order?.status).toBe(OrderStatus.APPROVED);
+  });
+
+  it("tells a @grpc/grpc-js client a 100 KB GetOrder is MESSAGE_TOO_LARGE and a 10 MiB production_order_id INVALID_ARGUMENT, and serves its connection after", async () => {
+    const client = new grpc.Client(mesh.oms.address, grpc.credentials.createInsecure());
+    try {
+      const auth = { authorization: `Bearer ${TOKENS.apcs}` };
+      const spec = milkOrder(5);
+      spec.productionOrderId = "p".repeat(10 * MiB);
+      const err = (await grpcJsUnary(client, OmsService.method.getOrder, create(GetOrderRequestSchema, { orderId: "o".repeat(100_000) }), auth)
+        .then(() => undefined, (e: unknown) => e)) as grpc.ServiceError;
+      expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      const status = fromBinary(StatusSchema, err.metadata.get("grpc-status-details-bin")[0] as Buffer);
+      expect(status.details.map((d) => anyUnpack(d, ErrorInfoSchema)?.reason)).toContain("MESSAGE_TOO_LARGE");
+      const big = (await grpcJsUnary(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: spec }), { ...auth, "x-request-id": "grpc-js-big-1" })
+        .then(() => undefined, (e: unknown) => e)) as grpc.ServiceError;
+      // Within the 32 MiB read limit: refused by OMS's step 2 for its length.
+      expect(big.code).toBe(grpc.status.INVALID_ARGUMENT);
+      const ok = await grpcJsUnary(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: milkOrder(5) }), { ...auth, "x-request-id": "grpc-js-after-1" });
+      expect(ok.order?.status).toBe(OrderStatus.APPROVED);
+    } finally {
+      client.close();
+    }
   });
 });
