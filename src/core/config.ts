@@ -57,7 +57,11 @@ const DAY_MS = 24 * 60 * 60 * SECOND_MS;
 /** Development tokens, so `npm start` works out of the box; production sets MESH_TOKENS. */
 export const DEV_TOKENS = "dev-apcs=apcs:7700000001,dev-apcs-2=apcs:7700000002,dev-oms=oms,dev-registrar=registrar,dev-admin=admin";
 
-/** Largest message a process accepts: a 10 × 150 000-serial order is tens of MB; a block must never be refused for size. */
+/**
+ * Largest response a client of the mesh reads (a code block must never be
+ * refused for size). What a server reads of a request is bounded per method
+ * (message-limits.ts).
+ */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 // Every setting read from the environment is declared once below, with its
@@ -164,7 +168,7 @@ export interface MeshConfig extends Values<typeof GENERAL> {
   tokens: Map<string, Caller>;
   /** True when MESH_TOKENS is unset and the well-known development tokens are in force. */
   devTokens: boolean;
-  /** Largest message a server accepts. */
+  /** Largest response this role reads from the role below; requests are bounded per method (message-limits.ts). */
   maxMessageBytes: number;
   serverRole: Values<typeof SERVER_ROLE>;
   retransmit: Values<typeof RETRANSMIT>;

@@ -5,6 +5,7 @@ import { REQUEST_ID_HEADER } from "./request-id.js";
 import { retryHintOf } from "./retry-hint.js";
 import { sleep } from "./sleep.js";
 import { RETRANSMIT_CODES } from "./transient-codes.js";
+import { reasonOf } from "./error-info.js";
 
 export interface RetransmitPolicy {
   /** Attempts in all, the first included. */
@@ -78,7 +79,8 @@ async function retransmit<T>(what: string, attempt: () => Promise<T>, r: Retrans
       return await attempt();
     } catch (err) {
       const e = ConnectError.from(err);
-      if (!RETRANSMIT_CODES.has(e.code) || stopped?.aborted === true) throw e;
+      // A request over its method's size limit would be refused the same way every time.
+      if (!RETRANSMIT_CODES.has(e.code) || reasonOf(e) === "MESSAGE_TOO_LARGE" || stopped?.aborted === true) throw e;
       if (n >= r.policy.attempts) throw gaveUp(what, n, Date.now() - started, e);
       const delay = Math.max(backoff * (0.5 + Math.random()), retryHintOf(e) ?? 0);
       r.log.info({ what, attempt: n, code: Code[e.code], retryInMs: Math.round(delay) }, `no reply, sending again: ${e.rawMessage}`);

@@ -51,6 +51,24 @@ describe("parseTokens", () => {
     expect(() => parseTokens("a=printer")).toThrow(/must be one of/);
     expect(() => parseTokens("a=apcs")).toThrow(/participant/);
   });
+
+  it.each([
+    ["no role", "dev-apcs=apcs:1,s3cr3t-Qz7-value"],
+    ["the secret where the role goes", "dev-apcs=apcs:1,apcs=s3cr3t-Qz7-value"],
+    ["a participant too many", "s3cr3t-Qz7-value=apcs:1:2"],
+    ["an apcs token without a participant", "s3cr3t-Qz7-value=apcs"],
+    ["a participant id too long", `s3cr3t-Qz7-value=apcs:${"9".repeat(65)}`],
+  ])("names a malformed entry (%s) by its position and the shape expected, never its text", (_what, spec) => {
+    let message = "";
+    try {
+      parseTokens(spec);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^MESH_TOKENS entry \d of \d/);
+    expect(message).not.toContain("s3cr3t");
+    expect(message).not.toContain("Qz7");
+  });
 });
 
 describe("deriveRequestId", () => {
