@@ -40,7 +40,15 @@ function joinPath(prefix: string, path: string): string {
  * which belongs to start-up, not to the first caller.
  */
 export function warmContractRules(services: readonly DescService[]): void {
-  for (const service of services) {
-    for (const method of service.methods) validator.validate(method.input, create(method.input));
-  }
+  const seen = new Set<string>();
+  const warm = (message: DescMessage): void => {
+    if (seen.has(message.typeName)) return;
+    seen.add(message.typeName);
+    validator.validate(message, create(message));
+    // Rules of a nested message compile when one is first set: warm those too.
+    for (const field of message.fields) {
+      if (field.message !== undefined && !field.message.typeName.startsWith("google.protobuf.")) warm(field.message);
+    }
+  };
+  for (const service of services) for (const method of service.methods) warm(method.input);
 }
