@@ -42,7 +42,8 @@ export function isPermanent(err: ConnectError): boolean {
  * rejects on a permanent error or when aborted.
  */
 export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
-  const { initialMs, maxMs } = o.backoff ?? { initialMs: 100, maxMs: 5_000 };
+  // Capped at 1 s: a stream to a restarted or partner instance resumes within a second of it being back.
+  const { initialMs, maxMs } = o.backoff ?? { initialMs: 100, maxMs: 1_000 };
   let delay = initialMs;
   for (;;) {
     let cursor = await o.cursor();

@@ -27,6 +27,10 @@ export interface MeshConfig {
   callTimeoutMs: number;
   /** Server-role processing (IOTP §4.5): stored replies, overload, retransmission. */
   serverRole: {
+    /** How often an instance records in its role's store that it is alive. */
+    instanceHeartbeatMs: number;
+    /** After how long without a heartbeat an instance counts as dead, and its claims and leases are taken over. */
+    instanceDeadMs: number;
     /** How long stored replies are kept. */
     replyTtlMs: number;
     /** How long a claim on a running call holds if its process dies. */
@@ -73,6 +77,8 @@ const DEFAULTS = {
   maxMessageBytes: 64 * 1024 * 1024,
   recheckMs: 1_000,
   callTimeoutMs: 30_000,
+  instanceHeartbeatMs: 1_000,
+  instanceDeadMs: 3_000,
   replyTtlMs: 24 * 60 * 60 * 1000,
   replyLeaseMs: 30_000,
   duplicateWaitMs: 10_000,
@@ -137,6 +143,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
     recheckMs: positive(e("STREAM_RECHECK_MS") ?? String(DEFAULTS.recheckMs)),
     callTimeoutMs: positive(e("CALL_TIMEOUT_MS") ?? String(DEFAULTS.callTimeoutMs)),
     serverRole: {
+      instanceHeartbeatMs: positive(e("INSTANCE_HEARTBEAT_MS") ?? String(DEFAULTS.instanceHeartbeatMs)),
+      instanceDeadMs: positive(e("INSTANCE_DEAD_MS") ?? String(DEFAULTS.instanceDeadMs)),
       replyTtlMs: positive(e("REPLY_TTL_MS") ?? String(DEFAULTS.replyTtlMs)),
       replyLeaseMs: positive(e("REPLY_LEASE_MS") ?? String(DEFAULTS.replyLeaseMs)),
       duplicateWaitMs: positive(e("DUPLICATE_WAIT_MS") ?? String(DEFAULTS.duplicateWaitMs)),

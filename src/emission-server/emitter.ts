@@ -71,7 +71,7 @@ export class Emitter {
 
   /**
    * Picks up pending orders nobody is emitting: after a restart, or when the
-   * instance that held them died. Runs now and then every third of a lease.
+   * instance that held them died. Runs now and then every heartbeat.
    */
   async resume(): Promise<void> {
     const pending = await this.d.db.orders.find({ status: OrderStatus.PENDING }, { sort: { field: "createdAt", direction: 1 } });
@@ -84,7 +84,7 @@ export class Emitter {
   startResuming(): void {
     const scan = (): void => void this.resume().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
     scan();
-    this.scanner = setInterval(scan, Math.max(100, this.d.lease.ms / 3));
+    this.scanner = setInterval(scan, Math.max(100, this.d.lease.scanMs));
     this.scanner.unref();
   }
 

@@ -53,7 +53,7 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
     RegistrarService,
     o.downstream ?? createDownstreamTransport({ address: config.registrar.address, token: config.oms.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
   );
-  const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.replies.instance, config.serverRole.workLeaseMs));
+  const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs));
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died
   const retransmit = new Retransmitter(retransmitPolicy(config), log);
   const outbox = new DownstreamOutbox(tasks, retransmit, log);

@@ -52,7 +52,7 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
     EmitterService,
     o.downstream ?? createDownstreamTransport({ address: config.emissionServer.address, token: config.registrar.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
   );
-  const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter, new WorkLease(pools, base.replies.instance, config.serverRole.workLeaseMs));
+  const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter, new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs));
   filler.startResuming(); // pools left filling by a crash, or by an instance that died
   const retransmit = new Retransmitter(retransmitPolicy(config), log);
   const outbox = new DownstreamOutbox(tasks, retransmit, log);
