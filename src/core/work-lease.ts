@@ -27,16 +27,21 @@ export class WorkLease<T extends LeasedDoc> {
     return this.liveness.id;
   }
 
-  /** How often to look for work whose holder died: a heartbeat. */
+  /** How often to look for work whose holder died: twice a heartbeat, so a death is acted on soon after it shows. */
   get scanMs(): number {
-    return Math.min(this.liveness.heartbeatMs, this.ms / 3);
+    return Math.min(this.liveness.heartbeatMs / 2, this.ms / 3);
   }
 
-  /** Takes or renews the lease; false if another live instance holds it. */
-  async acquire(id: string, now = Date.now()): Promise<boolean> {
+  /**
+   * Takes or renews the lease; false if another live instance holds it.
+   * `fromDead` false leaves a dead holder's lease until it runs out (for a
+   * busy instance that would only queue the work behind its own).
+   */
+  async acquire(id: string, now = Date.now(), fromDead = true): Promise<boolean> {
     const set = { $set: { leaseOwner: this.owner, leaseUntil: now + this.ms } } as Update<T>;
     if ((await this.docs.updateOne({ _id: id, leaseOwner: this.owner } as Filter<T>, set)) !== undefined) return true;
     if ((await this.docs.updateOne({ _id: id, leaseUntil: { $lt: now } } as Filter<T>, set)) !== undefined) return true;
+    if (!fromDead) return false;
     const held = await this.docs.findOne({ _id: id } as Filter<T>);
     if (held === undefined || held.leaseOwner === this.owner || (await this.liveness.isAlive(held.leaseOwner, now))) return false;
     // Its holder is dead: take it from exactly that holder (if another instance was quicker, it has it).

@@ -77,7 +77,9 @@ export class Emitter {
     const pending = await this.d.db.orders.find({ status: OrderStatus.PENDING }, { sort: { field: "createdAt", direction: 1 } });
     for (const order of pending) {
       if (this.queued.has(order._id) || this.stopping.signal.aborted) continue;
-      if (await this.d.lease.acquire(order._id)) this.enqueue(order);
+      // Orders run one at a time here: a busy instance leaves a dead one's orders to an idle
+      // instance (a restarted or idle partner) rather than queue them behind its own, until their lease runs out.
+      if (await this.d.lease.acquire(order._id, Date.now(), this.queued.size === 0)) this.enqueue(order);
     }
   }
 
