@@ -16,12 +16,15 @@ export interface PlannedOrder {
 /** Sizes cycled through, one or two products; every fourth order has SELF_MADE serials. */
 const SIZES = [1_500, 6_000, 400, 12_000, 3_000, 800, 20_000, 2_500];
 
+const SELF_MADE_MAX = 3_000;
+
 /** N orders of mixed sizes and both serial types, on GTINs of this run only (serials never repeat across runs). */
 export function planOrders(n: number, runId: string): PlannedOrder[] {
   const base = String(Date.now() % 100_000).padStart(5, "0");
   return Array.from({ length: n }, (_, i) => {
-    const size = SIZES[i % SIZES.length] ?? 1_000;
     const selfMade = i % 4 === 3;
+    // SELF_MADE orders carry their serials in the request: kept small, as the line would send them.
+    const size = Math.min(SIZES[i % SIZES.length] ?? 1_000, selfMade ? SELF_MADE_MAX : Infinity);
     const products = (i % 3 === 2 && size >= 1_000 ? [Math.floor(size / 2), size - Math.floor(size / 2)] : [size]).map((quantity, p) => {
       const body = `046${base}${String(i * 2 + p).padStart(5, "0")}`;
       const gtin = body + String(gtinCheckDigit(body));

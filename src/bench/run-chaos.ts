@@ -143,6 +143,8 @@ async function main(): Promise<void> {
   const uri = local?.uri ?? external ?? "";
   console.log(`chaos run ${runId}: ${o.orders} orders, ${o.lines} line controllers, ${o.instances} instances per role, up to ${o.kills} kills, on ${local === undefined ? "MONGODB_URI" : "FerretDB (SQLite)"}`);
   const started = Date.now();
+  // Exiting (not dying of a signal) is what takes the role processes and FerretDB down with the run.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
   const deadline = setTimeout(() => {
     console.error(`FAILED: the run did not finish within ${o.deadline} s`);
     process.exit(2); // role processes and FerretDB are killed on exit

@@ -22,6 +22,8 @@ describe("WorkLease", () => {
       expect(await leaseA.acquire("order-1", t0)).toBe(true);
       expect(await leaseB.acquire("order-1", t0 + 1_000)).toBe(false);
       // A's last heartbeat is more than deadMs old at t0 + 5 s: dead, though its lease runs for minutes.
+      // A busy instance may leave a dead holder's work to an idle one.
+      expect(await leaseB.acquire("order-1", t0 + 5_000, false)).toBe(false);
       expect(await leaseB.acquire("order-1", t0 + 5_000)).toBe(true);
       expect((await docs.findOne({ _id: "order-1" }))?.leaseOwner).toBe(b.id);
     } finally {
