@@ -57,8 +57,8 @@ export async function openLine(omsAddress: string, token: string): Promise<Line>
 }
 
 /** Runs `work` as an activity: its start, its progress and its end are logged. */
-async function activity<T>(line: Line, work: (progress: () => void) => Promise<T>): Promise<T> {
-  const log: ActivityLog = { events: [Date.now()] };
+async function activity<T>(line: Line, what: string, work: (progress: () => void) => Promise<T>): Promise<T> {
+  const log: ActivityLog = { what, events: [Date.now()] };
   line.activities.push(log);
   try {
     return await work(() => log.events.push(Date.now()));
@@ -72,9 +72,10 @@ async function activity<T>(line: Line, work: (progress: () => void) => Promise<T
  * closed. Returns the order id; the codes stay in the line's store.
  */
 export async function runOrder(line: Line, order: PlannedOrder, signal: AbortSignal): Promise<string> {
-  const placed = await activity(line, () => line.apcs.placeOrder(order.spec, order.requestId));
-  await activity(line, (progress) => line.apcs.receiveCodes(placed.orderId, { signal, onBlock: progress }));
-  await activity(line, () => line.apcs.closeOrder(placed.orderId));
+  const n = order.requestId.slice(-4);
+  const placed = await activity(line, `CreateOrder ${n}`, () => line.apcs.placeOrder(order.spec, order.requestId));
+  await activity(line, `codes of ${n}`, (progress) => line.apcs.receiveCodes(placed.orderId, { signal, onBlock: progress }));
+  await activity(line, `CloseOrder ${n}`, () => line.apcs.closeOrder(placed.orderId));
   return placed.orderId;
 }
 

@@ -1,3 +1,5 @@
+import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import { DEV_TOKENS } from "../core/config.js";
 import { SERVER_ROLES, startRoleProcess, type RoleProcess, type ServerRole } from "../core/role-process.js";
 import { startBalancer } from "./tcp-balancer.js";
@@ -28,6 +30,8 @@ export interface ChaosMeshOptions {
   instances: Record<ServerRole, number>;
   /** Extra environment for every role (on top of the caller's). */
   env: Record<string, string>;
+  /** Keeps each instance's log lines in <logDir>/<role>#<n>.log. */
+  logDir?: string;
 }
 
 /** The flag naming the role below, by role. */
@@ -55,7 +59,8 @@ export async function startChaosMesh(o: ChaosMeshOptions): Promise<ChaosMesh> {
     return below === undefined ? [] : [below.flag, fronts.get(below.role)?.address ?? ""];
   };
   const launch = async (slot: Slot): Promise<void> => {
-    slot.process = await startRoleProcess(slot.role, { env, listen: `127.0.0.1:${slot.port}`, args: argsOf(slot.role), startTimeoutMs: 60_000 });
+    const keep = o.logDir === undefined ? undefined : (line: string): void => appendFileSync(join(o.logDir ?? "", `${slot.name}.log`), `${line}\n`);
+    slot.process = await startRoleProcess(slot.role, { env, listen: `127.0.0.1:${slot.port}`, args: argsOf(slot.role), startTimeoutMs: 60_000, ...(keep === undefined ? {} : { onLine: keep }) });
     slot.port = slot.process.port;
   };
   try {

@@ -5,6 +5,8 @@
  * start, each block received and its end.
  */
 export interface ActivityLog {
+  /** What it is, for the report: "CreateOrder chaos-…-0003", "codes of chaos-…-0003". */
+  what?: string;
   /** Epoch ms of every progress event, ascending. */
   events: number[];
   /** When it ended, or undefined while it runs. */
@@ -26,13 +28,18 @@ export function recoveryTimes(kills: readonly number[], activities: readonly Act
 
 /** The recovery time of one kill, or undefined if nothing was moving when it hit. */
 export function recoveryAfter(kill: number, activities: readonly ActivityLog[], until: number): number | undefined {
-  let worst: number | undefined;
+  return slowestAfter(kill, activities, until)?.ms;
+}
+
+/** The activity that took longest to move again after the kill, and how long. */
+export function slowestAfter(kill: number, activities: readonly ActivityLog[], until: number): { ms: number; what: string } | undefined {
+  let worst: { ms: number; what: string } | undefined;
   for (const a of activities) {
     if (a.endedAt !== undefined && a.endedAt <= kill) continue;
     const before = lastAtOrBefore(a.events, kill);
     if (before === undefined || kill - before > MOVING_WITHIN_MS) continue;
     const after = a.events.find((t) => t > kill) ?? a.endedAt ?? until;
-    worst = Math.max(worst ?? 0, after - kill);
+    if (worst === undefined || after - kill > worst.ms) worst = { ms: after - kill, what: a.what ?? "" };
   }
   return worst;
 }

@@ -6,7 +6,7 @@ import { checkChaos, type Violation } from "./chaos-checks.js";
 import { codesOf, openLine, planOrders, runOrder, type Line, type PlannedOrder } from "./chaos-lines.js";
 import { startChaosMesh, type ChaosMesh, type Slot } from "./chaos-mesh.js";
 import { dropRun, emissionRecords, ordersPerRequest, refusedByServer } from "./chaos-stores.js";
-import { percentile, recoveryAfter, recoveryTimes } from "./recovery-times.js";
+import { percentile, recoveryTimes, slowestAfter } from "./recovery-times.js";
 
 /**
  * `npm run chaos`: N orders of mixed sizes and both serial types from
@@ -23,6 +23,7 @@ interface ChaosOptions {
   deadline: number;
   killEvery: number;
   instances: number;
+  logDir?: string;
 }
 
 const FERRETDB = fileURLToPath(new URL("../../.cache/tools/bin/ferretdb", import.meta.url));
@@ -38,13 +39,14 @@ function positive(value: string): number {
 function options(argv: readonly string[]): ChaosOptions {
   return new Command("chaos")
     .description("kill -9 every role at random while line controllers place and receive orders; check every invariant")
-    .option("--orders <n>", "orders to place", positive, 12)
+    .option("--orders <n>", "orders to place", positive, 30)
     .option("--lines <n>", "line controllers placing them in parallel", positive, 3)
-    .option("--kills <n>", "most kills (one kill may take down several instances)", positive, 20)
-    .option("--kill-every <ms>", "mean pause between kills", positive, 4_000)
+    .option("--kills <n>", "most kills (one kill may take down several instances)", positive, 30)
+    .option("--kill-every <ms>", "mean pause between kills (restarts come on top)", positive, 3_000)
     .option("--duration <s>", "longest kill phase, in seconds", positive, 150)
     .option("--deadline <s>", "the run gives up (and fails) after this many seconds", positive, 360)
     .option("--instances <n>", "instances of each role", positive, 2)
+    .option("--log-dir <dir>", "keep every role's JSON log lines (level info) in <dir>/<instance>.log")
     .parse([...argv], { from: "node" })
     .opts<ChaosOptions>();
 }
@@ -117,7 +119,10 @@ async function report(o: { orders: PlannedOrder[]; placed: Map<string, { line: L
   const activities = o.lines.flatMap((l) => l.activities);
   const end = Date.now();
   const times = recoveryTimes(o.kills.map((k) => k.at), activities, end);
-  const perKill = o.kills.map((k) => `${k.who} ${((recoveryAfter(k.at, activities, end) ?? 0) / 1000).toFixed(1)} s`);
+  const perKill = o.kills.map((k) => {
+    const slowest = slowestAfter(k.at, activities, end);
+    return `${k.who} ${((slowest?.ms ?? 0) / 1000).toFixed(1)} s${slowest === undefined ? "" : ` (${slowest.what})`}`;
+  });
   const ordered = o.orders.reduce((n, p) => n + p.quantity, 0);
   const complete = o.orders.filter((p) => received.get(p.requestId)?.length === p.quantity).length;
   console.log(`\n| measure | value |\n|---|---|`);
@@ -129,7 +134,7 @@ async function report(o: { orders: PlannedOrder[]; placed: Map<string, { line: L
   row("duplicate codes", all.length - new Set(all).size);
   row("serial registry / codes emitted", `${records.registry.size} / ${new Set(all).size}`);
   row("codes failing verification (all, with the stored ring; VerifyCode on a sample)", `${unverifiable} of ${all.length}; ${refused} of ${sample.length}`);
-  console.log(`\nrecovery per kill (0 = nothing was moving): ${perKill.join(", ")}\n`);
+  console.log(`\nrecovery per kill (the call or stream slowest to move again):\n  ${perKill.join("\n  ")}\n`);
   row("recovery after a kill: p50 / p95 / p99 / max", `${[50, 95, 99, 100].map((p) => `${(percentile(times, p) / 1000).toFixed(2)} s`).join(" / ")} (${times.length} kills that hit moving work)`);
   return violations;
 }
@@ -149,7 +154,7 @@ async function main(): Promise<void> {
     console.error(`FAILED: the run did not finish within ${o.deadline} s`);
     process.exit(2); // role processes and FerretDB are killed on exit
   }, o.deadline * 1000);
-  const mesh = await startChaosMesh({ uri, prefix, instances: { "emission-server": o.instances, registrar: o.instances, oms: o.instances }, env: {} });
+  const mesh = await startChaosMesh({ uri, prefix, instances: { "emission-server": o.instances, registrar: o.instances, oms: o.instances }, env: o.logDir === undefined ? {} : { LOG_LEVEL: "info" }, ...(o.logDir === undefined ? {} : { logDir: o.logDir }) });
   console.log(`  mesh up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const lines = await Promise.all(Array.from({ length: o.lines }, (_, i) => openLine(mesh.omsAddress, LINE_TOKENS[i % LINE_TOKENS.length] ?? "dev-apcs")));
   const orders = planOrders(o.orders, runId);
