@@ -39,9 +39,9 @@ function positive(value: string): number {
 function options(argv: readonly string[]): ChaosOptions {
   return new Command("chaos")
     .description("kill -9 every role at random while line controllers place and receive orders; check every invariant")
-    .option("--orders <n>", "orders to place", positive, 30)
+    .option("--orders <n>", "orders to place", positive, 20)
     .option("--lines <n>", "line controllers placing them in parallel", positive, 3)
-    .option("--kills <n>", "most kills (one kill may take down several instances)", positive, 30)
+    .option("--kills <n>", "most kills (one kill may take down several instances)", positive, 20)
     .option("--kill-every <ms>", "mean pause between kills (restarts come on top)", positive, 3_000)
     .option("--duration <s>", "longest kill phase, in seconds", positive, 150)
     .option("--deadline <s>", "the run gives up (and fails) after this many seconds", positive, 360)
