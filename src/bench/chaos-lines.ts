@@ -57,8 +57,8 @@ export async function openLine(omsAddress: string, token: string): Promise<Line>
 }
 
 /** Runs `work` as an activity: its start, its progress and its end are logged. */
-async function activity<T>(line: Line, what: string, work: (progress: () => void) => Promise<T>): Promise<T> {
-  const log: ActivityLog = { what, events: [Date.now()] };
+async function activity<T>(line: Line, what: string, work: (progress: () => void) => Promise<T>, call = true): Promise<T> {
+  const log: ActivityLog = { what, call, events: [Date.now()] };
   line.activities.push(log);
   try {
     return await work(() => log.events.push(Date.now()));
@@ -74,7 +74,7 @@ async function activity<T>(line: Line, what: string, work: (progress: () => void
 export async function runOrder(line: Line, order: PlannedOrder, signal: AbortSignal): Promise<string> {
   const n = order.requestId.slice(-4);
   const placed = await activity(line, `CreateOrder ${n}`, () => line.apcs.placeOrder(order.spec, order.requestId));
-  await activity(line, `codes of ${n}`, (progress) => line.apcs.receiveCodes(placed.orderId, { signal, onBlock: progress }));
+  await activity(line, `codes of ${n}`, (progress) => line.apcs.receiveCodes(placed.orderId, { signal, onBlock: progress }), false);
   await activity(line, `CloseOrder ${n}`, () => line.apcs.closeOrder(placed.orderId));
   return placed.orderId;
 }

@@ -1,12 +1,15 @@
 /**
  * Recovery time after a kill: how long until the calls and streams that were
  * moving when the kill hit move again. An activity is a line controller's
- * call (CreateOrder, CloseOrder) or code stream; its progress events are its
- * start, each block received and its end.
+ * call (CreateOrder, CloseOrder), moving as long as it is in flight, or a
+ * code stream, moving if it made progress within MOVING_WITHIN_MS; its
+ * progress events are its start, each block received and its end.
  */
 export interface ActivityLog {
   /** What it is, for the report: "CreateOrder chaos-…-0003", "codes of chaos-…-0003". */
   what?: string;
+  /** A unary call: waiting for its answer, it counts as moving all the time it is in flight. */
+  call?: boolean;
   /** Epoch ms of every progress event, ascending. */
   events: number[];
   /** When it ended, or undefined while it runs. */
@@ -37,7 +40,7 @@ export function slowestAfter(kill: number, activities: readonly ActivityLog[], u
   for (const a of activities) {
     if (a.endedAt !== undefined && a.endedAt <= kill) continue;
     const before = lastAtOrBefore(a.events, kill);
-    if (before === undefined || kill - before > MOVING_WITHIN_MS) continue;
+    if (before === undefined || (a.call !== true && kill - before > MOVING_WITHIN_MS)) continue;
     const after = a.events.find((t) => t > kill) ?? a.endedAt ?? until;
     if (worst === undefined || after - kill > worst.ms) worst = { ms: after - kill, what: a.what ?? "" };
   }

@@ -14,6 +14,13 @@ import { allocateBlockSerials } from "./block-serials.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import type { SigningKeys } from "./signing-keys.js";
 
+/**
+ * Orders emitted at once by one instance, sharing its rate: a few, so that an
+ * order taken over from a dead instance starts at once instead of waiting
+ * behind a long one, and one large order does not hold up small ones.
+ */
+const EMITTING = 4;
+
 export interface EmitterDeps {
   db: EmissionCollections;
   blocks: BlockStore;
@@ -30,7 +37,7 @@ export interface EmitterDeps {
 }
 
 /**
- * Step 6.1: emission runs in the background, one order at a time in arrival
+ * Step 6.1: emission runs in the background, up to EMITTING orders at a time in arrival
  * order, paced at the configured rate so the readiness estimate of step 6
  * holds. Each block is stored before the order's progress says it exists.
  */
@@ -40,7 +47,8 @@ export class Emitter {
   private scanner: NodeJS.Timeout | undefined;
   /** Codes queued or being emitted: the work ahead of a new order. */
   private backlog = 0;
-  private running: Promise<void> | undefined;
+  /** The drain loops running, at most EMITTING. */
+  private readonly workers = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   /** When the block being paced may leave: the end of its time slot. */
   private nextSlot = 0;
@@ -66,7 +74,10 @@ export class Emitter {
     this.queued.add(order._id);
     this.queue.push(order._id);
     this.backlog += order.totalCodes - order.emittedCodes;
-    this.running ??= this.drain().finally(() => (this.running = undefined));
+    while (this.workers.size < Math.min(EMITTING, this.queue.length)) {
+      const worker: Promise<void> = this.drain().finally(() => this.workers.delete(worker));
+      this.workers.add(worker);
+    }
   }
 
   /**
@@ -77,9 +88,9 @@ export class Emitter {
     const pending = await this.d.db.orders.find({ status: OrderStatus.PENDING }, { sort: { field: "createdAt", direction: 1 } });
     for (const order of pending) {
       if (this.queued.has(order._id) || this.stopping.signal.aborted) continue;
-      // Orders run one at a time here: a busy instance leaves a dead one's orders to an idle
-      // instance (a restarted or idle partner) rather than queue them behind its own, until their lease runs out.
-      if (await this.d.lease.acquire(order._id, Date.now(), this.queued.size === 0)) this.enqueue(order);
+      // A busy instance (every emitting slot taken) leaves a dead one's orders to an instance with a free
+      // slot rather than queue them behind its own, until their lease runs out.
+      if (await this.d.lease.acquire(order._id, Date.now(), this.queued.size < EMITTING)) this.enqueue(order);
     }
   }
 
@@ -93,7 +104,7 @@ export class Emitter {
   async stop(): Promise<void> {
     clearInterval(this.scanner);
     this.stopping.abort();
-    await this.running;
+    await Promise.all([...this.workers]);
   }
 
   private async drain(): Promise<void> {

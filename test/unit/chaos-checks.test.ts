@@ -52,6 +52,10 @@ describe("recoveryTimes", () => {
     expect(recoveryTimes([2_000], activities, 10_000)).toEqual([2_000]);
   });
 
+  it("counts a unary call in flight at the kill until it is answered, however long it had been waiting", () => {
+    expect(recoveryTimes([5_000], [{ events: [0], endedAt: 7_500, call: true }, { events: [0], endedAt: 9_000 }], 10_000)).toEqual([2_500]);
+  });
+
   it("counts an activity that never moved again up to the end of the run, and ignores kills that hit nothing moving", () => {
     expect(recoveryTimes([1_000, 50_000], [{ events: [500] }], 8_000)).toEqual([7_000]);
   });
