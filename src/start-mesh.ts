@@ -1,23 +1,28 @@
 import type { RoleProcess } from "./core/role-process.js";
+import { logSink } from "./core/log-sink.js";
 import { SERVER_ROLES, startRoleProcess } from "./core/role-process.js";
 
 /**
  * `npm start`: the three server roles as three processes on the embedded
  * store, each on its configured address (flags given to `npm start --` reach
- * every role), started bottom-up so each finds the role below it. Their JSON
- * logs go to stdout. Ctrl-C stops them all; if one dies, the others stop too.
+ * every role), started bottom-up so each finds the role below it. Their logs
+ * go to stdout: readable at a terminal, JSON lines otherwise. Ctrl-C stops
+ * them all; if one dies, the others stop too.
  */
 async function main(): Promise<void> {
   const running: RoleProcess[] = [];
+  const onLine = logSink(process.stdout.isTTY === true, (text) => process.stdout.write(text));
   const stopAll = (code: number): void => {
     process.exitCode = code;
     void Promise.all(running.map((r) => r.stop()));
   };
   process.on("SIGINT", () => stopAll(0));
   process.on("SIGTERM", () => stopAll(0));
+  // Whoever read the logs went away (`npm start | head`): stop, don't crash and leave the roles running.
+  process.stdout.on("error", () => stopAll(0));
   try {
     for (const role of SERVER_ROLES) {
-      const started = await startRoleProcess(role, { env: process.env, onLine: (l) => process.stdout.write(`${l}\n`), args: process.argv.slice(2) });
+      const started = await startRoleProcess(role, { env: process.env, onLine, args: process.argv.slice(2) });
       running.push(started);
       started.child.once("exit", (code, signal) => {
         if (signal === null && code !== 0) stopAll(1);

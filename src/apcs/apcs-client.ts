@@ -7,6 +7,7 @@ import { BackgroundTasks } from "../core/background-tasks.js";
 import { blocksOf, pumpBlocks } from "../core/block-pump.js";
 import { BlockStore } from "../core/block-store.js";
 import { checkReply } from "../core/check-reply.js";
+import { CLIENT_DEFAULTS } from "../core/config.js";
 import { OrderNotFoundError } from "../core/domain-errors.js";
 import { Journal } from "../core/journal.js";
 import type { Logger } from "../core/logger.js";
@@ -14,7 +15,7 @@ import { newRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { Collection, Store } from "../store/store.js";
 import { openApcsOrders, openPlacements, type ApcsOrderDoc, type PlacementDoc } from "./apcs-orders.js";
-import { Retransmitter, type RetransmitPolicy } from "../core/retransmitter.js";
+import { retransmittingTransport, type RetransmitPolicy } from "../core/retransmitting-transport.js";
 import { RETRANSMIT_CODES } from "../core/transient-codes.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 
@@ -23,13 +24,14 @@ export const ROLE = "apcs";
 export type OrderSpecInit = MessageInitShape<typeof OrderSpecSchema>;
 
 export interface ApcsOptions {
-  /** Transport to OMS; it must present this line's bearer token. */
+  /** Transport to OMS; it must present this line's bearer token. Unary calls on it are retransmitted (retransmitting-transport.ts). */
   transport: Transport;
   log: Logger;
   /** Where the line keeps its orders, codes and journal (embedded by default). */
   store?: Store;
+  /** Deadline of each attempt of a unary call (default: CALL_TIMEOUT_MS's, src/core/config.ts). */
   callTimeoutMs?: number;
-  /** Retransmission of unanswered calls (default: 6 attempts, 100 ms to 5 s backoff). */
+  /** Retransmission of unanswered calls (default: RETRANSMIT_*'s, src/core/config.ts). */
   retransmit?: Omit<RetransmitPolicy, "callTimeoutMs">;
   /**
    * Keep received codes in the store (default). A caller that writes each
@@ -52,7 +54,6 @@ export interface ReceiveOptions {
 export class Apcs {
   private readonly oms: Client<typeof OmsService>;
   private readonly tasks: BackgroundTasks;
-  private readonly retransmitter: Retransmitter;
 
   private constructor(
     private readonly o: ApcsOptions,
@@ -62,21 +63,14 @@ export class Apcs {
     private readonly blocks: BlockStore,
     readonly journal: Journal,
   ) {
-    this.oms = createClient(OmsService, o.transport);
+    const policy = { ...CLIENT_DEFAULTS.retransmit, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs };
+    this.oms = createClient(OmsService, retransmittingTransport(o.transport, policy, o.log));
     this.tasks = new BackgroundTasks(o.log);
-    this.retransmitter = new Retransmitter(
-      { attempts: 6, initialBackoffMs: 100, maxBackoffMs: 5_000, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? 30_000 },
-      o.log,
-    );
   }
 
   static async open(o: ApcsOptions): Promise<Apcs> {
     const store = o.store ?? new MemoryStore();
     return new Apcs(o, store, await openApcsOrders(store), await openPlacements(store), await BlockStore.open(store), await Journal.open(store, ROLE, o.log));
-  }
-
-  private get timeoutMs(): number {
-    return this.o.callTimeoutMs ?? 30_000;
   }
 
   /**
@@ -92,7 +86,7 @@ export class Apcs {
     try {
       reply = await checkReply(
         { journal: this.journal, step: "17", below: "OMS", orderRef: spec.productionOrderId ?? "", requestId, participantId: "" },
-        () => this.retransmitter.call("CreateOrder", (timeoutMs) => this.oms.createOrder({ order: message }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs })),
+        () => this.oms.createOrder({ order: message }, { headers: { [REQUEST_ID_HEADER]: requestId } }),
         (r) => (r.order === undefined || r.order.orderId === "" ? "no order" : undefined),
       );
     } catch (err) {
@@ -152,14 +146,14 @@ export class Apcs {
   }
 
   async getOrder(orderId: string): Promise<Order> {
-    const r = await this.oms.getOrder({ orderId }, { timeoutMs: this.timeoutMs });
+    const r = await this.oms.getOrder({ orderId });
     if (r.order === undefined) throw new OrderNotFoundError(orderId);
     return r.order;
   }
 
   /** The rules of every product group (templates, serial and crypto tail lengths, code layout), from OMS. */
   async productGroups(): Promise<ProductGroupRules[]> {
-    return (await this.oms.listProductGroups({}, { timeoutMs: this.timeoutMs })).productGroups;
+    return (await this.oms.listProductGroups({})).productGroups;
   }
 
   /** The order as saved on the line. */
@@ -209,9 +203,7 @@ export class Apcs {
   private async acknowledge(orderId: string, seq: number): Promise<void> {
     // One id per (order, block): a repeated ack is the same ack.
     const requestId = `ack:${orderId}:${seq}`;
-    await this.retransmitter.call("AcknowledgeBlocks", (timeoutMs) =>
-      this.oms.acknowledgeBlocks({ orderId, throughBlock: seq }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs }),
-    );
+    await this.oms.acknowledgeBlocks({ orderId, throughBlock: seq }, { headers: { [REQUEST_ID_HEADER]: requestId } });
   }
 
   /** The stored codes of the order, block by block, in order. */
@@ -227,14 +219,14 @@ export class Apcs {
 
   /** Fetches one block again from OMS by its id ("retry a lost block"). */
   async fetchBlock(orderId: string, blockId: string): Promise<CodeBlock> {
-    const r = await this.oms.getBlock({ orderId, blockId }, { timeoutMs: this.timeoutMs });
+    const r = await this.oms.getBlock({ orderId, blockId });
     if (r.block === undefined) throw new OrderNotFoundError(orderId);
     return r.block;
   }
 
   /** Closes the order at OMS (and so at the Registrar and the Emission server). */
   async closeOrder(orderId: string, requestId = `close:${orderId}`): Promise<Order> {
-    const r = await this.retransmitter.call("CloseOrder", (timeoutMs) => this.oms.closeOrder({ orderId }, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs }));
+    const r = await this.oms.closeOrder({ orderId }, { headers: { [REQUEST_ID_HEADER]: requestId } });
     await this.tasks.stop(`status:${orderId}`);
     if (r.order === undefined) throw new OrderNotFoundError(orderId);
     await this.orders.updateOne({ _id: orderId }, { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } });
@@ -247,7 +239,7 @@ export class Apcs {
    */
   async cancelOrder(target: { orderId: string } | { createRequestId: string }, reason = "", requestId = newRequestId()): Promise<Order | undefined> {
     const req = "orderId" in target ? { orderId: target.orderId, reason } : { createRequestId: target.createRequestId, reason };
-    const r = await this.retransmitter.call("CancelOrder", (timeoutMs) => this.oms.cancelOrder(req, { headers: { [REQUEST_ID_HEADER]: requestId }, timeoutMs }));
+    const r = await this.oms.cancelOrder(req, { headers: { [REQUEST_ID_HEADER]: requestId } });
     if (r.order !== undefined) {
       await this.tasks.stop(`status:${r.order.orderId}`);
       await this.orders.updateOne({ _id: r.order.orderId }, { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } });

@@ -3,7 +3,7 @@ import { Http2SessionManager } from "@connectrpc/connect-node";
 import { createDownstreamTransport, downstreamUrl } from "../core/downstream-transport.js";
 import { clientTlsOptions, loadTls } from "../core/tls.js";
 import { pino } from "pino";
-import { parseAddress } from "../core/config.js";
+import { MAX_MESSAGE_BYTES, parseAddress } from "../core/config.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { MemoryStore } from "../store/memory-store.js";
 import { Apcs } from "./apcs-client.js";
@@ -25,10 +25,6 @@ export interface Session {
   timeoutMs: number;
   close(): Promise<void>;
 }
-
-// A 10 × 150 000-serial order is tens of MB; replies are far smaller, but a
-// block must never be refused for size.
-const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export async function openSession(g: GlobalOptions, io: CliIo): Promise<Session> {
   const log = pino({ level: g.verbose ? "info" : "silent", base: { role: "apcs-cli" } }, { write: (line: string) => void io.stderr.write(line) });

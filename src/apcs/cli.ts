@@ -5,6 +5,7 @@
  * `npm run apcs -- <command>`, or the package's `apcs` bin.
  */
 import { Command, CommanderError, Option } from "commander";
+import { CLIENT_DEFAULTS } from "../core/config.js";
 import { isMain } from "../core/run-main.js";
 import { addressArg, parseProduct, positiveInt } from "./cli-args.js";
 import { Interrupted, UsageError, failureOf, formatFailure } from "./cli-errors.js";
@@ -17,7 +18,7 @@ export type { CliIo } from "./cli-io.js";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
-const DEFAULT_OMS = "127.0.0.1:50051";
+const DEFAULT_OMS = CLIENT_DEFAULTS.oms;
 /** The line token `npm start` accepts (DEV_TOKENS in src/core/config.ts). */
 const DEV_TOKEN = "dev-apcs";
 
@@ -74,7 +75,7 @@ function buildProgram(io: CliIo): Command {
     .configureHelp({ showGlobalOptions: true })
     .addOption(new Option("--oms <host:port>", "OMS address").argParser(addressArg).default(omsDefault(io), `$OMS_ADDR or ${DEFAULT_OMS}`))
     .addOption(new Option("--token <token>", "bearer token of this line").default(envValue(io, "APCS_TOKEN") ?? DEV_TOKEN, `$APCS_TOKEN or ${DEV_TOKEN}`))
-    .addOption(new Option("--timeout <ms>", "deadline of each unary call").argParser(positiveInt).default(30_000))
+    .addOption(new Option("--timeout <ms>", "deadline of each unary call").argParser(positiveInt).default(CLIENT_DEFAULTS.callTimeoutMs))
     .option("--json", "print exactly one JSON document on stdout (watch: one per line)")
     .option("--verbose", "log to stderr");
   const globals = (): GlobalOptions => {

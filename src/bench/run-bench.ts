@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { Apcs } from "../apcs/apcs-client.js";
-import { parseAddress } from "../core/config.js";
+import { MAX_MESSAGE_BYTES, parseAddress } from "../core/config.js";
 import { createDownstreamTransport } from "../core/downstream-transport.js";
 import { SERVER_ROLES, startRoleProcess, type RoleProcess } from "../core/role-process.js";
 import { gtinCheckDigit } from "../domain/gtin.js";
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const oms = roles.find((r) => r.role === "oms");
   if (oms === undefined) throw new Error("OMS did not start");
   const apcs = await Apcs.open({
-    transport: createDownstreamTransport({ address: parseAddress(oms.address), token: process.env["APCS_TOKEN"] ?? "dev-apcs", maxMessageBytes: 64 * 1024 * 1024 }),
+    transport: createDownstreamTransport({ address: parseAddress(oms.address), token: process.env["APCS_TOKEN"] ?? "dev-apcs", maxMessageBytes: MAX_MESSAGE_BYTES }),
     log: pino({ level: "warn" }),
   });
   try {

@@ -33,22 +33,29 @@ export function callerOf(ctx: HandlerContext): Caller {
   return caller;
 }
 
+/** A participant id as the contracts bound it (CreatePool, CreateEmissionOrder). */
+const MAX_PARTICIPANT_CHARS = 64;
+
 /**
  * Parses "token=role[:participant],..." into a token table. Tokens come from
- * configuration; nothing here knows any token.
+ * configuration; nothing here knows any token. A malformed entry is named by
+ * its position and the shape expected, never by its text: the text holds a
+ * secret (or, written the wrong way round, the secret is where the role goes).
  */
 export function parseTokens(spec: string): Map<string, Caller> {
   const table = new Map<string, Caller>();
-  for (const item of spec.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+  const items = spec.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  items.forEach((item, index) => {
+    const where = `MESH_TOKENS entry ${index + 1} of ${items.length}`;
     const eq = item.indexOf("=");
-    if (eq <= 0) throw new Error(`token entry ${JSON.stringify(item)} is not token=role[:participant]`);
-    const [role = "", participantId = ""] = item.slice(eq + 1).split(":");
-    if (!(ROLES as readonly string[]).includes(role)) {
-      throw new Error(`token entry for role ${JSON.stringify(role)}: the role must be one of ${ROLES.join(", ")}`);
-    }
-    if (role === "apcs" && participantId === "") throw new Error("an apcs token must name its participant (token=apcs:participant)");
+    const parts = item.slice(eq + 1).split(":");
+    if (eq <= 0 || parts.length > 2) throw new Error(`${where} is not token=role[:participant]`);
+    const [role = "", participantId = ""] = parts;
+    if (!(ROLES as readonly string[]).includes(role)) throw new Error(`${where}: the role after "=" must be one of ${ROLES.join(", ")}`);
+    if (role === "apcs" && participantId === "") throw new Error(`${where}: an apcs token must name its participant (token=apcs:participant)`);
+    if (participantId.length > MAX_PARTICIPANT_CHARS) throw new Error(`${where}: a participant id is at most ${MAX_PARTICIPANT_CHARS} characters`);
     table.set(item.slice(0, eq), { role: role as Role, participantId });
-  }
+  });
   return table;
 }
 

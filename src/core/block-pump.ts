@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
+import { CLIENT_DEFAULTS } from "./config.js";
 import type { Logger } from "./logger.js";
 import { sleep } from "./sleep.js";
 
@@ -18,6 +19,7 @@ export interface BlockPumpOptions {
   complete?(cursor: number): Promise<boolean>;
   signal: AbortSignal;
   log: Logger;
+  /** Backoff between resumes (default: the retransmission defaults, RETRANSMIT_BACKOFF_MS … RETRANSMIT_MAX_BACKOFF_MS). */
   backoff?: { initialMs: number; maxMs: number };
 }
 
@@ -43,7 +45,7 @@ export function isPermanent(err: ConnectError): boolean {
  */
 export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
   // Capped at 1 s: a stream to a restarted or partner instance resumes within a second of it being back.
-  const { initialMs, maxMs } = o.backoff ?? { initialMs: 100, maxMs: 1_000 };
+  const { initialMs, maxMs } = o.backoff ?? { initialMs: CLIENT_DEFAULTS.retransmit.initialBackoffMs, maxMs: Math.min(1_000, CLIENT_DEFAULTS.retransmit.maxBackoffMs) };
   let delay = initialMs;
   for (;;) {
     let cursor = await o.cursor();

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
+import { z } from "zod";
 import { parseTokens, type Caller } from "./auth.js";
 import { loadTls, type TlsMaterial } from "./tls.js";
 
@@ -8,57 +9,176 @@ export interface Address {
   port: number;
 }
 
-export interface MeshConfig {
-  logLevel: string;
-  /**
-   * MongoDB for every role's state; unset means the embedded store. Each role
-   * uses its own database: `<databasePrefix><role>`.
-   */
-  mongodb?: { uri: string; databasePrefix: string };
-  /** Bearer token → caller, shared by every server role. */
+export function parseAddress(value: string): Address {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value.trim());
+  const port = Number(m?.[2]);
+  if (m === null || port > 65_535) throw new InvalidArgumentError(`${JSON.stringify(value)} is not host:port`);
+  return { host: (m[1] ?? "").replace(/^\[|\]$/g, ""), port };
+}
+
+/** One environment variable: its name, and a schema that parses its text and supplies its default. */
+interface Setting<T> {
+  env: string;
+  schema: z.ZodType<T>;
+}
+
+/** The values a group of settings parses to, field by field (their docs carry over). */
+type Values<S> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+const POSITIVE = "expected a positive integer";
+const POSITIVE_INT = z.coerce.number({ error: POSITIVE }).int({ error: POSITIVE }).positive({ error: POSITIVE });
+
+function positiveInt(env: string, fallback: number): Setting<number> {
+  return { env, schema: POSITIVE_INT.default(fallback) };
+}
+
+function text(env: string, fallback: string): Setting<string> {
+  return { env, schema: z.string().default(fallback) };
+}
+
+function address(env: string, fallback: string): Setting<Address> & { fallback: string } {
+  return {
+    env,
+    fallback,
+    schema: z.string().default(fallback).transform((value, ctx) => {
+      try {
+        return parseAddress(value);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "expected host:port" });
+        return z.NEVER;
+      }
+    }),
+  };
+}
+
+const SECOND_MS = 1_000;
+const DAY_MS = 24 * 60 * 60 * SECOND_MS;
+
+/** Development tokens, so `npm start` works out of the box; production sets MESH_TOKENS. */
+export const DEV_TOKENS = "dev-apcs=apcs:7700000001,dev-apcs-2=apcs:7700000002,dev-oms=oms,dev-registrar=registrar,dev-admin=admin";
+
+/**
+ * Largest response a client of the mesh reads (a code block must never be
+ * refused for size). What a server reads of a request is bounded per method
+ * (message-limits.ts).
+ */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+// Every setting read from the environment is declared once below, with its
+// variable and its default; MeshConfig's fields are typed from these
+// declarations, so adding a setting is one line in its group.
+
+const GENERAL = {
+  /** pino log level. */
+  logLevel: text("LOG_LEVEL", "info"),
+  /** How long a waiting code stream sleeps before it re-reads its store. */
+  recheckMs: positiveInt("STREAM_RECHECK_MS", SECOND_MS),
+  /** Deadline of each attempt of a unary call one role makes to the role below. */
+  callTimeoutMs: positiveInt("CALL_TIMEOUT_MS", 30 * SECOND_MS),
+};
+
+/** Server-role processing (IOTP §4.5): stored replies, overload, leases. */
+const SERVER_ROLE = {
+  /** How often an instance records in its role's store that it is alive. */
+  instanceHeartbeatMs: positiveInt("INSTANCE_HEARTBEAT_MS", SECOND_MS),
+  /** After how long without a heartbeat an instance counts as dead, and its claims and leases are taken over. */
+  instanceDeadMs: positiveInt("INSTANCE_DEAD_MS", 3 * SECOND_MS),
+  /** How long stored replies are kept. */
+  replyTtlMs: positiveInt("REPLY_TTL_MS", DAY_MS),
+  /** How long a claim on a running call holds if its process dies. */
+  replyLeaseMs: positiveInt("REPLY_LEASE_MS", 30 * SECOND_MS),
+  /** How long a duplicate waits for the original call's reply. */
+  duplicateWaitMs: positiveInt("DUPLICATE_WAIT_MS", 10 * SECOND_MS),
+  /** Unary calls a server runs at once before it answers RESOURCE_EXHAUSTED. */
+  maxInFlight: positiveInt("MAX_IN_FLIGHT", 256),
+  /** Streams a server keeps open at once. */
+  maxStreams: positiveInt("MAX_STREAMS", 4_096),
+  /** The pushback an overloaded server asks for. */
+  retryHintMs: positiveInt("RETRY_HINT_MS", 250),
+  /** How long an instance holds background work (emission, filling) without renewing it. */
+  workLeaseMs: positiveInt("WORK_LEASE_MS", 15 * SECOND_MS),
+  /** How long codes of a finished order are kept after it was closed or cancelled. */
+  codeRetentionMs: positiveInt("CODE_RETENTION_MS", 7 * DAY_MS),
+};
+
+/** How a client retransmits on UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and ABORTED. */
+const RETRANSMIT = {
+  /** Attempts in all, the first included. */
+  attempts: positiveInt("RETRANSMIT_ATTEMPTS", 6),
+  /** Backoff before the second attempt; it doubles, with jitter, up to maxBackoffMs. */
+  initialBackoffMs: positiveInt("RETRANSMIT_BACKOFF_MS", 100),
+  maxBackoffMs: positiveInt("RETRANSMIT_MAX_BACKOFF_MS", 5 * SECOND_MS),
+};
+
+const OMS = {
+  address: address("OMS_ADDR", "127.0.0.1:50051"),
+  /** Token OMS presents to the Registrar. */
+  token: text("OMS_TOKEN", "dev-oms"),
+};
+
+const REGISTRAR = {
+  address: address("REGISTRAR_ADDR", "127.0.0.1:50052"),
+  /** Token the Registrar presents to the Emission server. */
+  token: text("REGISTRAR_TOKEN", "dev-registrar"),
+};
+
+const EMISSION_SERVER = {
+  address: address("EMISSION_SERVER_ADDR", "127.0.0.1:50053"),
+  /** Codes emitted per second: paces emission and gives the readiness estimate. */
+  emissionRate: positiveInt("EMISSION_RATE", 100_000),
+  /** Codes per block. */
+  blockSize: positiveInt("BLOCK_SIZE", 1_000),
+  /** Active orders per participant. */
+  maxActiveOrders: positiveInt("MAX_ACTIVE_ORDERS", 100),
+  /** "EK01:base64secret,..."; empty means the ring kept in the Emission server's store (src/emission-server/signing-keys.ts). */
+  signingKeys: text("EMISSION_KEYS", ""),
+  /** Empty means the last key listed. */
+  activeKeyId: text("EMISSION_ACTIVE_KEY", ""),
+};
+
+const MONGODB = {
+  uri: text("MONGODB_URI", ""),
+  /** Each role uses its own database: `<databasePrefix><role>`. */
+  databasePrefix: text("MONGODB_DATABASE_PREFIX", "emission-mesh-"),
+};
+
+/**
+ * Reads a group of settings; an empty variable counts as unset. A bad value
+ * stops start-up with a message naming the variable and what it expects.
+ */
+function readSettings<S extends Record<string, Setting<unknown>>>(group: S, env: NodeJS.ProcessEnv): Values<S> {
+  const values: Record<string, unknown> = {};
+  for (const [key, { env: name, schema }] of Object.entries(group)) {
+    const raw = env[name] === "" ? undefined : env[name];
+    const r = schema.safeParse(raw);
+    if (!r.success) throw new InvalidArgumentError(`${name}=${JSON.stringify(raw)}: ${r.error.issues[0]?.message ?? "invalid value"}`);
+    values[key] = r.data;
+  }
+  return values as Values<S>;
+}
+
+/** What a client outside a server role (the APCS library and CLI) starts from. */
+export const CLIENT_DEFAULTS = {
+  /** OMS's address as text, as the CLI's help shows it. */
+  oms: OMS.address.fallback,
+  ...readSettings({ callTimeoutMs: GENERAL.callTimeoutMs }, {}),
+  retransmit: readSettings(RETRANSMIT, {}),
+};
+
+export interface MeshConfig extends Values<typeof GENERAL> {
+  /** MongoDB for every role's state; unset (no MONGODB_URI) means the embedded store. */
+  mongodb?: Values<typeof MONGODB>;
+  /** Bearer token → caller (MESH_TOKENS, `token=role[:participant],…`), shared by every server role. */
   tokens: Map<string, Caller>;
   /** True when MESH_TOKENS is unset and the well-known development tokens are in force. */
   devTokens: boolean;
-  /** Largest message a server accepts (a 10 × 150 000-serial order fits). */
+  /** Largest response this role reads from the role below; requests are bounded per method (message-limits.ts). */
   maxMessageBytes: number;
-  /** How long a waiting code stream sleeps before it re-reads its store. */
-  recheckMs: number;
-  /** Deadline of each unary call one role makes to the role below. */
-  callTimeoutMs: number;
-  /** Server-role processing (IOTP §4.5): stored replies, overload, retransmission. */
-  serverRole: {
-    /** How often an instance records in its role's store that it is alive. */
-    instanceHeartbeatMs: number;
-    /** After how long without a heartbeat an instance counts as dead, and its claims and leases are taken over. */
-    instanceDeadMs: number;
-    /** How long stored replies are kept. */
-    replyTtlMs: number;
-    /** How long a claim on a running call holds if its process dies. */
-    replyLeaseMs: number;
-    /** How long a duplicate waits for the original call's reply. */
-    duplicateWaitMs: number;
-    maxInFlight: number;
-    maxStreams: number;
-    retryHintMs: number;
-    /** How long an instance holds background work (emission, filling) without renewing it. */
-    workLeaseMs: number;
-    /** How long codes of a finished order are kept after it was closed or cancelled. */
-    codeRetentionMs: number;
-  };
-  /** How a client retransmits on UNAVAILABLE, DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED. */
-  retransmit: { attempts: number; initialBackoffMs: number; maxBackoffMs: number };
-  oms: { address: Address; token: string };
-  registrar: { address: Address; token: string };
-  emissionServer: {
-    address: Address;
-    /** Codes emitted per second: paces emission and gives the readiness estimate. */
-    emissionRate: number;
-    blockSize: number;
-    maxActiveOrders: number;
-    /** "EK01:base64secret,..."; empty means the ring kept in the Emission server's store (src/emission-server/signing-keys.ts). */
-    signingKeys: string;
-    activeKeyId: string;
-  };
+  serverRole: Values<typeof SERVER_ROLE>;
+  retransmit: Values<typeof RETRANSMIT>;
+  oms: Values<typeof OMS>;
+  registrar: Values<typeof REGISTRAR>;
+  emissionServer: Values<typeof EMISSION_SERVER>;
   /**
    * TLS_CERT_FILE, TLS_KEY_FILE, TLS_CA_FILE, read at start-up. Set: the
    * server role serves TLS (mutual with a CA) and dials the role below over
@@ -67,50 +187,33 @@ export interface MeshConfig {
   tls?: TlsMaterial;
 }
 
-/** Development tokens, so `npm start` works out of the box; production sets MESH_TOKENS. */
-export const DEV_TOKENS = "dev-apcs=apcs:7700000001,dev-apcs-2=apcs:7700000002,dev-oms=oms,dev-registrar=registrar,dev-admin=admin";
-
-/** Every default, in one place. */
-const DEFAULTS = {
-  logLevel: "info",
-  tokens: DEV_TOKENS,
-  maxMessageBytes: 64 * 1024 * 1024,
-  recheckMs: 1_000,
-  callTimeoutMs: 30_000,
-  instanceHeartbeatMs: 1_000,
-  instanceDeadMs: 3_000,
-  replyTtlMs: 24 * 60 * 60 * 1000,
-  replyLeaseMs: 30_000,
-  duplicateWaitMs: 10_000,
-  maxInFlight: 256,
-  maxStreams: 4_096,
-  retryHintMs: 250,
-  workLeaseMs: 15_000,
-  codeRetentionMs: 7 * 24 * 60 * 60 * 1000,
-  retransmitAttempts: 6,
-  initialBackoffMs: 100,
-  maxBackoffMs: 5_000,
-  oms: "127.0.0.1:50051",
-  registrar: "127.0.0.1:50052",
-  emissionServer: "127.0.0.1:50053",
-  omsToken: "dev-oms",
-  registrarToken: "dev-registrar",
-  emissionRate: 100_000,
-  blockSize: 1_000,
-  maxActiveOrders: 100,
-} as const;
-
-export function parseAddress(value: string): Address {
-  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value.trim());
-  const port = Number(m?.[2]);
-  if (m === null || port > 65_535) throw new InvalidArgumentError(`${JSON.stringify(value)} is not host:port`);
-  return { host: (m[1] ?? "").replace(/^\[|\]$/g, ""), port };
+/** The flags a server role takes, each standing for its environment variable. */
+function flagsOf(argv: readonly string[]): NodeJS.ProcessEnv {
+  const program = new Command()
+    .allowUnknownOption(false)
+    .option("--oms <host:port>", "OMS address (env OMS_ADDR)", addressFlag)
+    .option("--registrar <host:port>", "Registrar address (env REGISTRAR_ADDR)", addressFlag)
+    .option("--emission-server <host:port>", "Emission server address (env EMISSION_SERVER_ADDR)", addressFlag)
+    .option("--emission-rate <codes/s>", "codes emitted per second (env EMISSION_RATE)", positiveFlag)
+    .option("--block-size <codes>", "codes per block (env BLOCK_SIZE)", positiveFlag)
+    .option("--log-level <level>", "pino log level (env LOG_LEVEL)")
+    .exitOverride();
+  program.parse([...argv], { from: "node" });
+  const o = program.opts<{ oms?: string; registrar?: string; emissionServer?: string; emissionRate?: string; blockSize?: string; logLevel?: string }>();
+  return {
+    OMS_ADDR: o.oms, REGISTRAR_ADDR: o.registrar, EMISSION_SERVER_ADDR: o.emissionServer,
+    EMISSION_RATE: o.emissionRate, BLOCK_SIZE: o.blockSize, LOG_LEVEL: o.logLevel,
+  };
 }
 
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive integer`);
-  return n;
+function addressFlag(value: string): string {
+  parseAddress(value);
+  return value;
+}
+
+function positiveFlag(value: string): string {
+  if (!POSITIVE_INT.safeParse(value).success) throw new InvalidArgumentError(`${JSON.stringify(value)} is not a positive integer`);
+  return value;
 }
 
 /**
@@ -118,65 +221,28 @@ function positive(value: string): number {
  * variables, which win over the defaults.
  */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): MeshConfig {
-  const e = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
-  const program = new Command()
-    .allowUnknownOption(false)
-    .option("--oms <host:port>", "OMS address (env OMS_ADDR)", parseAddress)
-    .option("--registrar <host:port>", "Registrar address (env REGISTRAR_ADDR)", parseAddress)
-    .option("--emission-server <host:port>", "Emission server address (env EMISSION_SERVER_ADDR)", parseAddress)
-    .option("--emission-rate <codes/s>", "codes emitted per second (env EMISSION_RATE)", positive)
-    .option("--block-size <codes>", "codes per block (env BLOCK_SIZE)", positive)
-    .option("--log-level <level>", "pino log level (env LOG_LEVEL)")
-    .exitOverride();
-  program.parse([...argv], { from: "node" });
-  const o = program.opts<{
-    oms?: Address; registrar?: Address; emissionServer?: Address;
-    emissionRate?: number; blockSize?: number; logLevel?: string;
-  }>();
-  const tls = loadTls({ certFile: e("TLS_CERT_FILE"), keyFile: e("TLS_KEY_FILE"), caFile: e("TLS_CA_FILE") });
+  const flags = Object.fromEntries(Object.entries(flagsOf(argv)).filter(([, v]) => v !== undefined));
+  const all = { ...env, ...flags };
+  const tokens = all["MESH_TOKENS"] === "" ? undefined : all["MESH_TOKENS"];
+  const mongodb = readSettings(MONGODB, all);
+  const tls = loadTls({ certFile: nonEmpty(all["TLS_CERT_FILE"]), keyFile: nonEmpty(all["TLS_KEY_FILE"]), caFile: nonEmpty(all["TLS_CA_FILE"]) });
   return {
-    logLevel: o.logLevel ?? e("LOG_LEVEL") ?? DEFAULTS.logLevel,
-    ...(e("MONGODB_URI") === undefined ? {} : { mongodb: { uri: e("MONGODB_URI") ?? "", databasePrefix: e("MONGODB_DATABASE_PREFIX") ?? "emission-mesh-" } }),
-    tokens: parseTokens(e("MESH_TOKENS") ?? DEFAULTS.tokens),
-    devTokens: e("MESH_TOKENS") === undefined,
-    maxMessageBytes: DEFAULTS.maxMessageBytes,
-    recheckMs: positive(e("STREAM_RECHECK_MS") ?? String(DEFAULTS.recheckMs)),
-    callTimeoutMs: positive(e("CALL_TIMEOUT_MS") ?? String(DEFAULTS.callTimeoutMs)),
-    serverRole: {
-      instanceHeartbeatMs: positive(e("INSTANCE_HEARTBEAT_MS") ?? String(DEFAULTS.instanceHeartbeatMs)),
-      instanceDeadMs: positive(e("INSTANCE_DEAD_MS") ?? String(DEFAULTS.instanceDeadMs)),
-      replyTtlMs: positive(e("REPLY_TTL_MS") ?? String(DEFAULTS.replyTtlMs)),
-      replyLeaseMs: positive(e("REPLY_LEASE_MS") ?? String(DEFAULTS.replyLeaseMs)),
-      duplicateWaitMs: positive(e("DUPLICATE_WAIT_MS") ?? String(DEFAULTS.duplicateWaitMs)),
-      maxInFlight: positive(e("MAX_IN_FLIGHT") ?? String(DEFAULTS.maxInFlight)),
-      maxStreams: positive(e("MAX_STREAMS") ?? String(DEFAULTS.maxStreams)),
-      retryHintMs: positive(e("RETRY_HINT_MS") ?? String(DEFAULTS.retryHintMs)),
-      workLeaseMs: positive(e("WORK_LEASE_MS") ?? String(DEFAULTS.workLeaseMs)),
-      codeRetentionMs: positive(e("CODE_RETENTION_MS") ?? String(DEFAULTS.codeRetentionMs)),
-    },
-    retransmit: {
-      attempts: positive(e("RETRANSMIT_ATTEMPTS") ?? String(DEFAULTS.retransmitAttempts)),
-      initialBackoffMs: positive(e("RETRANSMIT_BACKOFF_MS") ?? String(DEFAULTS.initialBackoffMs)),
-      maxBackoffMs: positive(e("RETRANSMIT_MAX_BACKOFF_MS") ?? String(DEFAULTS.maxBackoffMs)),
-    },
-    oms: {
-      address: o.oms ?? parseAddress(e("OMS_ADDR") ?? DEFAULTS.oms),
-      token: e("OMS_TOKEN") ?? DEFAULTS.omsToken,
-    },
-    registrar: {
-      address: o.registrar ?? parseAddress(e("REGISTRAR_ADDR") ?? DEFAULTS.registrar),
-      token: e("REGISTRAR_TOKEN") ?? DEFAULTS.registrarToken,
-    },
-    emissionServer: {
-      address: o.emissionServer ?? parseAddress(e("EMISSION_SERVER_ADDR") ?? DEFAULTS.emissionServer),
-      emissionRate: o.emissionRate ?? positive(e("EMISSION_RATE") ?? String(DEFAULTS.emissionRate)),
-      blockSize: o.blockSize ?? positive(e("BLOCK_SIZE") ?? String(DEFAULTS.blockSize)),
-      maxActiveOrders: positive(e("MAX_ACTIVE_ORDERS") ?? String(DEFAULTS.maxActiveOrders)),
-      signingKeys: e("EMISSION_KEYS") ?? "",
-      activeKeyId: e("EMISSION_ACTIVE_KEY") ?? "",
-    },
+    ...readSettings(GENERAL, all),
+    ...(mongodb.uri === "" ? {} : { mongodb }),
+    tokens: parseTokens(tokens ?? DEV_TOKENS),
+    devTokens: tokens === undefined,
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    serverRole: readSettings(SERVER_ROLE, all),
+    retransmit: readSettings(RETRANSMIT, all),
+    oms: readSettings(OMS, all),
+    registrar: readSettings(REGISTRAR, all),
+    emissionServer: readSettings(EMISSION_SERVER, all),
     ...(tls === undefined ? {} : { tls }),
   };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === "" ? undefined : value;
 }
 
 export function urlOf(a: Address): string {

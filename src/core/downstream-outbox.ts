@@ -2,7 +2,6 @@ import { ConnectError } from "@connectrpc/connect";
 import type { BackgroundTasks } from "./background-tasks.js";
 import { sleep } from "./sleep.js";
 import type { Logger } from "./logger.js";
-import type { Retransmitter } from "./retransmitter.js";
 import { TRANSIENT_CODES } from "./transient-codes.js";
 
 export interface OutboxMessage {
@@ -10,8 +9,11 @@ export interface OutboxMessage {
   key: string;
   /** For logs and errors, e.g. "CancelPool". */
   what: string;
-  /** One attempt at the call below (the same request id every time). */
-  send(timeoutMs: number): Promise<unknown>;
+  /**
+   * The call below, through a retransmitting transport (the same request id
+   * on every attempt); it stops retransmitting when `until` aborts.
+   */
+  send(until?: AbortSignal): Promise<unknown>;
   /** The role below has it: clear the pending mark. */
   delivered(): Promise<void>;
   /** The role below refused it for good: record why. */
@@ -20,14 +22,13 @@ export interface OutboxMessage {
 
 /**
  * Close and cancel travel down the chain even when the role below is away:
- * the caller marks the order as having a pending message, this sends it with
- * retransmission, and if the role below stays unreachable keeps sending in
+ * the caller marks the order as having a pending message, this sends it (the
+ * transport retransmits), and if the role below stays unreachable keeps sending in
  * the background (and again after a restart, from the pending mark).
  */
 export class DownstreamOutbox {
   constructor(
     private readonly tasks: BackgroundTasks,
-    private readonly retransmit: Retransmitter,
     private readonly log: Logger,
     private readonly retryEveryMs = 5_000,
   ) {}
@@ -35,7 +36,7 @@ export class DownstreamOutbox {
   /** True when delivered now; false when it is left to the background. */
   async deliver(m: OutboxMessage): Promise<boolean> {
     try {
-      await this.retransmit.call(m.what, (t) => m.send(t));
+      await m.send();
     } catch (err) {
       const e = ConnectError.from(err);
       if (!TRANSIENT_CODES.has(e.code)) {
@@ -55,7 +56,7 @@ export class DownstreamOutbox {
       await sleep(this.retryEveryMs, signal);
       if (signal.aborted) return;
       try {
-        await this.retransmit.call(m.what, (t) => m.send(t), signal);
+        await m.send(signal);
         await m.delivered();
         return;
       } catch (err) {

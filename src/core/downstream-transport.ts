@@ -1,6 +1,8 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
-import { urlOf, type Address } from "./config.js";
+import { urlOf, type Address, type MeshConfig } from "./config.js";
+import type { Logger } from "./logger.js";
+import { retransmitPolicy, retransmittingTransport } from "./retransmitting-transport.js";
 import { clientTlsOptions, type ClientTls } from "./tls.js";
 
 export interface DownstreamOptions {
@@ -45,6 +47,16 @@ export function createDownstreamTransport(o: DownstreamOptions): Transport {
     ...(o.sessionManager === undefined ? {} : { sessionManager: o.sessionManager }),
     ...(o.tls === undefined ? {} : { nodeOptions: clientTlsOptions(o.tls) }),
   });
+}
+
+/**
+ * How a server role calls the role below: over `override` (an in-memory
+ * transport in tests) or gRPC to `below.address` with `below.token`; either
+ * way unary calls are retransmitted (retransmitting-transport.ts).
+ */
+export function transportBelow(config: MeshConfig, below: { address: Address; token: string }, log: Logger, override?: Transport): Transport {
+  const transport = override ?? createDownstreamTransport({ ...below, maxMessageBytes: config.maxMessageBytes, tls: config.tls });
+  return retransmittingTransport(transport, retransmitPolicy(config), log);
 }
 
 /**

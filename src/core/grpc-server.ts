@@ -6,12 +6,15 @@ import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { authInterceptor, type AccessPolicy, type Caller } from "./auth.js";
 import type { Address, MeshConfig } from "./config.js";
+import { warmContractRules } from "../domain/contract-rules.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { encodeGrpcMessage, grpcWire, statusDetailsBin } from "./grpc-wire.js";
 import { HealthState, registerHealth } from "./health-service.js";
 import { registerReflection } from "./reflection-service.js";
 import type { Logger } from "./logger.js";
+import { DEFAULT_MESSAGE_BYTES, limitedRouter } from "./message-limits.js";
 import { requestIdInterceptor } from "./request-id.js";
+import { contractInterceptor } from "./contract-interceptor.js";
 import { isMutual, peerCommonName, serverTlsOptions, type TlsMaterial } from "./tls.js";
 import { admissionInterceptor, type AdmissionGauge } from "./admission-interceptor.js";
 import { idempotencyInterceptor } from "./idempotency-interceptor.js";
@@ -25,7 +28,6 @@ export interface ServerSpec {
   services: DescService[];
   policy: AccessPolicy;
   tokens: ReadonlyMap<string, Caller>;
-  maxMessageBytes: number;
   /** Stored replies of the role's state-changing calls. */
   replies: ReplyStore;
   /** Where refused calls are journaled. */
@@ -42,7 +44,8 @@ export interface ServerSpec {
  */
 export function createMeshHandler(spec: ServerSpec, health: HealthState) {
   return grpcWire(connectNodeAdapter({
-    readMaxBytes: spec.maxMessageBytes,
+    // Every route has its own limit (limitedRouter); this bounds anything else.
+    readMaxBytes: DEFAULT_MESSAGE_BYTES,
     interceptors: meshInterceptors(spec),
     routes: meshRoutes(spec, health),
     fallback: unimplemented,
@@ -67,7 +70,8 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
 
 /**
  * Outermost first: every error is logged and mapped; callers are
- * authenticated before anything else; overload is refused before any work;
+ * authenticated before anything else; a request breaking its contract is
+ * refused before it is stored or worked on; overload is refused before any work;
  * duplicates are answered from stored replies.
  */
 export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 }): Interceptor[] {
@@ -76,6 +80,7 @@ export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inF
     errorInterceptor(spec.log),
     authInterceptor(spec.tokens, spec.policy, (f) => spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error })),
     requestIdInterceptor(spec.services),
+    contractInterceptor(spec.services),
     admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
     idempotencyInterceptor({ replies: spec.replies, services: spec.services, notifier: new Notifier(), maxWaitMs: r.duplicateWaitMs, retryHintMs: r.retryHintMs }),
   ];
@@ -83,9 +88,11 @@ export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inF
 
 export function meshRoutes(spec: ServerSpec, health: HealthState): (router: ConnectRouter) => void {
   return (router) => {
-    spec.routes(router);
-    registerHealth(router, health);
-    registerReflection(router, spec.services);
+    // Every registration, the role's and ours, gets its method's read limit.
+    const limited = limitedRouter(router);
+    spec.routes(limited);
+    registerHealth(limited, health);
+    registerReflection(limited, spec.services);
   };
 }
 
@@ -121,6 +128,7 @@ export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial
  */
 export async function listen(spec: ServerSpec, address: Address, tls?: TlsMaterial): Promise<RunningServer> {
   const health = new HealthState();
+  warmContractRules(spec.services);
   const handler = createMeshHandler(spec, health);
   const server: http2.Http2Server | http2.Http2SecureServer = tls === undefined
     ? http2.createServer({}, handler)

@@ -56,8 +56,17 @@ export function decodeGrpcMessage(value: string): string {
  * every error a client sees has one, with an ErrorInfo naming its code.
  */
 export function statusDetailsBin(code: number, message: string): string {
-  const status = create(StatusSchema, { code, message, details: [anyPack(ErrorInfoSchema, errorInfo(grpcCodeName(code)).value)] });
+  const status = create(StatusSchema, { code, message, details: [anyPack(ErrorInfoSchema, errorInfo(bareErrorReason(code)).value)] });
   return Buffer.from(toBinary(StatusSchema, status)).toString("base64");
+}
+
+/**
+ * The reason of an error connect raised itself: its only RESOURCE_EXHAUSTED
+ * is a request over its method's read limit (message-limits.ts); our own
+ * (OVERLOADED) always carry their ErrorInfo.
+ */
+function bareErrorReason(code: number): string {
+  return code === 8 ? "MESSAGE_TOO_LARGE" : grpcCodeName(code);
 }
 
 /**
@@ -80,9 +89,71 @@ function respecMessage(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
 export function grpcWire(handler: NodeHandler): NodeHandler {
   return (req, res) => {
     if (isGrpcContentType(req.headers["content-type"])) sendTrailersOnlyOnEmptyBody(res);
+    else addConnectErrorInfo(res);
     handler(req, res);
   };
 }
+
+/**
+ * A Connect unary error connect raised itself (a request over its size
+ * limit, an unparsable one) is a JSON body without details: it gets the same
+ * ErrorInfo a gRPC client sees. The body is small; it is held until end().
+ */
+function addConnectErrorInfo(res: http2.Http2ServerResponse): void {
+  const proto = http2.Http2ServerResponse.prototype;
+  const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse = proto.writeHead;
+  let held: { status: number; headers: OutgoingHttpHeaders; body: Buffer[] } | undefined;
+  Object.assign(res, {
+    writeHead(status: number, ...rest: unknown[]): http2.Http2ServerResponse {
+      const headers = headersArg(rest);
+      const type = headers?.["content-type"];
+      if (headers === undefined || status < 400 || typeof type !== "string" || !type.startsWith("application/json")) {
+        return proto.writeHead.apply(res, [status, ...rest] as Parameters<http2.Http2ServerResponse["writeHead"]>);
+      }
+      // connect calls writeHead again before end() when the headers are not sent yet: keep the body held so far.
+      held = { status, headers, body: held?.body ?? [] };
+      return res;
+    },
+    write(...args: Parameters<http2.Http2ServerResponse["write"]>): boolean {
+      const [chunk] = args;
+      if (held === undefined || !(chunk instanceof Uint8Array)) return proto.write.apply(res, args);
+      held.body.push(Buffer.from(chunk));
+      const done = args.find((a) => typeof a === "function");
+      if (typeof done === "function") (done as () => void)();
+      return true;
+    },
+    end(...args: Parameters<http2.Http2ServerResponse["end"]>): http2.Http2ServerResponse {
+      if (held === undefined) return proto.end.apply(res, args);
+      const body = withErrorInfo(Buffer.concat(held.body));
+      const headers: OutgoingHttpHeaders = { ...held.headers, "content-length": body.length };
+      writeHead.call(res, held.status, headers);
+      held = undefined;
+      const done = args.find((a) => typeof a === "function");
+      if (typeof done === "function") res.once("finish", done as () => void);
+      return proto.end.call(res, body, "binary", () => undefined);
+    },
+  });
+}
+
+/** A Connect error body with an ErrorInfo detail added when it has no details. */
+function withErrorInfo(body: Buffer): Buffer {
+  try {
+    const error = JSON.parse(body.toString("utf8")) as { code?: string; message?: string; details?: unknown[] };
+    if (error.details !== undefined && error.details.length > 0) return body;
+    const code = CONNECT_CODES.indexOf(error.code ?? "");
+    if (code < 1) return body;
+    const info = toBinary(ErrorInfoSchema, errorInfo(bareErrorReason(code)).value);
+    return Buffer.from(JSON.stringify({ ...error, details: [{ type: ErrorInfoSchema.typeName, value: Buffer.from(info).toString("base64").replace(/=+$/, "") }] }));
+  } catch {
+    return body;
+  }
+}
+
+/** Connect's code names, at their gRPC numbers. */
+const CONNECT_CODES = [
+  "ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied",
+  "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
+];
 
 /**
  * Trailers-Only for errors before any response message: writeHead is held

@@ -1,6 +1,7 @@
 import { createRouterTransport, type Transport } from "@connectrpc/connect";
 import { meshInterceptors, meshRoutes, type ServerSpec } from "./grpc-server.js";
 import { HealthState } from "./health-service.js";
+import { DEFAULT_MESSAGE_BYTES } from "./message-limits.js";
 
 /**
  * A role's full handler stack (routes, health, reflection, interceptors)
@@ -9,7 +10,7 @@ import { HealthState } from "./health-service.js";
  */
 export function inMemoryTransport(spec: ServerSpec, headers: Record<string, string> = {}): Transport {
   return createRouterTransport(meshRoutes(spec, new HealthState()), {
-    router: { interceptors: meshInterceptors(spec), readMaxBytes: spec.maxMessageBytes },
+    router: { interceptors: meshInterceptors(spec), readMaxBytes: DEFAULT_MESSAGE_BYTES },
     transport: {
       interceptors: [
         (next) => (req) => {

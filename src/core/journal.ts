@@ -5,14 +5,14 @@ import { randomBytes } from "node:crypto";
 import {
   JournalEntrySchema,
   JournalService,
-  ListJournalRequestSchema,
   type JournalEntry,
 } from "../gen/emission/journal/v1/journal_pb.js";
 import type { Collection, Filter, Store } from "../store/store.js";
 import { callerOf } from "./auth.js";
-import { requireContract } from "./contract-check.js";
 import { toConnectError } from "./domain-errors.js";
+import { clip, MAX_ID_CHARS, MAX_MESSAGE_CHARS } from "./clip.js";
 import { grpcCodeName } from "./grpc-code-name.js";
+import { LogBudget } from "./log-budget.js";
 import type { Logger } from "./logger.js";
 
 export interface JournalRecord {
@@ -51,6 +51,8 @@ const MAX_PAGE = 1000;
 
 /** Error journal of one role: the "journal the error" steps (4.1, 5.1, 9.1, 13.1, 17.1). */
 export class Journal {
+  private readonly refusalLines = new LogBudget();
+
   private constructor(
     private readonly role: string,
     private readonly entries: Collection<JournalDoc>,
@@ -73,16 +75,20 @@ export class Journal {
       _id: `${time.toString(36).padStart(9, "0")}-${randomBytes(6).toString("hex")}`,
       time,
       role: this.role,
-      step: r.step,
-      orderId: r.orderId,
-      requestId: r.requestId,
-      participantId: r.participantId,
+      step: clip(r.step, MAX_ID_CHARS),
+      // Caller strings (a production order id, an x-request-id) are kept only up to their contract's length.
+      orderId: clip(r.orderId, MAX_ID_CHARS),
+      requestId: clip(r.requestId, MAX_ID_CHARS),
+      participantId: clip(r.participantId, MAX_ID_CHARS),
       code: grpcCodeName(err.code),
-      message: err.rawMessage,
-      cause: r.cause === undefined ? "" : describeCause(r.cause),
+      message: clip(err.rawMessage, MAX_MESSAGE_CHARS),
+      cause: r.cause === undefined ? "" : clip(describeCause(r.cause), MAX_MESSAGE_CHARS),
     };
     await this.entries.insertOne(doc);
-    this.log.warn({ step: doc.step, orderId: doc.orderId, requestId: doc.requestId, code: doc.code, cause: doc.cause }, doc.message);
+    // Refused calls (step auth) come at a caller's will: their log lines are rate-limited.
+    const dropped = doc.step === "auth" ? this.refusalLines.take(doc.code) : 0;
+    if (dropped === undefined) return toEntry(doc);
+    this.log.warn({ step: doc.step, orderId: doc.orderId, requestId: doc.requestId, code: doc.code, cause: doc.cause, ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}) }, doc.message);
     return toEntry(doc);
   }
 
@@ -124,7 +130,7 @@ function toEntry(d: JournalDoc): JournalEntry {
 export function registerJournal(router: ConnectRouter, journal: Journal): void {
   router.service(JournalService, {
     async listJournal(req, ctx) {
-      requireContract(ListJournalRequestSchema, req); // page_size at most MAX_PAGE (journal.proto)
+      // page_size at most MAX_PAGE and the lengths in journal.proto: held by the contract interceptor.
       const caller = callerOf(ctx);
       return journal.list({
         orderId: req.orderId,

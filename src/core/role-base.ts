@@ -70,7 +70,6 @@ export function roleSpec(base: RoleBase, services: DescService[], policy: Access
     services: [...services, JournalService],
     policy,
     tokens: base.config.tokens,
-    maxMessageBytes: base.config.maxMessageBytes,
     replies: base.replies,
     journal: base.journal,
     serverRole: base.config.serverRole,

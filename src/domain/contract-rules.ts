@@ -3,7 +3,7 @@
  * annotations in proto/), enforced with protovalidate: the same rules a Python
  * or Go client can run with its own protovalidate before it calls.
  */
-import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
 import type { Violation } from "./violation-list.js";
@@ -32,4 +32,15 @@ export function contractViolations<Desc extends DescMessage>(schema: Desc, messa
 function joinPath(prefix: string, path: string): string {
   if (prefix === "") return path;
   return path === "" ? prefix : `${prefix}.${path}`;
+}
+
+/**
+ * Compiles the rules of every request of `services` now: the first
+ * validation of a message type compiles its CEL rules (hundreds of ms),
+ * which belongs to start-up, not to the first caller.
+ */
+export function warmContractRules(services: readonly DescService[]): void {
+  for (const service of services) {
+    for (const method of service.methods) validator.validate(method.input, create(method.input));
+  }
 }

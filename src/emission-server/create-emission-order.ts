@@ -5,9 +5,10 @@ import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { CreateEmissionOrderRequestSchema } from "../gen/emission/emitter/v1/emitter_pb.js";
-import { OrderRejectedError, RequestInvalidError, type FieldViolation } from "../core/domain-errors.js";
+import { OrderRejectedError, type FieldViolation } from "../core/domain-errors.js";
+import { requireWellFormedOrder } from "../core/order-request-check.js";
 import type { Journal } from "../core/journal.js";
-import { checkOrder, checkOrderRequest } from "../domain/order-validation.js";
+import { checkOrder } from "../domain/order-validation.js";
 import type { Emitter } from "./emitter.js";
 import { chunkKey, planBlocks, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 
@@ -38,14 +39,10 @@ export async function createEmissionOrder(d: CreateDeps, input: CreateInput): Pr
 
 /** Step 4: check the request; 4.1 journal, 4.2 error reply, 4.3 the Registrar takes it at step 8. */
 async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<OrderSpec> {
-  // The contract's rules (buf.validate in emitter.proto and order.proto), by protovalidate.
+  // The contract's rules (buf.validate in emitter.proto and order.proto), by protovalidate, and the per-serial check.
   const request = create(CreateEmissionOrderRequestSchema, { participantId: input.participantId });
   if (input.order !== undefined) request.order = input.order;
-  const violations: FieldViolation[] = checkOrderRequest(CreateEmissionOrderRequestSchema, request);
-  if (violations.length === 0 && input.order !== undefined) return input.order;
-  const error = new RequestInvalidError("4", violations);
-  await d.journal.record({ step: "4.1", orderId: input.order?.productionOrderId ?? "", requestId: input.requestId, participantId: input.participantId, error });
-  throw error; // 4.2
+  return requireWellFormedOrder({ journal: d.journal, step: "4", requestId: input.requestId, participantId: input.participantId }, CreateEmissionOrderRequestSchema, request);
 }
 
 /** Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8. */

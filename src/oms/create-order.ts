@@ -1,3 +1,4 @@
+import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
@@ -6,8 +7,10 @@ import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb
 import { checkReply } from "../core/check-reply.js";
 import { OrderStateError } from "../core/domain-errors.js";
 import type { Journal } from "../core/journal.js";
+import { requireWellFormedOrder } from "../core/order-request-check.js";
+import { CreateOrderRequestSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
-import type { Retransmitter } from "../core/retransmitter.js";
+import { retransmitUntil } from "../core/retransmitting-transport.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection } from "../store/store.js";
 import type { OrderDoc } from "./orders.js";
@@ -16,7 +19,6 @@ export interface CreateOrderDeps {
   orders: Collection<OrderDoc>;
   registrar: Client<typeof RegistrarService>;
   journal: Journal;
-  retransmit: Retransmitter;
   /** Step 14.1: start filling the array in the background. */
   fill(orderId: string): void;
   /** Whether a cancel named this CreateOrder request id already. */
@@ -36,10 +38,14 @@ export interface CreateOrderInput {
 /**
  * Step 2 and steps 12 to 15 of process 01.01.00.00 at OMS. Step 2 checks who
  * is asking (done by the auth interceptor: a line controller token names its
- * participant) and sends the order on; the rules of the order itself are
- * checked in one place, the Emission server's steps 4 and 5.
+ * participant) and the request's shape, by the Emission server's step 4
+ * rules (2.1 journal, 2.2 error reply), then sends the order on; the
+ * business rules (step 5) are checked at the Emission server only.
  */
 export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): Promise<OrderDoc> {
+  const request = create(CreateOrderRequestSchema);
+  if (input.order !== undefined) request.order = input.order;
+  await requireWellFormedOrder({ journal: d.journal, step: "2", requestId: input.requestId, participantId: input.participantId }, CreateOrderRequestSchema, request);
   const ref = input.order?.productionOrderId ?? "";
   // A cancelled order is never started by a later message (IOTP §4.5.3).
   if (await d.cancelledBefore(input.participantId, input.requestId)) {
@@ -48,10 +54,10 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
   // Steps 12-13: receive the Registrar's result and check it; 13.1 journal, 13.2 error reply to APCS, 13.3 on to step 16.
   const reply = await checkReply(
     { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
-    () => d.retransmit.call("CreatePool", (timeoutMs) => d.registrar.createPool(
+    () => d.registrar.createPool(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) }, timeoutMs },
-    ), input.signal),
+      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) }, contextValues: retransmitUntil(input.signal) },
+    ),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.

@@ -5,6 +5,7 @@ import type { BlockStore } from "../core/block-store.js";
 import type { CodeFiller } from "../core/code-filler.js";
 import { OrderStateError } from "../core/domain-errors.js";
 import type { DownstreamOutbox } from "../core/downstream-outbox.js";
+import { retransmitUntil } from "../core/retransmitting-transport.js";
 import type { Journal } from "../core/journal.js";
 import type { Notifier } from "../core/notifier.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
@@ -88,10 +89,10 @@ export async function sendDown(d: OrderLifecycleDeps, order: OrderDoc): Promise<
   await d.outbox.deliver({
     key: `${order.pending}:${orderId}`,
     what: order.pending === "cancel" ? "CancelPool" : "ClosePool",
-    send: (timeoutMs) =>
+    send: (until) =>
       order.pending === "cancel"
-        ? d.registrar.cancelPool({ orderId, deliveredThroughBlock: order.deliveredBlocks }, { headers, timeoutMs })
-        : d.registrar.closePool({ orderId }, { headers, timeoutMs }),
+        ? d.registrar.cancelPool({ orderId, deliveredThroughBlock: order.deliveredBlocks }, { headers, contextValues: retransmitUntil(until) })
+        : d.registrar.closePool({ orderId }, { headers, contextValues: retransmitUntil(until) }),
     delivered: clear,
     refused: async (err) => {
       await d.journal.record({ step: order.pending ?? "", orderId, requestId: headers[REQUEST_ID_HEADER], participantId: order.participantId, error: err, cause: err });

@@ -1,22 +1,19 @@
 import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { CancelOrderRequestSchema, OmsService } from "../gen/emission/oms/v1/oms_pb.js";
+import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
 import { abortedCallError } from "../core/aborted-call-error.js";
 import { callerOf } from "../core/auth.js";
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import { requireContract } from "../core/contract-check.js";
 import { OrderStateError, RequestInvalidError, toConnectError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
-import type { Retransmitter } from "../core/retransmitter.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
 import { meshError } from "../core/error-info.js";
 import { PRODUCT_GROUP_CATALOG } from "./product-group-catalog.js";
 
 export interface OmsDeps extends OrderLifecycleDeps {
-  retransmit: Retransmitter;
   recheckMs: number;
 }
 
@@ -30,7 +27,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         const requestId = requestIdOf(ctx);
         const order = await createOrder(
           {
-            orders: d.orders, registrar: d.registrar, journal: d.journal, retransmit: d.retransmit,
+            orders: d.orders, registrar: d.registrar, journal: d.journal,
             fill: (id) => d.filler.fill(id),
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
             cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,
@@ -71,8 +68,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         return { order: toOrderMessage(await closeOrder(d, req.orderId, participant(ctx), requestIdOf(ctx))) };
       },
       async cancelOrder(req, ctx) {
-        // Exactly one of order_id and create_request_id (oms.proto).
-        requireContract(CancelOrderRequestSchema, req, { step: "cancel", messageField: "order_id" });
+        // Exactly one of order_id and create_request_id (oms.proto): held by the contract interceptor.
         const order = await cancelOrder(d, req, participant(ctx), requestIdOf(ctx));
         return order === undefined ? {} : { order: toOrderMessage(order) };
       },

@@ -3,7 +3,7 @@ import type { AccessPolicy } from "../core/auth.js";
 import { BackgroundTasks } from "../core/background-tasks.js";
 import { BlockStore } from "../core/block-store.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
-import { createDownstreamTransport } from "../core/downstream-transport.js";
+import { transportBelow } from "../core/downstream-transport.js";
 import { serve, type BuiltRole, type RunningServer } from "../core/grpc-server.js";
 import type { Logger } from "../core/logger.js";
 import { openRoleBase, roleSpec } from "../core/role-base.js";
@@ -20,7 +20,6 @@ import { expireFinishedOrders } from "../core/code-expiry.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { sendDown } from "./order-lifecycle.js";
 import { DownstreamOutbox } from "../core/downstream-outbox.js";
-import { Retransmitter, retransmitPolicy } from "../core/retransmitter.js";
 import { omsRoutes } from "./routes.js";
 
 export const ROLE = "oms";
@@ -49,16 +48,12 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const registrar = createClient(
-    RegistrarService,
-    o.downstream ?? createDownstreamTransport({ address: config.registrar.address, token: config.oms.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
-  );
+  const registrar = createClient(RegistrarService, transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream));
   const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs));
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died
-  const retransmit = new Retransmitter(retransmitPolicy(config), log);
-  const outbox = new DownstreamOutbox(tasks, retransmit, log);
+  const outbox = new DownstreamOutbox(tasks, log);
   const cancelMarks = await openCancelMarks(store);
-  const deps = { orders, cancelMarks, blocks, registrar, filler, notifier, journal, outbox, retransmit, recheckMs: config.recheckMs };
+  const deps = { orders, cancelMarks, blocks, registrar, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
   // After a restart: closes and cancels the Registrar has not confirmed go out again.
   for (const order of await orders.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, order);
   const routes = omsRoutes(deps);

@@ -1,3 +1,4 @@
+import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
@@ -5,8 +6,10 @@ import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { checkReply } from "../core/check-reply.js";
 import type { Journal } from "../core/journal.js";
+import { requireWellFormedOrder } from "../core/order-request-check.js";
+import { CreatePoolRequestSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
-import type { Retransmitter } from "../core/retransmitter.js";
+import { retransmitUntil } from "../core/retransmitting-transport.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection } from "../store/store.js";
 import type { PoolDoc } from "./pools.js";
@@ -15,7 +18,6 @@ export interface CreatePoolDeps {
   pools: Collection<PoolDoc>;
   emitter: Client<typeof EmitterService>;
   journal: Journal;
-  retransmit: Retransmitter;
   /** Step 10.1: start filling the pool in the background. */
   fill(orderId: string): void;
 }
@@ -30,15 +32,19 @@ export interface CreatePoolInput {
 
 /** Steps 3 and 8 to 11 of process 01.01.00.00 at the Registrar. */
 export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Promise<PoolDoc> {
-  // Step 3: form the request holding the order and send it to the Emission server.
+  // Step 3: check the request by the Emission server's step 4 rules (3.1 journal, 3.2 error reply),
+  // so a malformed one goes no further; then form the request holding the order and send it on.
+  const request = create(CreatePoolRequestSchema, { participantId: input.participantId });
+  if (input.order !== undefined) request.order = input.order;
+  await requireWellFormedOrder({ journal: d.journal, step: "3", requestId: input.requestId, participantId: input.participantId }, CreatePoolRequestSchema, request);
   const downstreamId = deriveRequestId(input.requestId, "registrar");
   // Steps 8-9: receive the result and check it; 9.1 journal, 9.2 error reply to OMS, 9.3 on to step 12.
   const reply = await checkReply(
     { journal: d.journal, step: "9", below: "Emission server", orderRef: input.order?.productionOrderId ?? "", requestId: input.requestId, participantId: input.participantId },
-    () => d.retransmit.call("CreateEmissionOrder", (timeoutMs) => d.emitter.createEmissionOrder(
+    () => d.emitter.createEmissionOrder(
       { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: downstreamId }, timeoutMs },
-    ), input.signal),
+      { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
+    ),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.

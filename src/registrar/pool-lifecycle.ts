@@ -5,6 +5,7 @@ import type { BlockStore } from "../core/block-store.js";
 import type { CodeFiller } from "../core/code-filler.js";
 import { OrderStateError } from "../core/domain-errors.js";
 import type { DownstreamOutbox } from "../core/downstream-outbox.js";
+import { retransmitUntil } from "../core/retransmitting-transport.js";
 import type { Journal } from "../core/journal.js";
 import type { Notifier } from "../core/notifier.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
@@ -59,10 +60,10 @@ export async function sendDown(d: PoolLifecycleDeps, pool: PoolDoc): Promise<voi
   await d.outbox.deliver({
     key: `${pool.pending}:${orderId}`,
     what: pool.pending === "cancel" ? "CancelEmissionOrder" : "CloseEmissionOrder",
-    send: (timeoutMs) =>
+    send: (until) =>
       pool.pending === "cancel"
-        ? d.emitter.cancelEmissionOrder({ orderId, deliveredThroughBlock: pool.deliveredThrough ?? 0 }, { headers, timeoutMs })
-        : d.emitter.closeEmissionOrder({ orderId }, { headers, timeoutMs }),
+        ? d.emitter.cancelEmissionOrder({ orderId, deliveredThroughBlock: pool.deliveredThrough ?? 0 }, { headers, contextValues: retransmitUntil(until) })
+        : d.emitter.closeEmissionOrder({ orderId }, { headers, contextValues: retransmitUntil(until) }),
     delivered: async () => {
       await d.pools.updateOne({ _id: orderId, pending: pool.pending }, { $unset: { pending: true, pendingRequestId: true } });
     },

@@ -7,10 +7,8 @@ import { requestIdOf } from "../core/request-id.js";
 import { createPool } from "./create-pool.js";
 import { cancelPool, closePool, type PoolLifecycleDeps } from "./pool-lifecycle.js";
 import { loadPool, OPEN, toPoolMessage } from "./pools.js";
-import type { Retransmitter } from "../core/retransmitter.js";
 
 export interface RegistrarDeps extends PoolLifecycleDeps {
-  retransmit: Retransmitter;
   recheckMs: number;
 }
 
@@ -28,7 +26,7 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
     router.service(RegistrarService, {
       async createPool(req, ctx) {
         const pool = await createPool(
-          { pools: d.pools, emitter: d.emitter, journal: d.journal, retransmit: d.retransmit, fill: (id) => d.filler.fill(id) },
+          { pools: d.pools, emitter: d.emitter, journal: d.journal, fill: (id) => d.filler.fill(id) },
           { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), signal: ctx.signal },
         );
         return { orderId: pool._id, readiness: toPoolMessage(pool).readiness, status: pool.status };

@@ -3,7 +3,7 @@ import type { AccessPolicy } from "../core/auth.js";
 import { BackgroundTasks } from "../core/background-tasks.js";
 import { BlockStore } from "../core/block-store.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
-import { createDownstreamTransport } from "../core/downstream-transport.js";
+import { transportBelow } from "../core/downstream-transport.js";
 import { serve, type BuiltRole, type RunningServer } from "../core/grpc-server.js";
 import type { Logger } from "../core/logger.js";
 import { openRoleBase, roleSpec } from "../core/role-base.js";
@@ -17,7 +17,6 @@ import { createPoolFiller } from "./pool-filler.js";
 import { WorkLease } from "../core/work-lease.js";
 import { sendDown } from "./pool-lifecycle.js";
 import { DownstreamOutbox } from "../core/downstream-outbox.js";
-import { Retransmitter, retransmitPolicy } from "../core/retransmitter.js";
 import { openPools } from "./pools.js";
 import { expireFinishedOrders } from "../core/code-expiry.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
@@ -48,15 +47,11 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const emitter = createClient(
-    EmitterService,
-    o.downstream ?? createDownstreamTransport({ address: config.emissionServer.address, token: config.registrar.token, maxMessageBytes: config.maxMessageBytes, tls: config.tls }),
-  );
+  const emitter = createClient(EmitterService, transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream));
   const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter, new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs));
   filler.startResuming(); // pools left filling by a crash, or by an instance that died
-  const retransmit = new Retransmitter(retransmitPolicy(config), log);
-  const outbox = new DownstreamOutbox(tasks, retransmit, log);
-  const deps = { pools, blocks, emitter, filler, notifier, journal, outbox, retransmit, recheckMs: config.recheckMs };
+  const outbox = new DownstreamOutbox(tasks, log);
+  const deps = { pools, blocks, emitter, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
   // After a restart: closes and cancels the Emission server has not confirmed go out again.
   for (const pool of await pools.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, pool);
   const routes = registrarRoutes(deps);

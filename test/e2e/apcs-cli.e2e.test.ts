@@ -143,7 +143,7 @@ describe("the apcs CLI against the mesh as three processes", () => {
     const missing = await cli(["status", "no-such-order", ...base]);
     expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/^NOT_FOUND: order "no-such-order" not found/)]);
     const stranger = await cli(["status", "no-such-order", "--oms", mesh.oms.address, "--token", "wrong"]);
-    expect([stranger.code, stranger.stderr]).toEqual([1, expect.stringMatching(/^UNAUTHENTICATED: /)]);
+    expect([stranger.code, stranger.stderr]).toEqual([1, expect.stringMatching(/^UNAUTHENTICATED at step auth: unknown bearer token/)]);
   });
 });
 

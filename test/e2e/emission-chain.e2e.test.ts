@@ -87,16 +87,17 @@ describe("the mesh as three processes on loopback ports", () => {
     expect((await emitter.getEmissionOrder({ orderId: order.orderId })).order?.status).toBe(OrderStatus.CLOSED);
   });
 
-  it("journals a malformed request at the Emission server (4.1) and at each hop above it", async () => {
+  it("journals a malformed request at OMS (2.1), the first role it reaches, and sends it no further", async () => {
     const spec = milkOrder(10);
     spec.productionOrderId = "e2e-malformed";
     spec.products![0]!.quantity = 0;
     const err = await rejection(apcs.placeOrder(spec));
     expect(err.code).toBe(Code.InvalidArgument);
     expect(fieldViolationsOf(err).map((v) => v.field)).toContain("order.products[0].quantity");
-    expect(await journalSteps(mesh.emission, "e2e-malformed")).toEqual(["4.1"]);
-    expect(await journalSteps(mesh.registrar, "e2e-malformed")).toEqual(["9.1"]);
-    expect(await journalSteps(mesh.oms, "e2e-malformed")).toEqual(["13.1"]);
+    // OMS runs the Emission server's step 4 rules at its step 2; the relay chain 9.1 → 13.1 is the next test's.
+    expect(await journalSteps(mesh.emission, "e2e-malformed")).toEqual([]);
+    expect(await journalSteps(mesh.registrar, "e2e-malformed")).toEqual([]);
+    expect(await journalSteps(mesh.oms, "e2e-malformed")).toEqual(["2.1"]);
     expect((await apcs.journal.list({ orderId: "e2e-malformed" })).entries.map((e) => e.step)).toEqual(["17.1"]);
   });
 

@@ -185,14 +185,14 @@ describe("grpcurl against the mesh as real processes", { timeout: 60_000 }, () =
     return { exitCode: formatted.exitCode, status: JSON.parse(formatted.stderr) as PrintedStatus, plain: plain.stderr };
   }
 
-  it("prints the BadRequest and ErrorInfo of a malformed CreateOrder (step 4) as JSON", async () => {
+  it("prints the BadRequest and ErrorInfo of a malformed CreateOrder (step 2 at OMS) as JSON", async () => {
     const { exitCode, status, plain } = await createOrderError("grpcurl-step4-0001", { gtin: "4600" });
     expect(exitCode).toBe(64 + 3); // grpcurl exits 64 + the status code: INVALID_ARGUMENT
     expect(status.code).toBe(3);
     const badRequest = status.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest");
     expect(badRequest?.["fieldViolations"]).toEqual([expect.objectContaining({ field: "order.products[0].gtin" })]);
     const errorInfo = status.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.ErrorInfo");
-    expect(errorInfo).toMatchObject({ domain: "emission-mesh", metadata: expect.objectContaining({ step: "4" }) });
+    expect(errorInfo).toMatchObject({ domain: "emission-mesh", metadata: expect.objectContaining({ step: "2" }) });
     expect(plain).toContain('"field": "order.products[0].gtin"');
     expect(plain).not.toMatch(/not recognized|unknown type/i);
   });

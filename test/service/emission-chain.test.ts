@@ -153,19 +153,30 @@ describe("error branches of process 01.01.00.00", () => {
     };
   }
 
-  it("4.1-4.3: a malformed request is journaled at every hop and reaches the line as INVALID_ARGUMENT with field violations", async () => {
+  it("2.1-2.2: a malformed request is refused and journaled by OMS, goes no further, and reaches the line as INVALID_ARGUMENT with field violations", async () => {
     const spec = milkOrder(10);
     spec.productionOrderId = "malformed-1";
     spec.products![0]!.gtin = "46000";
     const err = await rejection(mesh.apcs.placeOrder(spec, "req-malformed-1"));
     expect(err.code).toBe(Code.InvalidArgument);
-    expect(stepOf(err)).toBe("4");
+    expect(stepOf(err)).toBe("2");
     expect(fieldViolationsOf(err).map((v) => v.field)).toContain("order.products[0].gtin");
-    expect(await stepsJournaled("malformed-1")).toEqual({ emission: ["4.1"], registrar: ["9.1"], oms: ["13.1"], apcs: ["17.1"] });
+    // OMS runs the Emission server's step 4 rules at its step 2: the request never travels down.
+    expect(await stepsJournaled("malformed-1")).toEqual({ emission: [], registrar: [], oms: ["2.1"], apcs: ["17.1"] });
     const [apcsEntry] = (await mesh.apcs.journal.list({ orderId: "malformed-1" })).entries;
     expect(apcsEntry?.requestId).toBe("req-malformed-1");
     expect(apcsEntry?.code).toBe("INVALID_ARGUMENT");
     expect(apcsEntry?.cause).toMatch(/gtin/);
+  });
+
+  it("3.1-3.2 and 4.1-4.2: the Registrar and the Emission server refuse a malformed request that reaches them, each journaling its own step", async () => {
+    const spec = milkOrder(10);
+    spec.productionOrderId = "malformed-below";
+    spec.products![0]!.gtin = "46000";
+    const atRegistrar = await rejection(mesh.registrarClient.createPool({ participantId: "7700000001", order: spec }, { headers: { "x-request-id": "malformed-below-1" } }));
+    const atEmission = await rejection(mesh.emitterClient.createEmissionOrder({ participantId: "7700000001", order: spec }, { headers: { "x-request-id": "malformed-below-2" } }));
+    expect([atRegistrar.code, stepOf(atRegistrar), atEmission.code, stepOf(atEmission)]).toEqual([Code.InvalidArgument, "3", Code.InvalidArgument, "4"]);
+    expect(await stepsJournaled("malformed-below")).toEqual({ emission: ["4.1"], registrar: ["3.1"], oms: [], apcs: [] });
   });
 
   it("5.1-5.3: an order breaking a business rule reaches the line as FAILED_PRECONDITION naming the field", async () => {

@@ -68,20 +68,22 @@ describe("stored replies (IOTP §4.5.2) across the mesh", () => {
     expect(await mesh.count("emission", "orders")).toBe(1);
   });
 
-  it("stores failures too: a repeated malformed order gets the same error without reaching the Emission server again", async () => {
+  it("stores failures too: a repeated refused order gets the same error without reaching the Emission server again", async () => {
     mesh = await inMemoryMesh(FAST);
     const spec = milkOrder(10);
     spec.productionOrderId = "stored-failure";
-    spec.products![0]!.gtin = "1";
+    // A wrong check digit: only the Emission server refuses it (step 5); a malformed order would stop at OMS (2.1).
+    const good = spec.products![0]!.gtin!;
+    spec.products![0]!.gtin = good.slice(0, 13) + String((Number(good[13]) + 1) % 10);
     const oms = mesh.omsClient();
     const headers = { "x-request-id": "create-bad-0001" };
     const first = await rejection(oms.createOrder({ order: spec }, { headers }));
     const second = await rejection(oms.createOrder({ order: spec }, { headers }));
-    expect([first.code, second.code]).toEqual([Code.InvalidArgument, Code.InvalidArgument]);
+    expect([first.code, second.code]).toEqual([Code.FailedPrecondition, Code.FailedPrecondition]);
     expect(second.rawMessage).toBe(first.rawMessage);
     expect(second.metadata.get(REPLAY_HEADER)).toBe("true");
     expect(second.details).toHaveLength(first.details.length);
-    expect((await mesh.journal("emission", "stored-failure")).map((e) => e.step)).toEqual(["4.1"]);
+    expect((await mesh.journal("emission", "stored-failure")).map((e) => e.step)).toEqual(["5.1"]);
   });
 
   it("does the work once for concurrent duplicates, which all get the original's reply", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseTokens } from "../../src/core/auth.js";
-import { loadConfig, parseAddress } from "../../src/core/config.js";
+import { CLIENT_DEFAULTS, loadConfig, parseAddress } from "../../src/core/config.js";
 import { deriveRequestId } from "../../src/core/request-id.js";
 
 describe("loadConfig", () => {
@@ -21,6 +21,23 @@ describe("loadConfig", () => {
     expect(() => parseAddress("localhost")).toThrow(/not host:port/);
     expect(() => loadConfig([], { BLOCK_SIZE: "-3" })).toThrow(/positive integer/);
   });
+
+  it("names the variable of a bad value and says what it expects", () => {
+    expect(() => loadConfig([], { CALL_TIMEOUT_MS: "soon" })).toThrow('CALL_TIMEOUT_MS="soon": expected a positive integer');
+    expect(() => loadConfig([], { RETRANSMIT_ATTEMPTS: "2.5" })).toThrow('RETRANSMIT_ATTEMPTS="2.5": expected a positive integer');
+    expect(() => loadConfig([], { REGISTRAR_ADDR: "localhost" })).toThrow('REGISTRAR_ADDR="localhost": expected host:port');
+  });
+
+  it("treats an empty variable as unset, and lets a flag stand in for a bad variable", () => {
+    const c = loadConfig(["node", "x", "--block-size", "7"], { CALL_TIMEOUT_MS: "", BLOCK_SIZE: "-3" });
+    expect([c.callTimeoutMs, c.emissionServer.blockSize]).toEqual([CLIENT_DEFAULTS.callTimeoutMs, 7]);
+  });
+
+  it("declares each default once: the client defaults are the server roles' defaults", () => {
+    const c = loadConfig([], {});
+    expect(CLIENT_DEFAULTS).toEqual({ oms: "127.0.0.1:50051", callTimeoutMs: c.callTimeoutMs, retransmit: c.retransmit });
+    expect([c.callTimeoutMs, c.retransmit, c.maxMessageBytes]).toEqual([30_000, { attempts: 6, initialBackoffMs: 100, maxBackoffMs: 5_000 }, 64 * 1024 * 1024]);
+  });
 });
 
 describe("parseTokens", () => {
@@ -33,6 +50,24 @@ describe("parseTokens", () => {
   it("refuses unknown roles and line tokens without a participant", () => {
     expect(() => parseTokens("a=printer")).toThrow(/must be one of/);
     expect(() => parseTokens("a=apcs")).toThrow(/participant/);
+  });
+
+  it.each([
+    ["no role", "dev-apcs=apcs:1,s3cr3t-Qz7-value"],
+    ["the secret where the role goes", "dev-apcs=apcs:1,apcs=s3cr3t-Qz7-value"],
+    ["a participant too many", "s3cr3t-Qz7-value=apcs:1:2"],
+    ["an apcs token without a participant", "s3cr3t-Qz7-value=apcs"],
+    ["a participant id too long", `s3cr3t-Qz7-value=apcs:${"9".repeat(65)}`],
+  ])("names a malformed entry (%s) by its position and the shape expected, never its text", (_what, spec) => {
+    let message = "";
+    try {
+      parseTokens(spec);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^MESH_TOKENS entry \d of \d/);
+    expect(message).not.toContain("s3cr3t");
+    expect(message).not.toContain("Qz7");
   });
 });
 

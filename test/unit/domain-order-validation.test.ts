@@ -10,7 +10,11 @@ import {
   type OrderSpec,
   type Product,
 } from "../../src/gen/emission/common/v1/order_pb.js";
-import { contractViolations } from "../../src/domain/contract-rules.js";
+import { contractViolations, warmContractRules } from "../../src/domain/contract-rules.js";
+import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
+import { JournalService } from "../../src/gen/emission/journal/v1/journal_pb.js";
+import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
+import { RegistrarService } from "../../src/gen/emission/registrar/v1/registrar_pb.js";
 import { gtinCheckDigit } from "../../src/domain/gtin.js";
 import { checkOrder, checkRequest, type Violation } from "../../src/domain/order-validation.js";
 import { randomSerials } from "../../src/domain/serial-generator.js";
@@ -191,5 +195,12 @@ describe("checkRequest and checkOrder together", () => {
     const spec = order(Array.from({ length: 10 }, (_, i) => selfMade(serials, { gtin: gtin(i) })));
     expect(checkRequest(spec)).toEqual([]);
     expect(checkOrder(spec, CTX)).toEqual([]);
+  });
+});
+
+describe("warmContractRules", () => {
+  it("compiles the rules of every request of every role's services, so none breaks at its first call", () => {
+    const services = [OmsService, RegistrarService, EmitterService, JournalService];
+    expect(() => warmContractRules(services)).not.toThrow();
   });
 });

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file emission/journal/v1/journal.proto.
  */
 export const file_emission_journal_v1_journal: GenFile = /*@__PURE__*/
-  fileDesc("CiFlbWlzc2lvbi9qb3VybmFsL3YxL2pvdXJuYWwucHJvdG8SE2VtaXNzaW9uLmpvdXJuYWwudjEizAEKDEpvdXJuYWxFbnRyeRIKCgJpZBgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRyb2xlGAMgASgJEgwKBHN0ZXAYBCABKAkSEAoIb3JkZXJfaWQYBSABKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIWCg5wYXJ0aWNpcGFudF9pZBgHIAEoCRIMCgRjb2RlGAggASgJEg8KB21lc3NhZ2UYCSABKAkSDQoFY2F1c2UYCiABKAkiZQoSTGlzdEpvdXJuYWxSZXF1ZXN0EhAKCG9yZGVyX2lkGAEgASgJEgwKBHN0ZXAYAiABKAkSGwoJcGFnZV9zaXplGAMgASgNQgi6SAUqAxjoBxISCgpwYWdlX3Rva2VuGAQgASgJImIKE0xpc3RKb3VybmFsUmVzcG9uc2USMgoHZW50cmllcxgBIAMoCzIhLmVtaXNzaW9uLmpvdXJuYWwudjEuSm91cm5hbEVudHJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTJ3Cg5Kb3VybmFsU2VydmljZRJlCgtMaXN0Sm91cm5hbBInLmVtaXNzaW9uLmpvdXJuYWwudjEuTGlzdEpvdXJuYWxSZXF1ZXN0GiguZW1pc3Npb24uam91cm5hbC52MS5MaXN0Sm91cm5hbFJlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_buf_validate_validate, file_google_protobuf_timestamp]);
+  fileDesc("CiFlbWlzc2lvbi9qb3VybmFsL3YxL2pvdXJuYWwucHJvdG8SE2VtaXNzaW9uLmpvdXJuYWwudjEizAEKDEpvdXJuYWxFbnRyeRIKCgJpZBgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRyb2xlGAMgASgJEgwKBHN0ZXAYBCABKAkSEAoIb3JkZXJfaWQYBSABKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIWCg5wYXJ0aWNpcGFudF9pZBgHIAEoCRIMCgRjb2RlGAggASgJEg8KB21lc3NhZ2UYCSABKAkSDQoFY2F1c2UYCiABKAkigQEKEkxpc3RKb3VybmFsUmVxdWVzdBIaCghvcmRlcl9pZBgBIAEoCUIIukgFcgMYgAESFQoEc3RlcBgCIAEoCUIHukgEcgIYEBIbCglwYWdlX3NpemUYAyABKA1CCLpIBSoDGOgHEhsKCnBhZ2VfdG9rZW4YBCABKAlCB7pIBHICGEAiYgoTTGlzdEpvdXJuYWxSZXNwb25zZRIyCgdlbnRyaWVzGAEgAygLMiEuZW1pc3Npb24uam91cm5hbC52MS5Kb3VybmFsRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMncKDkpvdXJuYWxTZXJ2aWNlEmUKC0xpc3RKb3VybmFsEicuZW1pc3Npb24uam91cm5hbC52MS5MaXN0Sm91cm5hbFJlcXVlc3QaKC5lbWlzc2lvbi5qb3VybmFsLnYxLkxpc3RKb3VybmFsUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message emission.journal.v1.JournalEntry
@@ -92,11 +92,15 @@ export const JournalEntrySchema: GenMessage<JournalEntry> = /*@__PURE__*/
  */
 export type ListJournalRequest = Message<"emission.journal.v1.ListJournalRequest"> & {
   /**
+   * An order id, or a production order id (at most 128 characters).
+   *
    * @generated from field: string order_id = 1;
    */
   orderId: string;
 
   /**
+   * A step as the journal spells it ("4.1", "auth").
+   *
    * @generated from field: string step = 2;
    */
   step: string;
@@ -109,6 +113,8 @@ export type ListJournalRequest = Message<"emission.journal.v1.ListJournalRequest
   pageSize: number;
 
   /**
+   * The next_page_token of the previous page.
+   *
    * @generated from field: string page_token = 4;
    */
   pageToken: string;
