@@ -44,7 +44,8 @@ export function isPermanent(err: ConnectError): boolean {
  * rejects on a permanent error or when aborted.
  */
 export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
-  const { initialMs, maxMs } = o.backoff ?? { initialMs: CLIENT_DEFAULTS.retransmit.initialBackoffMs, maxMs: CLIENT_DEFAULTS.retransmit.maxBackoffMs };
+  // Capped at 1 s: a stream to a restarted or partner instance resumes within a second of it being back.
+  const { initialMs, maxMs } = o.backoff ?? { initialMs: CLIENT_DEFAULTS.retransmit.initialBackoffMs, maxMs: Math.min(1_000, CLIENT_DEFAULTS.retransmit.maxBackoffMs) };
   let delay = initialMs;
   for (;;) {
     let cursor = await o.cursor();

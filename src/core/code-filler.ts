@@ -23,7 +23,7 @@ export interface FillerTarget {
   /** Orders still being filled, resumed after a restart. */
   filling(): Promise<string[]>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "ms">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "ms" | "scanMs">;
 }
 
 export interface CodeFillerDeps {
@@ -58,13 +58,13 @@ export class CodeFiller {
   }
 
   /**
-   * Resumes filling now (after a restart) and then every third of a lease, so
-   * orders whose filler died with its instance are taken over.
+   * Resumes filling now (after a restart) and then every heartbeat, so
+   * orders whose filler died with its instance are taken over within seconds.
    */
   startResuming(): void {
     const scan = (): void => void this.resumeAll().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
     scan();
-    this.scanner = setInterval(scan, Math.max(100, this.target.lease.ms / 3));
+    this.scanner = setInterval(scan, Math.max(100, this.target.lease.scanMs));
     this.scanner.unref();
   }
 

@@ -79,6 +79,10 @@ const GENERAL = {
 
 /** Server-role processing (IOTP §4.5): stored replies, overload, leases. */
 const SERVER_ROLE = {
+  /** How often an instance records in its role's store that it is alive. */
+  instanceHeartbeatMs: positiveInt("INSTANCE_HEARTBEAT_MS", SECOND_MS),
+  /** After how long without a heartbeat an instance counts as dead, and its claims and leases are taken over. */
+  instanceDeadMs: positiveInt("INSTANCE_DEAD_MS", 3 * SECOND_MS),
   /** How long stored replies are kept. */
   replyTtlMs: positiveInt("REPLY_TTL_MS", DAY_MS),
   /** How long a claim on a running call holds if its process dies. */

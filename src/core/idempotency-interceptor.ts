@@ -51,21 +51,27 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
     }
     const key = replyKey(req);
     const digest = createHash("sha256").update(toBinary(req.method.input, req.message)).digest("base64");
-    const claim = await o.replies.claim(key, digest);
-    switch (claim.kind) {
-      case "new":
-        req.contextValues.set(requestSinceKey, claim.since);
-        return runOnce(o, key, req, async () => {
-          const res = await next(req);
-          if (res.stream) throw new ConnectError("a unary call answered with a stream", Code.Internal);
-          return res;
-        });
-      case "done":
-        return replay(req, claim.doc);
-      case "mismatch":
-        throw reused(req);
-      case "running":
-        return replay(req, await awaitOriginal(o, key, req.signal));
+    const until = Date.now() + o.maxWaitMs;
+    for (;;) {
+      const claim = await o.replies.claim(key, digest);
+      switch (claim.kind) {
+        case "new":
+          req.contextValues.set(requestSinceKey, claim.since);
+          return runOnce(o, key, req, async () => {
+            const res = await next(req);
+            if (res.stream) throw new ConnectError("a unary call answered with a stream", Code.Internal);
+            return res;
+          });
+        case "done":
+          return replay(req, claim.doc);
+        case "mismatch":
+          throw reused(req);
+        case "running": {
+          const doc = await awaitOriginal(o, key, req.signal, until);
+          if (doc !== "orphaned") return replay(req, doc);
+          // The original's instance died while we waited: claim again, and take it over.
+        }
+      }
     }
   };
 }
@@ -93,14 +99,18 @@ async function runOnce(o: IdempotencyOptions, key: string, req: UnaryRequest, wo
   }
 }
 
-/** RFC 2801 §4.5.2.2: the duplicate waits for the original within its own deadline. */
-async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSignal): Promise<ReplyDoc> {
-  const until = Date.now() + o.maxWaitMs;
+/**
+ * RFC 2801 §4.5.2.2: the duplicate waits for the original within its own
+ * deadline, or until the original's instance is found dead ("orphaned"), so
+ * a retransmission after a crash takes the call over in seconds.
+ */
+async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSignal, until: number): Promise<ReplyDoc | "orphaned"> {
   while (!signal.aborted && Date.now() < until) {
     await o.notifier.wait(key, signal, Math.min(250, Math.max(1, until - Date.now())));
     const doc = await o.replies.get(key);
     if (doc === undefined) break; // the original failed transiently: nothing stored
     if (doc.state === "done") return doc;
+    if (await o.replies.orphaned(doc)) return "orphaned";
   }
   if (signal.aborted) throw abortedCallError(signal);
   throw transientError("a request with this x-request-id is being processed; retry later for its reply", Code.Unavailable, "REQUEST_IN_PROGRESS", o.retryHintMs);

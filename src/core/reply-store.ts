@@ -1,5 +1,5 @@
-import { randomUUID } from "node:crypto";
 import type { Collection, Store } from "../store/store.js";
+import type { InstanceLiveness } from "./instance-liveness.js";
 
 /** A stored outcome of a state-changing call, keyed by caller, method and request id. */
 export interface ReplyDoc {
@@ -7,7 +7,11 @@ export interface ReplyDoc {
   /** SHA-256 of the request message: the same id with another payload is refused. */
   digest: string;
   state: "running" | "done";
-  /** The process working on it, and until when its claim holds (so a crashed owner is taken over). */
+  /**
+   * The instance working on it, and until when its claim holds without
+   * renewal. A crashed owner is taken over once its heartbeat stops
+   * (InstanceLiveness) or its lease runs out, whichever comes first.
+   */
   owner: string;
   leaseUntil: number;
   /** Base64 of the response message, on success. */
@@ -30,16 +34,25 @@ export type Claim =
  * conditional update, and is forgotten after its time to live.
  */
 export class ReplyStore {
-  readonly instance = randomUUID();
-
   private constructor(
     private readonly replies: Collection<ReplyDoc>,
     readonly ttlMs: number,
     readonly leaseMs: number,
+    private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive">,
   ) {}
 
-  static async open(store: Store, ttlMs: number, leaseMs: number): Promise<ReplyStore> {
-    return new ReplyStore(await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }]), ttlMs, leaseMs);
+  static async open(store: Store, ttlMs: number, leaseMs: number, liveness: Pick<InstanceLiveness, "id" | "isAlive">): Promise<ReplyStore> {
+    return new ReplyStore(await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }]), ttlMs, leaseMs, liveness);
+  }
+
+  /** This instance, as owner of the claims it makes. */
+  get instance(): string {
+    return this.liveness.id;
+  }
+
+  /** True when the claim's owner is gone: its lease ran out or its instance stopped beating. */
+  async orphaned(doc: ReplyDoc, now = Date.now()): Promise<boolean> {
+    return doc.state === "running" && (doc.leaseUntil <= now || !(await this.liveness.isAlive(doc.owner, now)));
   }
 
   async claim(key: string, digest: string, now = Date.now()): Promise<Claim> {
@@ -52,10 +65,10 @@ export class ReplyStore {
     if (doc.digest !== digest) return { kind: "mismatch", doc };
     if (doc.state === "done") return { kind: "done", doc };
     // The owner died mid-call: take over the same request (same start, same expiry).
-    return doc.leaseUntil <= now ? this.takeOver(doc, { ...fresh, createdAt: doc.createdAt, expiresAt: doc.expiresAt }) : { kind: "running", doc };
+    return (await this.orphaned(doc, now)) ? this.takeOver(doc, { ...fresh, createdAt: doc.createdAt, expiresAt: doc.expiresAt }) : { kind: "running", doc };
   }
 
-  /** A claim whose owner died (lease over) or that expired: take it with a conditional update. */
+  /** A claim whose owner died (heartbeat or lease over) or that expired: take it with a conditional update. */
   private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
     const { _id, ...rest } = fresh;
     const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state }, { $set: { ...rest } });

@@ -8,6 +8,7 @@ import type { MeshConfig } from "./config.js";
 import type { ServerSpec } from "./grpc-server.js";
 import { Journal, registerJournal } from "./journal.js";
 import { createLogger, type Logger } from "./logger.js";
+import { InstanceLiveness } from "./instance-liveness.js";
 import { ReplyStore } from "./reply-store.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 
@@ -18,6 +19,8 @@ export interface RoleBase {
   store: Store;
   journal: Journal;
   replies: ReplyStore;
+  /** This instance's heartbeat in the role's store: who holds claims and leases, and whether they still live. */
+  liveness: InstanceLiveness;
   /** Stops the reply sweeper and closes a store the role opened itself. */
   close(): Promise<void>;
 }
@@ -33,8 +36,9 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const log = o.log ?? createLogger(o.role, o.config.logLevel);
   if (o.config.devTokens) log.warn("MESH_TOKENS is not set: the development tokens (dev-apcs, dev-oms, ...) are accepted");
   const store = o.store ?? (await openStore(o.role, o.config));
-  const { replyTtlMs, replyLeaseMs } = o.config.serverRole;
-  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs);
+  const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
+  const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
+  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness);
   // Stored replies are forgotten after their time to live (no TTL index needed).
   const sweeper = setInterval(() => void replies.sweep().catch((err: unknown) => log.warn({ err }, "reply sweep failed")), Math.min(replyTtlMs, 60_000));
   sweeper.unref();
@@ -44,8 +48,10 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
     store,
     journal: await Journal.open(store, o.role, log),
     replies,
+    liveness,
     async close() {
       clearInterval(sweeper);
+      await liveness.stop().catch((err: unknown) => log.warn({ err }, "could not remove the instance record"));
       if (o.store === undefined) await store.close();
     },
   };

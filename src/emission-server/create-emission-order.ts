@@ -102,12 +102,17 @@ async function releaseSerials(d: CreateDeps, orderId: string): Promise<void> {
 /** Positions of refused serials held by another order (not by an earlier run of this same request). */
 async function takenByOthers(d: CreateDeps, docs: readonly SerialDoc[], duplicates: readonly number[], orderId: string): Promise<number[]> {
   const others: number[] = [];
-  for (const pos of duplicates) {
-    const holder = await d.db.serials.findOne({ _id: docs[pos]?._id ?? "" });
-    if (holder?.orderId !== orderId) others.push(pos);
+  // In batches, not one read per serial: a retry after a crash finds all of its own serials taken.
+  for (let i = 0; i < duplicates.length; i += HOLDER_BATCH) {
+    const batch = duplicates.slice(i, i + HOLDER_BATCH);
+    const held = await d.db.serials.find({ _id: { $in: batch.map((pos) => docs[pos]?._id ?? "") } });
+    const holders = new Map(held.map((h) => [h._id, h.orderId]));
+    for (const pos of batch) if (holders.get(docs[pos]?._id ?? "") !== orderId) others.push(pos);
   }
   return others;
 }
+
+const HOLDER_BATCH = 1_000;
 
 /**
  * The limit of active orders: the order takes a slot keyed by its id, then

@@ -1,19 +1,9 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MongoClient } from "mongodb";
+import { startLocalFerretDb, waitForPing } from "../../src/store/local-ferretdb.js";
 
 const FERRETDB = fileURLToPath(new URL("../../.cache/tools/bin/ferretdb", import.meta.url));
-/** Exit status of our ferretdb program when its listen address is taken (scripts/ferretdb/main.go). */
-const EXIT_BIND = 3;
-const START_ATTEMPTS = 5;
-const READY_TIMEOUT_MS = 30_000;
-const STOP_GRACE_MS = 5_000;
 
 export interface TestMongo {
   uri: string;
@@ -32,104 +22,11 @@ export async function startFerretDb(): Promise<TestMongo> {
   const dbName = `t${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
   const external = process.env["MONGODB_URI"];
   if (external !== undefined && external !== "") {
-    await waitForPing(external, () => undefined);
+    await waitForPing(external);
     return { uri: external, dbName, stop: () => dropDatabases(external, dbName) };
   }
-  if (!existsSync(FERRETDB)) {
-    throw new Error("FerretDB is missing at .cache/tools/bin/ferretdb: run `npm install` (it runs scripts/install-tools.sh)");
-  }
-  const dir = await mkdtemp(join(tmpdir(), "ferretdb-"));
-  try {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      const server = spawnFerretDb(port, dir);
-      try {
-        await waitForPing(`mongodb://127.0.0.1:${port}/`, () => server.exited());
-        return { uri: `mongodb://127.0.0.1:${port}/`, dbName, stop: () => server.stop().finally(() => rm(dir, { recursive: true, force: true })) };
-      } catch (err) {
-        await server.stop();
-        // Another process took the port between our probe and FerretDB's bind: try another.
-        if (server.child.exitCode === EXIT_BIND && attempt < START_ATTEMPTS) continue;
-        throw err;
-      }
-    }
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-}
-
-interface FerretDbProcess {
-  child: ChildProcess;
-  /** Why the process is gone, or undefined while it runs. */
-  exited(): string | undefined;
-  stop(): Promise<void>;
-}
-
-function spawnFerretDb(port: number, dir: string): FerretDbProcess {
-  const child = spawn(FERRETDB, ["-listen", `127.0.0.1:${port}`, "-dir", join(dir, "data")], { stdio: ["ignore", "ignore", "pipe"] });
-  // Never outlive the test run, even one that timed out.
-  const orphanGuard = (): void => void child.kill("SIGKILL");
-  process.once("exit", orphanGuard);
-  child.once("exit", () => process.off("exit", orphanGuard));
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (s: string) => (stderr = (stderr + s).slice(-4000)));
-  let spawnError: Error | undefined;
-  child.on("error", (err) => (spawnError = err));
-  const gone = new Promise<void>((resolve) => child.once("close", () => resolve()));
-  // A test worker that dies must not leave the server behind.
-  const killOnExit = (): void => void child.kill("SIGKILL");
-  process.once("exit", killOnExit);
-  return {
-    child,
-    exited() {
-      if (spawnError !== undefined) return `ferretdb could not start: ${spawnError.message}`;
-      if (child.exitCode === null && child.signalCode === null) return undefined;
-      return `ferretdb exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`;
-    },
-    async stop() {
-      process.off("exit", killOnExit);
-      if (child.exitCode === null && child.signalCode === null && spawnError === undefined) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
-        await gone;
-        clearTimeout(timer);
-      }
-    },
-  };
-}
-
-/** A port that was free a moment ago (the OS picks it for a listener on port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-/** Waits until a client can ping `uri`; `exited` reports a server process that is gone. */
-async function waitForPing(uri: string, exited: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    const why = exited();
-    if (why !== undefined) throw new Error(why);
-    const client = new MongoClient(uri, { serverSelectionTimeoutMS: 1_000, connectTimeoutMS: 1_000 });
-    try {
-      await client.db("admin").command({ ping: 1 });
-      return;
-    } catch (err) {
-      last = err;
-    } finally {
-      await client.close();
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no MongoDB server answered at ${uri} within ${READY_TIMEOUT_MS} ms: ${String(last)}`);
+  const local = await startLocalFerretDb(FERRETDB);
+  return { uri: local.uri, dbName, stop: () => local.stop() };
 }
 
 async function dropDatabases(uri: string, prefix: string): Promise<void> {

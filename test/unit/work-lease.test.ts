@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { InstanceLiveness } from "../../src/core/instance-liveness.js";
+import { WorkLease, type LeasedDoc } from "../../src/core/work-lease.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+
+const BEATS = { heartbeatMs: 1_000, deadMs: 3_000 };
+
+async function twoInstances() {
+  const store = new MemoryStore();
+  const docs = await store.collection<LeasedDoc>("work");
+  await docs.insertOne({ _id: "order-1", leaseOwner: "", leaseUntil: 0 });
+  const a = await InstanceLiveness.start(store, BEATS);
+  const b = await InstanceLiveness.start(store, BEATS);
+  return { docs, a, b, leaseA: new WorkLease(docs, a, 600_000), leaseB: new WorkLease(docs, b, 600_000) };
+}
+
+describe("WorkLease", () => {
+  it("keeps work with a holder that beats, however long it has not renewed, and gives it to another once the holder's heartbeat stopped", async () => {
+    const { docs, a, b, leaseA, leaseB } = await twoInstances();
+    try {
+      const t0 = Date.now();
+      expect(await leaseA.acquire("order-1", t0)).toBe(true);
+      expect(await leaseB.acquire("order-1", t0 + 1_000)).toBe(false);
+      // A's last heartbeat is more than deadMs old at t0 + 5 s: dead, though its lease runs for minutes.
+      // A busy instance may leave a dead holder's work to an idle one.
+      expect(await leaseB.acquire("order-1", t0 + 5_000, false)).toBe(false);
+      expect(await leaseB.acquire("order-1", t0 + 5_000)).toBe(true);
+      expect((await docs.findOne({ _id: "order-1" }))?.leaseOwner).toBe(b.id);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it("frees the work of an instance that stopped at once, and the lease of a holder that no longer renews when it runs out", async () => {
+    const { docs, a, b, leaseA, leaseB } = await twoInstances();
+    try {
+      await leaseA.acquire("order-1");
+      await a.stop();
+      expect(await leaseB.acquire("order-1")).toBe(true);
+      await docs.insertOne({ _id: "order-2", leaseOwner: b.id, leaseUntil: 10 });
+      const c = new WorkLease(docs, { id: "c", isAlive: async () => true, heartbeatMs: 1_000 }, 1_000);
+      expect(await c.acquire("order-2", 20)).toBe(true);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it("refuses a dead-after shorter than two heartbeats", async () => {
+    await expect(InstanceLiveness.start(new MemoryStore(), { heartbeatMs: 1_000, deadMs: 1_500 })).rejects.toThrow(/INSTANCE_DEAD_MS/);
+  });
+});
