@@ -12,8 +12,7 @@ export function grpcJsUnary<I extends DescMessage, O extends DescMessage>(
   request: MessageShape<I>,
   headers: Record<string, string>,
 ): Promise<MessageShape<O>> {
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  const metadata = metadataOf(headers);
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(
       `/${method.parent.typeName}/${method.name}`,
@@ -42,8 +41,7 @@ export function grpcJsCall<I extends DescMessage, O extends DescMessage>(
   headers: Record<string, string>,
   options: grpc.CallOptions = {},
 ): Promise<GrpcJsOutcome<MessageShape<O>>> {
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  const metadata = metadataOf(headers);
   return new Promise((resolve) => {
     let header = new grpc.Metadata();
     let result: { message?: MessageShape<O>; error?: grpc.ServiceError } = {};
@@ -80,8 +78,7 @@ export function grpcJsServerStream<I extends DescMessage, O extends DescMessage>
   headers: Record<string, string>,
   options: grpc.CallOptions = {},
 ): { call: grpc.ClientReadableStream<MessageShape<O>>; done: Promise<GrpcJsStreamResult<MessageShape<O>>> } {
-  const metadata = new grpc.Metadata();
-  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  const metadata = metadataOf(headers);
   const call = client.makeServerStreamRequest(
     `/${method.parent.typeName}/${method.name}`,
     (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
@@ -99,4 +96,10 @@ export function grpcJsServerStream<I extends DescMessage, O extends DescMessage>
     call.on("status", () => resolve({ messages, error }));
   });
   return { call, done };
+}
+
+function metadataOf(headers: Record<string, string>): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  return metadata;
 }
