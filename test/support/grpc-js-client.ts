@@ -15,9 +15,7 @@ export function grpcJsUnary<I extends DescMessage, O extends DescMessage>(
   const metadata = metadataOf(headers);
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest(
-      `/${method.parent.typeName}/${method.name}`,
-      (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
-      (b: Buffer) => fromBinary(method.output, b),
+      ...wireOf(method),
       request,
       metadata,
       (err, res) => (err || res === undefined ? reject(err ?? new Error("no response")) : resolve(res)),
@@ -46,9 +44,7 @@ export function grpcJsCall<I extends DescMessage, O extends DescMessage>(
     let header = new grpc.Metadata();
     let result: { message?: MessageShape<O>; error?: grpc.ServiceError } = {};
     const call = client.makeUnaryRequest(
-      `/${method.parent.typeName}/${method.name}`,
-      (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
-      (b: Buffer) => fromBinary(method.output, b),
+      ...wireOf(method),
       request,
       metadata,
       options,
@@ -80,9 +76,7 @@ export function grpcJsServerStream<I extends DescMessage, O extends DescMessage>
 ): { call: grpc.ClientReadableStream<MessageShape<O>>; done: Promise<GrpcJsStreamResult<MessageShape<O>>> } {
   const metadata = metadataOf(headers);
   const call = client.makeServerStreamRequest(
-    `/${method.parent.typeName}/${method.name}`,
-    (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
-    (b: Buffer) => fromBinary(method.output, b),
+    ...wireOf(method),
     request,
     metadata,
     options,
@@ -102,4 +96,13 @@ function metadataOf(headers: Record<string, string>): grpc.Metadata {
   const metadata = new grpc.Metadata();
   for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
   return metadata;
+}
+
+/** The path and the (de)serializers grpc-js needs for a method, made from our descriptors. */
+function wireOf<I extends DescMessage, O extends DescMessage>(method: { parent: { typeName: string }; name: string; input: I; output: O }) {
+  return [
+    `/${method.parent.typeName}/${method.name}`,
+    (m: MessageShape<I>) => Buffer.from(toBinary(method.input, m)),
+    (b: Buffer) => fromBinary(method.output, b),
+  ] as const;
 }
