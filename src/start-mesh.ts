@@ -1,6 +1,5 @@
-import type { RoleProcess } from "./core/role-process.js";
-import { logSink } from "./core/log-sink.js";
-import { SERVER_ROLES, startRoleProcess } from "./core/role-process.js";
+import { type RoleProcess, SERVER_ROLES, startRoleProcess } from "./core/process/index.js";
+import { logSink } from "./core/runtime/index.js";
 
 /**
  * `npm start`: the three server roles as three processes on the embedded

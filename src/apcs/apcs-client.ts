@@ -3,20 +3,15 @@ import { Code, ConnectError, createClient, type Client, type Transport } from "@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { OrderSpecSchema, type CodeBlock } from "../gen/emission/common/v1/order_pb.js";
 import { OmsService, type Order, type ProductGroupRules } from "../gen/emission/oms/v1/oms_pb.js";
-import { BackgroundTasks } from "../core/background-tasks.js";
-import { blocksOf, pumpBlocks } from "../core/block-pump.js";
-import { BlockStore } from "../core/block-store.js";
-import { checkReply } from "../core/check-reply.js";
+import { BackgroundTasks, type Logger } from "../core/runtime/index.js";
+import { blocksOf, BlockStore, pumpBlocks } from "../core/codes/index.js";
+import { checkReply, Journal, type RetransmitPolicy, retransmittingTransport } from "../core/iotp/index.js";
 import { CLIENT_DEFAULTS } from "../core/config.js";
-import { OrderNotFoundError } from "../core/domain-errors.js";
-import { Journal } from "../core/journal.js";
-import type { Logger } from "../core/logger.js";
-import { newRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
+import { OrderNotFoundError } from "../domain/domain-errors.js";
+import { newRequestId, REQUEST_ID_HEADER, RETRANSMIT_CODES } from "../core/rpc/index.js";
 import { MemoryStore } from "../store/memory-store.js";
 import type { Collection, Store } from "../store/store.js";
 import { openApcsOrders, openPlacements, type ApcsOrderDoc, type PlacementDoc } from "./apcs-orders.js";
-import { retransmittingTransport, type RetransmitPolicy } from "../core/retransmitting-transport.js";
-import { RETRANSMIT_CODES } from "../core/transient-codes.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 
 export const ROLE = "apcs";

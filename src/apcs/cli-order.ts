@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { newRequestId } from "../core/request-id.js";
+import { newRequestId } from "../core/rpc/index.js";
 import { CisTypeSchema, ProductGroupSchema, ReleaseMethodTypeSchema } from "../gen/emission/common/v1/order_pb.js";
 import type { Order } from "../gen/emission/oms/v1/oms_pb.js";
 import type { OrderSpecInit } from "./apcs-client.js";

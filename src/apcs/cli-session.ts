@@ -1,7 +1,7 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { Http2SessionManager } from "@connectrpc/connect-node";
-import { createDownstreamTransport, downstreamUrl } from "../core/downstream-transport.js";
-import { clientTlsOptions, loadTls } from "../core/tls.js";
+import { createDownstreamTransport, downstreamUrl } from "../core/process/index.js";
+import { clientTlsOptions, loadTls } from "../core/rpc/index.js";
 import { pino } from "pino";
 import { MAX_MESSAGE_BYTES, parseAddress } from "../core/config.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";

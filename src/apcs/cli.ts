@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { CLIENT_DEFAULTS } from "../core/config.js";
-import { isMain } from "../core/run-main.js";
+import { isMain } from "../core/process/index.js";
 import { addressArg, parseProduct, positiveInt } from "./cli-args.js";
 import { Interrupted, UsageError, failureOf, formatFailure } from "./cli-errors.js";
 import { colorsFor, writeJson, writeLine, type CliIo } from "./cli-io.js";

@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { Apcs, type OrderSpecInit } from "../apcs/apcs-client.js";
 import { parseAddress } from "../core/config.js";
-import { createDownstreamTransport } from "../core/downstream-transport.js";
+import { createDownstreamTransport } from "../core/process/index.js";
 import { gtinCheckDigit } from "../domain/gtin.js";
 import { CisType, ProductGroup, ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import type { ActivityLog } from "./recovery-times.js";

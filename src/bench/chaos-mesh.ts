@@ -1,7 +1,7 @@
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_TOKENS } from "../core/config.js";
-import { SERVER_ROLES, startRoleProcess, type RoleProcess, type ServerRole } from "../core/role-process.js";
+import { type RoleProcess, SERVER_ROLES, type ServerRole, startRoleProcess } from "../core/process/index.js";
 import { startBalancer } from "./tcp-balancer.js";
 
 /** One instance slot of a role: a fixed loopback port it is restarted on after each kill. */

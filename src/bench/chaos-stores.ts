@@ -1,7 +1,7 @@
 import { createClient } from "@connectrpc/connect";
 import { MongoClient } from "mongodb";
 import { parseAddress } from "../core/config.js";
-import { createDownstreamTransport } from "../core/downstream-transport.js";
+import { createDownstreamTransport } from "../core/process/index.js";
 import { createKeyRing, verifyCode } from "../domain/crypto-tail.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 

@@ -2,8 +2,7 @@ import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { Apcs } from "../apcs/apcs-client.js";
 import { MAX_MESSAGE_BYTES, parseAddress } from "../core/config.js";
-import { createDownstreamTransport } from "../core/downstream-transport.js";
-import { SERVER_ROLES, startRoleProcess, type RoleProcess } from "../core/role-process.js";
+import { createDownstreamTransport, type RoleProcess, SERVER_ROLES, startRoleProcess } from "../core/process/index.js";
 import { gtinCheckDigit } from "../domain/gtin.js";
 import { CisType, ProductGroup, ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 

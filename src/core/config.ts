@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from "commander";
 import { z } from "zod";
-import { parseTokens, type Caller } from "./auth.js";
-import { loadTls, type TlsMaterial } from "./tls.js";
+import { type Caller, parseTokens } from "./iotp/index.js";
+import { loadTls, type TlsMaterial } from "./rpc/index.js";
 
 /** host:port of a server role, as it listens and as the role above dials it. */
 export interface Address {

@@ -1,6 +1,6 @@
-import type { BlockStore } from "../core/block-store.js";
-import type { Journal } from "../core/journal.js";
-import type { Notifier } from "../core/notifier.js";
+import type { BlockStore } from "../core/codes/index.js";
+import type { Journal } from "../core/iotp/index.js";
+import type { Notifier } from "../core/runtime/index.js";
 import type { Emitter } from "./emitter.js";
 import type { EmissionCollections } from "./emission-orders.js";
 import type { SigningKeys } from "./signing-keys.js";

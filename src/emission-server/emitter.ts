@@ -1,12 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { CodeBlockSchema, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import type { BlockStore } from "../core/block-store.js";
-import { blockId } from "../core/block-store.js";
-import { sleep } from "../core/sleep.js";
-import type { Logger } from "../core/logger.js";
-import type { Notifier } from "../core/notifier.js";
-import type { WorkLease } from "../core/work-lease.js";
+import { blockId, type BlockStore } from "../core/codes/index.js";
+import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
+import type { WorkLease } from "../core/iotp/index.js";
 import { signCode } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
 import { chunkKey, locateBlock, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";

@@ -1,5 +1,5 @@
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { OrderNotFoundError, OrderStateError } from "../core/domain-errors.js";
+import { OrderNotFoundError, OrderStateError } from "../domain/domain-errors.js";
 import type { Verification } from "../domain/crypto-tail.js";
 import { ACTIVE_STATUSES, serialKey, type EmissionOrderDoc } from "./emission-orders.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";

@@ -11,7 +11,7 @@
  * codes they signed. Prints key ids only, never a secret.
  */
 import { loadConfig, type MeshConfig } from "../core/config.js";
-import { isMain } from "../core/run-main.js";
+import { isMain } from "../core/process/index.js";
 import type { KeyRing } from "../domain/crypto-tail.js";
 import { MongoStore } from "../store/mongo-store.js";
 import type { Store } from "../store/store.js";

@@ -5,7 +5,7 @@
  * every instance on one database signs and verifies with the same keys.
  */
 import { createKeyRing, parseKeyRing, randomSigningKey, verifyCode, type KeyRing, type SigningKey, type Verification } from "../domain/crypto-tail.js";
-import type { Logger } from "../core/logger.js";
+import type { Logger } from "../core/runtime/index.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection, Store } from "../store/store.js";
 

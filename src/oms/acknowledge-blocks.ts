@@ -1,11 +1,11 @@
 import { Code } from "@connectrpc/connect";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import type { BlockStore } from "../core/block-store.js";
-import { OrderStateError } from "../core/domain-errors.js";
-import type { Notifier } from "../core/notifier.js";
+import type { BlockStore } from "../core/codes/index.js";
+import { OrderStateError } from "../domain/domain-errors.js";
+import type { Notifier } from "../core/runtime/index.js";
 import type { Collection } from "../store/store.js";
 import { loadOrder, OPEN, type OrderDoc } from "./orders.js";
-import { meshError } from "../core/error-info.js";
+import { meshError } from "../core/rpc/index.js";
 
 export interface OrderActionDeps {
   orders: Collection<OrderDoc>;

@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OrderSchema, type Order } from "../gen/emission/oms/v1/oms_pb.js";
-import { OrderNotFoundError } from "../core/domain-errors.js";
+import { OrderNotFoundError } from "../domain/domain-errors.js";
 import type { Collection, Store } from "../store/store.js";
 
 /** Step 14: a business order with its code array at OMS. */

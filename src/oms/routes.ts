@@ -1,16 +1,14 @@
 import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
-import { abortedCallError } from "../core/aborted-call-error.js";
-import { callerOf } from "../core/auth.js";
-import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import { OrderStateError, RequestInvalidError, toConnectError } from "../core/domain-errors.js";
-import { requestIdOf } from "../core/request-id.js";
+import { abortedCallError, meshError, requestIdOf, toConnectError } from "../core/rpc/index.js";
+import { callerOf } from "../core/iotp/index.js";
+import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
+import { OrderStateError, RequestInvalidError } from "../domain/domain-errors.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
 import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
-import { meshError } from "../core/error-info.js";
 import { PRODUCT_GROUP_CATALOG } from "./product-group-catalog.js";
 
 export interface OmsDeps extends OrderLifecycleDeps {

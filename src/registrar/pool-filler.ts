@@ -2,9 +2,8 @@ import type { Client } from "@connectrpc/connect";
 import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
-import { blocksOf } from "../core/block-pump.js";
-import { CodeFiller, type CodeFillerDeps, type FillerTarget } from "../core/code-filler.js";
-import type { WorkLease } from "../core/work-lease.js";
+import { blocksOf, CodeFiller, type CodeFillerDeps, type FillerTarget } from "../core/codes/index.js";
+import type { WorkLease } from "../core/iotp/index.js";
 import type { Collection } from "../store/store.js";
 import { FILLING, loadPool, type PoolDoc } from "./pools.js";
 

@@ -1,14 +1,11 @@
 import type { Client } from "@connectrpc/connect";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
-import type { BlockStore } from "../core/block-store.js";
-import type { CodeFiller } from "../core/code-filler.js";
-import { OrderStateError } from "../core/domain-errors.js";
-import type { DownstreamOutbox } from "../core/downstream-outbox.js";
-import { retransmitUntil } from "../core/retransmitting-transport.js";
-import type { Journal } from "../core/journal.js";
-import type { Notifier } from "../core/notifier.js";
-import { deriveRequestId, REQUEST_ID_HEADER } from "../core/request-id.js";
+import type { BlockStore, CodeFiller } from "../core/codes/index.js";
+import { OrderStateError } from "../domain/domain-errors.js";
+import { type DownstreamOutbox, type Journal, retransmitUntil } from "../core/iotp/index.js";
+import type { Notifier } from "../core/runtime/index.js";
+import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
 import type { Collection } from "../store/store.js";
 import { loadPool, OPEN, type PoolDoc } from "./pools.js";
 

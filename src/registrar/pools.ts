@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import { PoolSchema, type Pool } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { OrderNotFoundError } from "../core/domain-errors.js";
+import { OrderNotFoundError } from "../domain/domain-errors.js";
 import type { Collection, Store } from "../store/store.js";
 
 /** Step 10: the code pool of one order at the Registrar. */

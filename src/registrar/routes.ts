@@ -1,9 +1,9 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
-import { OrderStateError, toConnectError } from "../core/domain-errors.js";
-import { requestIdOf } from "../core/request-id.js";
+import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
+import { requestIdOf, toConnectError } from "../core/rpc/index.js";
+import { OrderStateError } from "../domain/domain-errors.js";
 import { createPool } from "./create-pool.js";
 import { cancelPool, closePool, type PoolLifecycleDeps } from "./pool-lifecycle.js";
 import { loadPool, OPEN, toPoolMessage } from "./pools.js";

@@ -1,24 +1,16 @@
 import { createClient, type Transport } from "@connectrpc/connect";
-import type { AccessPolicy } from "../core/auth.js";
-import { BackgroundTasks } from "../core/background-tasks.js";
-import { BlockStore } from "../core/block-store.js";
+import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/index.js";
+import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
+import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
-import { transportBelow } from "../core/downstream-transport.js";
-import { serve, type BuiltRole, type RunningServer } from "../core/grpc-server.js";
-import type { Logger } from "../core/logger.js";
-import { openRoleBase, roleSpec } from "../core/role-base.js";
-import { Notifier } from "../core/notifier.js";
-import { isMain, runMain } from "../core/run-main.js";
+import { type BuiltRole, isMain, openRoleBase, roleSpec, runMain, type RunningServer, serve, transportBelow } from "../core/process/index.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import type { Store } from "../store/store.js";
 import { createPoolFiller } from "./pool-filler.js";
-import { WorkLease } from "../core/work-lease.js";
 import { sendDown } from "./pool-lifecycle.js";
-import { DownstreamOutbox } from "../core/downstream-outbox.js";
 import { openPools } from "./pools.js";
-import { expireFinishedOrders } from "../core/code-expiry.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import { registrarRoutes } from "./routes.js";
 

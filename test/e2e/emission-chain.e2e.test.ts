@@ -1,10 +1,10 @@
 import { createClient, type Client, Code } from "@connectrpc/connect";
 import { parseAddress } from "../../src/core/config.js";
-import { createDownstreamTransport } from "../../src/core/downstream-transport.js";
+import { createDownstreamTransport } from "../../src/core/process/downstream-transport.js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Apcs } from "../../src/apcs/apcs-client.js";
-import { fieldViolationsOf } from "../../src/core/domain-errors.js";
+import { fieldViolationsOf } from "../../src/core/rpc/to-connect-error.js";
 import { GS } from "../../src/domain/code-format.js";
 import { parseKeyRing, verifyCode } from "../../src/domain/crypto-tail.js";
 import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";

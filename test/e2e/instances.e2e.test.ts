@@ -3,7 +3,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Apcs } from "../../src/apcs/apcs-client.js";
 import { parseAddress } from "../../src/core/config.js";
-import { createDownstreamTransport } from "../../src/core/downstream-transport.js";
+import { createDownstreamTransport } from "../../src/core/process/downstream-transport.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import { startFerretDb } from "../support/ferretdb.js";
 import { milkOrder } from "../support/orders.js";

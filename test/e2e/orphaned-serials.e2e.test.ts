@@ -2,7 +2,7 @@ import { createClient } from "@connectrpc/connect";
 import { MongoClient } from "mongodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAddress } from "../../src/core/config.js";
-import { createDownstreamTransport } from "../../src/core/downstream-transport.js";
+import { createDownstreamTransport } from "../../src/core/process/downstream-transport.js";
 import { parseCode } from "../../src/domain/code-format.js";
 import { serialKey } from "../../src/emission-server/emission-orders.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";

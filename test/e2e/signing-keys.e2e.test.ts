@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import { createClient, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAddress } from "../../src/core/config.js";
-import { createDownstreamTransport } from "../../src/core/downstream-transport.js";
+import { createDownstreamTransport } from "../../src/core/process/downstream-transport.js";
 import { parseCode } from "../../src/domain/code-format.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { startFerretDb, type TestMongo } from "../support/ferretdb.js";

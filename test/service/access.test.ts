@@ -1,6 +1,6 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inMemoryTransport } from "../../src/core/in-memory-transport.js";
+import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { RegistrarService } from "../../src/gen/emission/registrar/v1/registrar_pb.js";

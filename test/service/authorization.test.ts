@@ -2,9 +2,9 @@ import { create, toJson, type DescMethod, type DescService } from "@bufbuild/pro
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type CallOptions, type Transport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Role } from "../../src/core/auth.js";
-import { grpcCodeName } from "../../src/core/grpc-code-name.js";
-import { inMemoryTransport } from "../../src/core/in-memory-transport.js";
+import type { Role } from "../../src/core/iotp/auth.js";
+import { grpcCodeName } from "../../src/core/rpc/grpc-code-name.js";
+import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
 import { OrderSpecSchema } from "../../src/gen/emission/common/v1/order_pb.js";
 import { OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";

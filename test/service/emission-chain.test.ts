@@ -1,8 +1,8 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fieldViolationsOf } from "../../src/core/domain-errors.js";
-import { stepOf } from "../../src/core/error-info.js";
+import { fieldViolationsOf } from "../../src/core/rpc/to-connect-error.js";
+import { stepOf } from "../../src/core/rpc/error-info.js";
 import { parseKeyRing, verifyCode } from "../../src/domain/crypto-tail.js";
 import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { SerialNumberType } from "../../src/gen/emission/common/v1/order_pb.js";

@@ -1,9 +1,9 @@
 import { Code, createClient, type Client } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { fieldViolationsOf } from "../../src/core/domain-errors.js";
-import type { BuiltRole } from "../../src/core/grpc-server.js";
-import { inMemoryTransport } from "../../src/core/in-memory-transport.js";
+import { fieldViolationsOf } from "../../src/core/rpc/to-connect-error.js";
+import type { BuiltRole } from "../../src/core/process/grpc-server.js";
+import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
 import { GS } from "../../src/domain/code-format.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";

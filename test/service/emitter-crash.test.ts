@@ -1,8 +1,8 @@
 import { createClient } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { BuiltRole } from "../../src/core/grpc-server.js";
-import { inMemoryTransport } from "../../src/core/in-memory-transport.js";
+import type { BuiltRole } from "../../src/core/process/grpc-server.js";
+import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
 import { parseCode } from "../../src/domain/code-format.js";
 import { allocateBlockSerials } from "../../src/emission-server/block-serials.js";
 import type { EmitterFaults } from "../../src/emission-server/emitter-faults.js";

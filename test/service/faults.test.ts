@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Apcs, OrderSpecInit } from "../../src/apcs/apcs-client.js";
-import { REPLAY_HEADER } from "../../src/core/idempotency-interceptor.js";
-import { RETRANSMIT_CODES } from "../../src/core/transient-codes.js";
+import { REPLAY_HEADER } from "../../src/core/iotp/idempotency-interceptor.js";
+import { RETRANSMIT_CODES } from "../../src/core/rpc/transient-codes.js";
 import { parseKeyRing, verifyCode } from "../../src/domain/crypto-tail.js";
 import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import type { Order } from "../../src/gen/emission/oms/v1/oms_pb.js";
@@ -311,7 +311,7 @@ describe("faults of real connections", () => {
   it.each(LINKS)(
     "a code stream on %s broken the way connect-node reports a reset TCP connection (ABORTED: read ECONNRESET) is resumed like any other cut",
     async (link) => {
-      // src/core/block-pump.ts counts ABORTED among the codes after which "retrying the stream cannot help".
+      // src/core/codes/block-pump.ts counts ABORTED among the codes after which "retrying the stream cannot help".
       fm = await faultyMesh({ [link]: { rules: [{ kind: "cutStream", method: "StreamCodes", first: 1, cutAfter: 2, cutCode: Code.Aborted }] } });
       const { mesh, links } = fm;
       const order = await mesh.apcs.placeOrder(milkOrder(300), `reset-stream-${link}`);
@@ -326,7 +326,7 @@ describe("faults of real connections", () => {
   );
 
   it("a CreateOrder whose connection is reset after OMS processed it (ABORTED: read ECONNRESET) is sent again and answered from the stored reply", async () => {
-    // src/core/transient-codes.ts: RETRANSMIT_CODES leaves out ABORTED, so the line gives the placement up as failed.
+    // src/core/rpc/transient-codes.ts: RETRANSMIT_CODES leaves out ABORTED, so the line gives the placement up as failed.
     fm = await faultyMesh({ apcsToOms: { rules: [{ kind: "dropReply", method: "CreateOrder", first: 1, dropCode: Code.Aborted }] } });
     const { mesh, links } = fm;
     const order = await mesh.apcs.placeOrder(milkOrder(70), "reset-create-0001");

@@ -1,6 +1,6 @@
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { HealthState, ServingStatus, registerHealth } from "../../src/core/health-service.js";
+import { HealthState, ServingStatus, registerHealth } from "../../src/core/rpc/health-service.js";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
 
 function setup(): { state: HealthState; client: Client<typeof Health> } {

@@ -1,6 +1,6 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fieldViolationsOf } from "../../src/core/domain-errors.js";
+import { fieldViolationsOf } from "../../src/core/rpc/to-connect-error.js";
 import { GS, formatCode, parseCode } from "../../src/domain/code-format.js";
 import { PRODUCT_GROUP_RULES } from "../../src/domain/product-groups.js";
 import { ProductGroup } from "../../src/gen/emission/common/v1/order_pb.js";

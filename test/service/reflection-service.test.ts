@@ -13,7 +13,7 @@ import {
   registerReflection,
   type ReflectionRequest,
   type ReflectionResponse,
-} from "../../src/core/reflection-service.js";
+} from "../../src/core/rpc/reflection-service.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";

@@ -1,6 +1,6 @@
 import { Code, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fieldViolationsOf } from "../../src/core/domain-errors.js";
+import { fieldViolationsOf } from "../../src/core/rpc/to-connect-error.js";
 import { JournalService } from "../../src/gen/emission/journal/v1/journal_pb.js";
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { SerialNumberType } from "../../src/gen/emission/common/v1/order_pb.js";

@@ -1,8 +1,8 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { sleep } from "../../src/core/sleep.js";
-import { REPLAY_HEADER } from "../../src/core/idempotency-interceptor.js";
-import { PUSHBACK_TRAILER, retryHintOf } from "../../src/core/retry-hint.js";
+import { sleep } from "../../src/core/runtime/sleep.js";
+import { REPLAY_HEADER } from "../../src/core/iotp/idempotency-interceptor.js";
+import { PUSHBACK_TRAILER, retryHintOf } from "../../src/core/rpc/retry-hint.js";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";

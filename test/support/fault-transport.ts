@@ -1,8 +1,8 @@
 import type { DescMessage, DescMethodStreaming, DescMethodUnary, MessageInitShape } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
-import { REPLAY_HEADER } from "../../src/core/idempotency-interceptor.js";
-import { REQUEST_ID_HEADER } from "../../src/core/request-id.js";
+import { REPLAY_HEADER } from "../../src/core/iotp/idempotency-interceptor.js";
+import { REQUEST_ID_HEADER } from "../../src/core/rpc/request-id.js";
 
 /**
  * What a fault-injecting link can do to a call between two roles:

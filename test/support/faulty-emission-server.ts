@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../../src/core/config.js";
-import { isMain, runMain } from "../../src/core/run-main.js";
+import { isMain, runMain } from "../../src/core/process/run-main.js";
 import type { EmitterFaults } from "../../src/emission-server/emitter-faults.js";
 import { startEmissionServer } from "../../src/emission-server/server.js";
 import { TEST_ENV } from "./test-config.js";

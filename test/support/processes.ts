@@ -1,5 +1,5 @@
 import { appendFileSync } from "node:fs";
-import { startRoleProcess, type RoleProcess, type ServerRole } from "../../src/core/role-process.js";
+import { startRoleProcess, type RoleProcess, type ServerRole } from "../../src/core/process/role-process.js";
 import { TEST_ENV } from "./test-config.js";
 
 export type { RoleProcess, ServerRole };

@@ -6,7 +6,8 @@ import { CommandFailure, failureOf, formatFailure } from "../../src/apcs/cli-err
 import { formatSummary, type OrderSummary } from "../../src/apcs/cli-order.js";
 import { createProgress } from "../../src/apcs/cli-progress-view.js";
 import { blockIdOf } from "../../src/apcs/cli-queries.js";
-import { OrderRejectedError, RequestInvalidError, toConnectError } from "../../src/core/domain-errors.js";
+import { OrderRejectedError, RequestInvalidError } from "../../src/domain/domain-errors.js";
+import { toConnectError } from "../../src/core/rpc/to-connect-error.js";
 
 const plain = pc.createColors(false);
 

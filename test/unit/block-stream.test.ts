@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { BlockStore } from "../../src/core/block-store.js";
-import { streamBlocks, type BlockSource } from "../../src/core/block-stream.js";
-import { Notifier } from "../../src/core/notifier.js";
+import { BlockStore } from "../../src/core/codes/block-store.js";
+import { streamBlocks, type BlockSource } from "../../src/core/codes/block-stream.js";
+import { Notifier } from "../../src/core/runtime/notifier.js";
 import { CodeBlockSchema } from "../../src/gen/emission/common/v1/order_pb.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 

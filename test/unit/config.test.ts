@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { parseTokens } from "../../src/core/auth.js";
+import { parseTokens } from "../../src/core/iotp/auth.js";
 import { CLIENT_DEFAULTS, loadConfig, parseAddress } from "../../src/core/config.js";
-import { deriveRequestId } from "../../src/core/request-id.js";
+import { deriveRequestId } from "../../src/core/rpc/request-id.js";
 
 describe("loadConfig", () => {
   it("uses the documented default addresses", () => {

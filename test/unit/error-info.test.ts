@@ -1,7 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { meshError, reasonOf, stepOf, withErrorInfo } from "../../src/core/error-info.js";
-import { OrderNotFoundError, RequestInvalidError, toConnectError } from "../../src/core/domain-errors.js";
+import { meshError, reasonOf, stepOf, withErrorInfo } from "../../src/core/rpc/error-info.js";
+import { OrderNotFoundError, RequestInvalidError } from "../../src/domain/domain-errors.js";
+import { toConnectError } from "../../src/core/rpc/to-connect-error.js";
 
 describe("withErrorInfo", () => {
   it("gives an error no site named the name of its code as its reason", () => {

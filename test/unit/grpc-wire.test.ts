@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeGrpcMessage, encodeGrpcMessage, isGrpcContentType } from "../../src/core/grpc-wire.js";
+import { decodeGrpcMessage, encodeGrpcMessage, isGrpcContentType } from "../../src/core/rpc/grpc-wire.js";
 
 describe("encodeGrpcMessage", () => {
   it("keeps printable ASCII as is, spaces and colons included", () => {

@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { clip } from "../../src/core/clip.js";
-import { levelOf } from "../../src/core/error-interceptor.js";
-import { LogBudget } from "../../src/core/log-budget.js";
+import { clip } from "../../src/core/runtime/clip.js";
+import { levelOf } from "../../src/core/rpc/error-interceptor.js";
+import { LogBudget } from "../../src/core/runtime/log-budget.js";
 
 describe("LogBudget", () => {
   it("lets a burst through, then one line a second per kind, counting the lines left out", () => {

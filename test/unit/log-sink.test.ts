@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { logSink } from "../../src/core/log-sink.js";
+import { logSink } from "../../src/core/runtime/log-sink.js";
 
 const line = JSON.stringify({ level: 30, time: 1_796_000_000_000, role: "oms", orderId: "o-1", msg: "listening" });
 

@@ -4,7 +4,7 @@ import { CisType, ProductGroup, ReleaseMethodType, SerialNumberType, type OrderS
 import { CreateEmissionOrderRequestSchema, EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { CreateOrderRequestSchema, OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { RegistrarService } from "../../src/gen/emission/registrar/v1/registrar_pb.js";
-import { DEFAULT_MESSAGE_BYTES, ORDER_MESSAGE_BYTES, readLimitOf } from "../../src/core/message-limits.js";
+import { DEFAULT_MESSAGE_BYTES, ORDER_MESSAGE_BYTES, readLimitOf } from "../../src/core/rpc/message-limits.js";
 
 /** The largest order the contract allows: 10 SELF_MADE products × 150 000 serials of 20 characters. */
 function largestOrder(): OrderSpec {

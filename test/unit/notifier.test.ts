@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Notifier } from "../../src/core/notifier.js";
+import { Notifier } from "../../src/core/runtime/notifier.js";
 
 describe("Notifier", () => {
   it("wakes every waiter of a key and leaves none registered", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InstanceLiveness } from "../../src/core/instance-liveness.js";
-import { ReplyStore } from "../../src/core/reply-store.js";
+import { InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
+import { ReplyStore } from "../../src/core/iotp/reply-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 
 /** An instance that is always alive: only a lease that ran out frees its claims. */

@@ -1,8 +1,8 @@
 import { Code, ConnectError, createClient, createRouterTransport, type Transport } from "@connectrpc/connect";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { retransmittingTransport, retransmitUntil, type RetransmitPolicy } from "../../src/core/retransmitting-transport.js";
-import { transientError } from "../../src/core/retry-hint.js";
+import { retransmittingTransport, retransmitUntil, type RetransmitPolicy } from "../../src/core/iotp/retransmitting-transport.js";
+import { transientError } from "../../src/core/rpc/retry-hint.js";
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { rejection } from "../support/rejection.js";
 

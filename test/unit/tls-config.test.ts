@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/core/config.js";
-import { clientTlsOptions, loadTls, serverTlsOptions, TlsConfigError } from "../../src/core/tls.js";
+import { clientTlsOptions, loadTls, serverTlsOptions, TlsConfigError } from "../../src/core/rpc/tls.js";
 import { createTestCa, type TestCa } from "../support/certs.js";
 
 describe("TLS configuration", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InstanceLiveness } from "../../src/core/instance-liveness.js";
-import { WorkLease, type LeasedDoc } from "../../src/core/work-lease.js";
+import { InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
+import { WorkLease, type LeasedDoc } from "../../src/core/iotp/work-lease.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 
 const BEATS = { heartbeatMs: 1_000, deadMs: 3_000 };

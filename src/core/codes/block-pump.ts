@@ -1,0 +1,85 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
+import { type Logger, sleep } from "../runtime/index.js";
+
+export interface BlockPumpOptions {
+  orderId: string;
+  /** Opens the upstream StreamCodes after the given block. */
+  open(afterBlock: number, signal: AbortSignal): AsyncIterable<CodeBlock>;
+  /** Highest block stored contiguously here: where a resumed stream starts. */
+  cursor(): Promise<number>;
+  /** Stores one block (idempotently) and advances the cursor. */
+  store(block: CodeBlock): Promise<void>;
+  /**
+   * Whether the stream is done at this cursor (all blocks stored); it may
+   * also finish what the last run left undone, such as a lost acknowledgement.
+   */
+  complete?(cursor: number): Promise<boolean>;
+  signal: AbortSignal;
+  log: Logger;
+  /** Backoff between resumes (default RESUME_BACKOFF). */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/**
+ * A cut code stream resumes fast and keeps trying about once a second: unlike a
+ * unary retransmission it loads nothing new on the role below, and a stream to a
+ * restarted or partner instance should move again within a second of it being back.
+ */
+export const RESUME_BACKOFF = { initialMs: 100, maxMs: 1_000 };
+
+/** Codes after which retrying the stream cannot help. */
+const PERMANENT = new Set<Code>([
+  Code.NotFound,
+  Code.FailedPrecondition,
+  Code.PermissionDenied,
+  Code.Unauthenticated,
+  Code.InvalidArgument,
+  Code.Unimplemented,
+]);
+
+export function isPermanent(err: ConnectError): boolean {
+  return PERMANENT.has(err.code);
+}
+
+/**
+ * Client side of every code stream: stores each block before taking the next,
+ * and when the stream is cut resumes after the last stored block, with
+ * exponential backoff and jitter. Resolves once the last block is stored;
+ * rejects on a permanent error or when aborted.
+ */
+export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
+  const { initialMs, maxMs } = o.backoff ?? RESUME_BACKOFF;
+  let delay = initialMs;
+  for (;;) {
+    let cursor = await o.cursor();
+    try {
+      if ((await o.complete?.(cursor)) === true) return;
+      for await (const block of o.open(cursor, o.signal)) {
+        if (block.seq !== cursor + 1) {
+          throw new ConnectError(`block ${block.seq} arrived after block ${cursor}`, Code.DataLoss);
+        }
+        await o.store(block);
+        cursor = block.seq;
+        delay = initialMs;
+        if (block.last) return;
+      }
+      throw new ConnectError(`code stream ended after block ${cursor} without the last block`, Code.Unavailable);
+    } catch (err) {
+      const e = ConnectError.from(err);
+      if (o.signal.aborted) throw new ConnectError("code stream stopped", Code.Canceled, undefined, undefined, e);
+      if (isPermanent(e)) throw e;
+      o.log.info({ orderId: o.orderId, cursor, code: Code[e.code], retryInMs: delay }, `code stream cut, resuming: ${e.rawMessage}`);
+      await sleep(delay * (0.5 + Math.random()), o.signal);
+      delay = Math.min(delay * 2, maxMs);
+    }
+  }
+}
+
+/** The blocks of a StreamCodes response stream (every role's has one `block` field). */
+export async function* blocksOf(responses: AsyncIterable<{ block?: CodeBlock | undefined }>): AsyncIterable<CodeBlock> {
+  for await (const r of responses) {
+    if (r.block === undefined) throw new ConnectError("code stream sent a message without a block", Code.DataLoss);
+    yield r.block;
+  }
+}

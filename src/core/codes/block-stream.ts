@@ -1,0 +1,58 @@
+import type { ConnectError } from "@connectrpc/connect";
+import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
+import { abortedCallError } from "../rpc/index.js";
+import type { BlockStore } from "./block-store.js";
+import type { Notifier } from "../runtime/index.js";
+
+/** Where an order's blocks stand at this hop, read afresh on every round. */
+export interface BlockProgress {
+  /** Highest block seq stored contiguously from 1. */
+  stored: number;
+  /** Blocks the order will have in all. */
+  total: number;
+  /** Set when no more blocks will come (closed, cancelled, rejected). */
+  ended?: ConnectError;
+}
+
+export interface BlockSource {
+  blocks: BlockStore;
+  notifier: Notifier;
+  progress(orderId: string): Promise<BlockProgress>;
+  /** How long a stream waits for a wake-up before it re-reads its store. */
+  recheckMs: number;
+}
+
+const BATCH = 8;
+
+/**
+ * Server side of every StreamCodes: sends the stored blocks after
+ * `afterBlock`, then waits for new ones and sends them as they are stored,
+ * until the last block is sent (the stream ends OK) or the order is closed or
+ * cancelled (the stream ends with that error at once). A deadline or a cancel
+ * ends it with DEADLINE_EXCEEDED or CANCELLED. No hop holds more than a few
+ * blocks.
+ */
+export async function* streamBlocks(
+  src: BlockSource,
+  orderId: string,
+  afterBlock: number,
+  signal: AbortSignal,
+): AsyncGenerator<CodeBlock> {
+  let cursor = afterBlock;
+  for (;;) {
+    if (signal.aborted) throw abortedCallError(signal);
+    const p = await src.progress(orderId);
+    // A closed or cancelled order sends nothing more, not even blocks it holds.
+    if (p.ended !== undefined) throw p.ended;
+    if (cursor < p.stored) {
+      const batch = await src.blocks.range(orderId, cursor, p.stored, BATCH);
+      for (const block of batch) {
+        yield block;
+        cursor = block.seq;
+      }
+      continue;
+    }
+    if (p.total > 0 && cursor >= p.total) return;
+    await src.notifier.wait(orderId, signal, src.recheckMs);
+  }
+}

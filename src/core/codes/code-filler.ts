@@ -1,0 +1,115 @@
+import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
+import type { BackgroundTasks, Logger, Notifier } from "../runtime/index.js";
+import { pumpBlocks } from "./block-pump.js";
+import type { BlockStore } from "./block-store.js";
+import type { Journal, LeasedDoc, WorkLease } from "../iotp/index.js";
+
+/** What a forwarding role tells the filler about its own order records. */
+export interface FillerTarget {
+  /** Opens the code stream of the role below after the given block. */
+  open(orderId: string, afterBlock: number, signal: AbortSignal): AsyncIterable<CodeBlock>;
+  /** Highest block this role stored contiguously for the order. */
+  cursor(orderId: string): Promise<number>;
+  /** Records that `block` (already stored) is here: counters, status. */
+  advance(block: CodeBlock): Promise<void>;
+  /**
+   * The role below will send no more codes: mark the order failed and say
+   * who asked for it, or undefined if the order was closed meanwhile.
+   */
+  fail(orderId: string): Promise<{ requestId: string; participantId: string } | undefined>;
+  /** Orders still being filled, resumed after a restart. */
+  filling(): Promise<string[]>;
+  /** Who fills which order, when several instances share one database. */
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "ms" | "scanMs">;
+}
+
+export interface CodeFillerDeps {
+  blocks: BlockStore;
+  notifier: Notifier;
+  tasks: BackgroundTasks;
+  journal: Journal;
+  log: Logger;
+  /** The step this filler runs: "10.1" at the Registrar, "14.1" at OMS. */
+  step: string;
+}
+
+/**
+ * Fetches an order's codes from the role below asynchronously (steps 10.1
+ * and 14.1): the stream is opened at once, the role below sends blocks as
+ * they exist, and each block is stored here before the next is taken.
+ */
+export class CodeFiller {
+  constructor(
+    private readonly d: CodeFillerDeps,
+    private readonly target: FillerTarget,
+  ) {}
+
+  private scanner: NodeJS.Timeout | undefined;
+
+  fill(orderId: string): void {
+    this.d.tasks.start(orderId, (signal) => this.leased(orderId, signal));
+  }
+
+  async resumeAll(): Promise<void> {
+    for (const orderId of await this.target.filling()) this.fill(orderId);
+  }
+
+  /**
+   * Resumes filling now (after a restart) and then every heartbeat, so
+   * orders whose filler died with its instance are taken over within seconds.
+   */
+  startResuming(): void {
+    const scan = (): void => void this.resumeAll().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
+    scan();
+    this.scanner = setInterval(scan, Math.max(100, this.target.lease.scanMs));
+    this.scanner.unref();
+  }
+
+  stopResuming(): void {
+    clearInterval(this.scanner);
+  }
+
+  stop(orderId: string): Promise<void> {
+    return this.d.tasks.stop(orderId);
+  }
+
+  /** Fills the order while this instance holds its lease; stops if another instance takes it. */
+  private async leased(orderId: string, signal: AbortSignal): Promise<void> {
+    const lease = this.target.lease;
+    if (!(await lease.acquire(orderId))) return;
+    const lost = new AbortController();
+    const renew = setInterval(() => {
+      void lease.acquire(orderId).then((held) => held || lost.abort(), () => undefined);
+    }, Math.max(50, lease.ms / 3));
+    const both = AbortSignal.any([signal, lost.signal]);
+    try {
+      await this.run(orderId, both);
+    } finally {
+      clearInterval(renew);
+      await lease.release(orderId).catch(() => undefined);
+    }
+  }
+
+  private async run(orderId: string, signal: AbortSignal): Promise<void> {
+    try {
+      await pumpBlocks({
+        orderId,
+        signal,
+        log: this.d.log,
+        open: (afterBlock, s) => this.target.open(orderId, afterBlock, s),
+        cursor: () => this.target.cursor(orderId),
+        store: async (block) => {
+          await this.d.blocks.put(block);
+          await this.target.advance(block);
+          this.d.notifier.notify(orderId);
+        },
+      });
+    } catch (err) {
+      if (signal.aborted) return;
+      const owner = await this.target.fail(orderId);
+      if (owner === undefined) return;
+      await this.d.journal.record({ step: this.d.step, orderId, requestId: owner.requestId, participantId: owner.participantId, error: err, cause: err });
+      this.d.notifier.notify(orderId);
+    }
+  }
+}

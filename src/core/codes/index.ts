@@ -1,0 +1,9 @@
+/**
+ * How codes move: blocks stored once, streamed to the role above from any
+ * cursor, pumped from the role below with resume, and expired when done.
+ */
+export { blocksOf, pumpBlocks } from "./block-pump.js";
+export { blockId, BlockStore } from "./block-store.js";
+export { type BlockProgress, streamBlocks } from "./block-stream.js";
+export { expireFinishedOrders } from "./code-expiry.js";
+export { CodeFiller, type CodeFillerDeps, type FillerTarget } from "./code-filler.js";

@@ -1,0 +1,96 @@
+import { randomUUID } from "node:crypto";
+import type { Collection, Doc, Store } from "../../store/store.js";
+import type { Logger } from "../runtime/index.js";
+
+/** One running process of a role, as its role's store knows it. */
+export interface InstanceDoc extends Doc {
+  /** Epoch ms of its last heartbeat, by its own clock. */
+  heartbeatAt: number;
+  startedAt: number;
+}
+
+export interface LivenessOptions {
+  /** How often an instance records that it is alive. */
+  heartbeatMs: number;
+  /** An instance whose heartbeat is older than this counts as dead: its claims and leases can be taken over. */
+  deadMs: number;
+}
+
+/** How long an answer about another instance is reused: a resume scan asks about the same owners many times. */
+const CACHE_MS = 250;
+/** Heartbeats this old belong to instances long gone: their documents are dropped (missing counts as dead anyway). */
+const FORGET_AFTER_MS = 10 * 60 * 1000;
+
+/**
+ * Which instances of a role are alive, recorded in the role's own store
+ * (`instances`: _id = instance id, heartbeatAt renewed by a timer). A holder
+ * that beats is never taken over, however slow its work; one killed stops
+ * beating and its stored-reply claims and work leases become free after
+ * `deadMs`, independently of how long those leases were. One write per
+ * instance per heartbeat, whatever it holds.
+ */
+export class InstanceLiveness {
+  readonly id: string = randomUUID();
+  private timer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  private lastBeat = 0;
+  private readonly cache = new Map<string, { alive: boolean; at: number }>();
+
+  private constructor(
+    private readonly instances: Collection<InstanceDoc>,
+    readonly heartbeatMs: number,
+    readonly deadMs: number,
+    private readonly log: Logger | undefined,
+  ) {}
+
+  /** Records this instance as alive and keeps it so until stop(). */
+  static async start(store: Store, o: LivenessOptions, log?: Logger): Promise<InstanceLiveness> {
+    // Two missed heartbeats must not make a live instance look dead.
+    if (o.deadMs < 2 * o.heartbeatMs) throw new Error(`INSTANCE_DEAD_MS (${o.deadMs}) must be at least twice INSTANCE_HEARTBEAT_MS (${o.heartbeatMs})`);
+    const liveness = new InstanceLiveness(await store.collection<InstanceDoc>("instances", [{ fields: ["heartbeatAt"] }]), o.heartbeatMs, o.deadMs, log);
+    const now = Date.now();
+    await liveness.instances.insertOne({ _id: liveness.id, heartbeatAt: now, startedAt: now });
+    liveness.lastBeat = now;
+    liveness.timer = setInterval(() => liveness.tick(), o.heartbeatMs);
+    liveness.timer.unref();
+    return liveness;
+  }
+
+  /** True while `owner` beats; this instance is always alive to itself. */
+  async isAlive(owner: string, now = Date.now()): Promise<boolean> {
+    if (owner === this.id) return true;
+    const cached = this.cache.get(owner);
+    if (cached !== undefined && now - cached.at < CACHE_MS && now >= cached.at) return cached.alive;
+    const doc = await this.instances.findOne({ _id: owner });
+    // Unknown (never recorded, or forgotten long after it died) is dead.
+    const alive = doc !== undefined && doc.heartbeatAt >= now - this.deadMs;
+    this.cache.set(owner, { alive, at: now });
+    if (this.cache.size > 1_000) this.cache.clear();
+    return alive;
+  }
+
+  /** Stops beating and removes the record, so what this instance still holds is free at once. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.beating;
+    await this.instances.deleteMany({ _id: this.id });
+  }
+
+  private tick(): void {
+    if (this.beating !== undefined) return; // a slow store: one write at a time
+    const now = Date.now();
+    // A process that could not beat for deadMs may have been taken over meanwhile: say so.
+    if (now - this.lastBeat > this.deadMs) this.log?.warn({ instance: this.id, silentMs: now - this.lastBeat }, "heartbeat was late: this instance may have counted as dead");
+    this.beating = this.beat(now)
+      .catch((err: unknown) => this.log?.warn({ err }, "heartbeat failed"))
+      .finally(() => (this.beating = undefined));
+  }
+
+  private async beat(now: number): Promise<void> {
+    // $set, not an upsert: a record swept while this instance stalled is written again.
+    const updated = await this.instances.updateOne({ _id: this.id }, { $set: { heartbeatAt: now } });
+    if (updated === undefined) await this.instances.insertMany([{ _id: this.id, heartbeatAt: now, startedAt: now }]);
+    this.lastBeat = now;
+    if (Math.random() < this.heartbeatMs / 60_000) await this.instances.deleteMany({ heartbeatAt: { $lt: now - FORGET_AFTER_MS } });
+  }
+}

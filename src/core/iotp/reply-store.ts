@@ -1,0 +1,102 @@
+import type { Collection, Store } from "../../store/store.js";
+import type { InstanceLiveness } from "./instance-liveness.js";
+
+/** A stored outcome of a state-changing call, keyed by caller, method and request id. */
+export interface ReplyDoc {
+  _id: string;
+  /** SHA-256 of the request message: the same id with another payload is refused. */
+  digest: string;
+  state: "running" | "done";
+  /**
+   * The instance working on it, and until when its claim holds without
+   * renewal. A crashed owner is taken over once its heartbeat stops
+   * (InstanceLiveness) or its lease runs out, whichever comes first.
+   */
+  owner: string;
+  leaseUntil: number;
+  /** Base64 of the response message, on success. */
+  response?: string;
+  error?: { code: number; message: string; details: { type: string; value: string }[] };
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type Claim =
+  /** `since`: when this request was first claimed; a takeover after a crash keeps it. */
+  | { kind: "new"; since: number }
+  | { kind: "done"; doc: ReplyDoc }
+  | { kind: "running"; doc: ReplyDoc }
+  | { kind: "mismatch"; doc: ReplyDoc };
+
+/**
+ * The stored replies of one role. A call claims its key with one insert (the
+ * unique _id makes concurrent duplicates lose), records the outcome with one
+ * conditional update, and is forgotten after its time to live.
+ */
+export class ReplyStore {
+  private constructor(
+    private readonly replies: Collection<ReplyDoc>,
+    readonly ttlMs: number,
+    readonly leaseMs: number,
+    private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive">,
+  ) {}
+
+  static async open(store: Store, ttlMs: number, leaseMs: number, liveness: Pick<InstanceLiveness, "id" | "isAlive">): Promise<ReplyStore> {
+    return new ReplyStore(await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }]), ttlMs, leaseMs, liveness);
+  }
+
+  /** This instance, as owner of the claims it makes. */
+  get instance(): string {
+    return this.liveness.id;
+  }
+
+  /** True when the claim's owner is gone: its lease ran out or its instance stopped beating. */
+  async orphaned(doc: ReplyDoc, now = Date.now()): Promise<boolean> {
+    return doc.state === "running" && (doc.leaseUntil <= now || !(await this.liveness.isAlive(doc.owner, now)));
+  }
+
+  async claim(key: string, digest: string, now = Date.now()): Promise<Claim> {
+    const fresh: ReplyDoc = { _id: key, digest, state: "running", owner: this.instance, leaseUntil: now + this.leaseMs, createdAt: now, expiresAt: now + this.ttlMs };
+    const { duplicates } = await this.replies.insertMany([fresh]);
+    if (duplicates.length === 0) return { kind: "new", since: now };
+    const doc = await this.replies.findOne({ _id: key });
+    if (doc === undefined) return this.claim(key, digest, now); // forgotten meanwhile
+    if (doc.expiresAt <= now) return this.takeOver(doc, fresh); // forgotten: a new request
+    if (doc.digest !== digest) return { kind: "mismatch", doc };
+    if (doc.state === "done") return { kind: "done", doc };
+    // The owner died mid-call: take over the same request (same start, same expiry).
+    return (await this.orphaned(doc, now)) ? this.takeOver(doc, { ...fresh, createdAt: doc.createdAt, expiresAt: doc.expiresAt }) : { kind: "running", doc };
+  }
+
+  /** A claim whose owner died (heartbeat or lease over) or that expired: take it with a conditional update. */
+  private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
+    const { _id, ...rest } = fresh;
+    const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state }, { $set: { ...rest } });
+    if (taken !== undefined) return { kind: "new", since: fresh.createdAt };
+    const now = await this.replies.findOne({ _id });
+    return now === undefined ? this.claim(_id, fresh.digest) : now.state === "done" ? { kind: "done", doc: now } : { kind: "running", doc: now };
+  }
+
+  /** Keeps this instance's claim alive while the work runs. */
+  async renew(key: string): Promise<void> {
+    await this.replies.updateOne({ _id: key, owner: this.instance, state: "running" }, { $set: { leaseUntil: Date.now() + this.leaseMs } });
+  }
+
+  async complete(key: string, outcome: Pick<ReplyDoc, "response" | "error">): Promise<void> {
+    await this.replies.updateOne({ _id: key, owner: this.instance }, { $set: { state: "done", ...outcome } });
+  }
+
+  /** Transient outcomes are not kept: the retry is processed afresh. */
+  async release(key: string): Promise<void> {
+    await this.replies.deleteMany({ _id: key, owner: this.instance });
+  }
+
+  async get(key: string): Promise<ReplyDoc | undefined> {
+    return this.replies.findOne({ _id: key });
+  }
+
+  /** Forgets replies past their time to live. */
+  async sweep(now = Date.now()): Promise<number> {
+    return this.replies.deleteMany({ expiresAt: { $lt: now } });
+  }
+}

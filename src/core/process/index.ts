@@ -1,0 +1,9 @@
+/**
+ * Start-up of a role process: its store, server, interceptor chain and the
+ * transport to the role below, and running a module as a program.
+ */
+export { createDownstreamTransport, downstreamUrl, transportBelow } from "./downstream-transport.js";
+export { type BuiltRole, type RunningServer, serve } from "./grpc-server.js";
+export { openRoleBase, roleSpec } from "./role-base.js";
+export { type RoleProcess, SERVER_ROLES, type ServerRole, startRoleProcess } from "./role-process.js";
+export { isMain, runMain } from "./run-main.js";

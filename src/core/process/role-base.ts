@@ -1,0 +1,78 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { MemoryStore } from "../../store/memory-store.js";
+import { MongoStore } from "../../store/mongo-store.js";
+import type { Store } from "../../store/store.js";
+import { type AccessPolicy, InstanceLiveness, Journal, registerJournal, ReplyStore } from "../iotp/index.js";
+import type { MeshConfig } from "../config.js";
+import type { ServerSpec } from "./grpc-server.js";
+import { createLogger, type Logger } from "../runtime/index.js";
+import { JournalService } from "../../gen/emission/journal/v1/journal_pb.js";
+
+/** What every server role has, whatever it does: store, logs, journal, stored replies. */
+export interface RoleBase {
+  config: MeshConfig;
+  log: Logger;
+  store: Store;
+  journal: Journal;
+  replies: ReplyStore;
+  /** This instance's heartbeat in the role's store: who holds claims and leases, and whether they still live. */
+  liveness: InstanceLiveness;
+  /** Stops the reply sweeper and closes a store the role opened itself. */
+  close(): Promise<void>;
+}
+
+export interface RoleBaseOptions {
+  role: string;
+  config: MeshConfig;
+  store?: Store | undefined;
+  log?: Logger | undefined;
+}
+
+export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
+  const log = o.log ?? createLogger(o.role, o.config.logLevel);
+  if (o.config.devTokens) log.warn("MESH_TOKENS is not set: the development tokens (dev-apcs, dev-oms, ...) are accepted");
+  const store = o.store ?? (await openStore(o.role, o.config));
+  const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
+  const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
+  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness);
+  // Stored replies are forgotten after their time to live (no TTL index needed).
+  const sweeper = setInterval(() => void replies.sweep().catch((err: unknown) => log.warn({ err }, "reply sweep failed")), Math.min(replyTtlMs, 60_000));
+  sweeper.unref();
+  return {
+    config: o.config,
+    log,
+    store,
+    journal: await Journal.open(store, o.role, log),
+    replies,
+    liveness,
+    async close() {
+      clearInterval(sweeper);
+      await liveness.stop().catch((err: unknown) => log.warn({ err }, "could not remove the instance record"));
+      if (o.store === undefined) await store.close();
+    },
+  };
+}
+
+/** MongoDB when configured (a database per role), else the embedded store. */
+async function openStore(role: string, config: MeshConfig): Promise<Store> {
+  if (config.mongodb === undefined) return new MemoryStore();
+  return MongoStore.connect(config.mongodb.uri, `${config.mongodb.databasePrefix}${role}`);
+}
+
+/** The server spec of a role: its services plus the journal, behind the shared interceptors. */
+export function roleSpec(base: RoleBase, services: DescService[], policy: AccessPolicy, routes: (router: ConnectRouter) => void): ServerSpec {
+  return {
+    log: base.log,
+    services: [...services, JournalService],
+    policy,
+    tokens: base.config.tokens,
+    replies: base.replies,
+    journal: base.journal,
+    serverRole: base.config.serverRole,
+    routes(router) {
+      routes(router);
+      registerJournal(router, base.journal);
+    },
+  };
+}

@@ -1,0 +1,11 @@
+/**
+ * What every running piece uses: logging within a budget, clipping caller
+ * text, sleeping, background tasks and in-process wake-ups.
+ */
+export { BackgroundTasks } from "./background-tasks.js";
+export { clip, MAX_ID_CHARS, MAX_MESSAGE_CHARS } from "./clip.js";
+export { LogBudget } from "./log-budget.js";
+export { logSink } from "./log-sink.js";
+export { createLogger, type Logger } from "./logger.js";
+export { Notifier } from "./notifier.js";
+export { sleep } from "./sleep.js";
