@@ -2,7 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { OrderSpecSchema, type CodeBlock } from "../gen/emission/common/v1/order_pb.js";
-import { OmsService, type Order, type ProductGroupRules } from "../gen/emission/oms/v1/oms_pb.js";
+import { type CreateOrderResponse, OmsService, type Order, type ProductGroupRules } from "../gen/emission/oms/v1/oms_pb.js";
 import { BackgroundTasks, type Logger } from "../core/runtime/index.js";
 import { blocksOf, BlockStore, pumpBlocks } from "../core/codes/index.js";
 import { checkReply, Journal, type RetransmitPolicy, retransmittingTransport } from "../core/iotp/index.js";
@@ -65,7 +65,14 @@ export class Apcs {
 
   static async open(o: ApcsOptions): Promise<Apcs> {
     const store = o.store ?? new MemoryStore();
-    return new Apcs(o, store, await openApcsOrders(store), await openPlacements(store), await BlockStore.open(store), await Journal.open(store, ROLE, o.log));
+    return new Apcs(
+      o,
+      store,
+      await openApcsOrders(store),
+      await openPlacements(store),
+      await BlockStore.open(store),
+      await Journal.open(store, ROLE, o.log),
+    );
   }
 
   /**
@@ -76,8 +83,14 @@ export class Apcs {
    */
   async placeOrder(spec: OrderSpecInit, requestId = newRequestId()): Promise<Order> {
     const message = create(OrderSpecSchema, spec);
-    await insertOrLoad(this.placements, { _id: requestId, spec: Buffer.from(toBinary(OrderSpecSchema, message)).toString("base64"), state: "sending", orderId: "", updatedAt: Date.now() });
-    let reply;
+    await insertOrLoad(this.placements, {
+      _id: requestId,
+      spec: Buffer.from(toBinary(OrderSpecSchema, message)).toString("base64"),
+      state: "sending",
+      orderId: "",
+      updatedAt: Date.now(),
+    });
+    let reply: CreateOrderResponse;
     try {
       reply = await checkReply(
         { journal: this.journal, step: "17", below: "OMS", orderRef: spec.productionOrderId ?? "", requestId, participantId: "" },
@@ -129,7 +142,10 @@ export class Apcs {
   /** Step 18.1, process 01.02.00.00: keep the saved status in step with OMS. */
   private async followStatus(orderId: string, signal: AbortSignal): Promise<void> {
     for await (const order of this.watch(orderId, signal)) {
-      await this.orders.updateOne({ _id: orderId }, { $set: { status: order.status, bufferStatus: order.bufferStatus, updatedAt: Date.now() } });
+      await this.orders.updateOne(
+        { _id: orderId },
+        { $set: { status: order.status, bufferStatus: order.bufferStatus, updatedAt: Date.now() } },
+      );
     }
   }
 
@@ -224,7 +240,10 @@ export class Apcs {
     const r = await this.oms.closeOrder({ orderId }, { headers: { [REQUEST_ID_HEADER]: requestId } });
     await this.tasks.stop(`status:${orderId}`);
     if (r.order === undefined) throw new OrderNotFoundError(orderId);
-    await this.orders.updateOne({ _id: orderId }, { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } });
+    await this.orders.updateOne(
+      { _id: orderId },
+      { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } },
+    );
     return r.order;
   }
 
@@ -232,14 +251,22 @@ export class Apcs {
    * Cancels an order at OMS (and so down the chain): by its id, or by the
    * request id of a placement whose answer never came.
    */
-  async cancelOrder(target: { orderId: string } | { createRequestId: string }, reason = "", requestId = newRequestId()): Promise<Order | undefined> {
+  async cancelOrder(
+    target: { orderId: string } | { createRequestId: string },
+    reason = "",
+    requestId = newRequestId(),
+  ): Promise<Order | undefined> {
     const req = "orderId" in target ? { orderId: target.orderId, reason } : { createRequestId: target.createRequestId, reason };
     const r = await this.oms.cancelOrder(req, { headers: { [REQUEST_ID_HEADER]: requestId } });
     if (r.order !== undefined) {
       await this.tasks.stop(`status:${r.order.orderId}`);
-      await this.orders.updateOne({ _id: r.order.orderId }, { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } });
+      await this.orders.updateOne(
+        { _id: r.order.orderId },
+        { $set: { status: r.order.status, bufferStatus: r.order.bufferStatus, updatedAt: Date.now() } },
+      );
     }
-    if ("createRequestId" in target) await this.placements.updateOne({ _id: target.createRequestId }, { $set: { state: "cancelled", updatedAt: Date.now() } });
+    if ("createRequestId" in target)
+      await this.placements.updateOne({ _id: target.createRequestId }, { $set: { state: "cancelled", updatedAt: Date.now() } });
     return r.order;
   }
 

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parseAddress } from "../core/config.js";
 import { productGroupRules } from "../domain/product-groups.js";
-import { CisType, ProductGroup, ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
+import { type CisType, ProductGroup, type ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import type { OrderSpecInit } from "./apcs-client.js";
 import { UsageError } from "./cli-errors.js";
 
@@ -53,7 +53,10 @@ export function addressArg(value: string): string {
 
 /** "po-20250131T120000-a1b2c3": readable, sortable and unique enough for the participant's own reference. */
 export function defaultProductionOrderId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "");
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "");
   return `po-${stamp}-${randomBytes(3).toString("hex")}`;
 }
 
@@ -112,7 +115,9 @@ export function buildOrderSpec(input: OrderInput): OrderSpecInit {
 function defaultTemplate(group: ProductGroup): number {
   const template = productGroupRules(group)?.templateIds[0];
   if (template === undefined) {
-    throw new UsageError(`product group ${ProductGroup[group] ?? group} has no known template: give one as --product gtin:quantity:template`);
+    throw new UsageError(
+      `product group ${ProductGroup[group] ?? group} has no known template: give one as --product gtin:quantity:template`,
+    );
   }
   return template;
 }

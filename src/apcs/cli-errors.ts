@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fieldViolationsOf, grpcCodeName, stepOf } from "../core/rpc/index.js";
-import { type FieldViolation } from "../domain/domain-errors.js";
+import type { FieldViolation } from "../domain/domain-errors.js";
 import type { Colors } from "./cli-io.js";
 
 /** Wrong arguments found after parsing (a file that cannot be read, serials that do not add up): exit 2. */

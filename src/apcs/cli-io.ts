@@ -16,7 +16,7 @@ export type Colors = ReturnType<typeof pc.createColors>;
 
 /** Colours only on a terminal, and never when NO_COLOR is set (no-color.org). */
 export function colorsFor(stream: CliStream, env: NodeJS.ProcessEnv): Colors {
-  const noColor = env["NO_COLOR"] !== undefined && env["NO_COLOR"] !== "";
+  const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== "";
   return pc.createColors(stream.isTTY === true && !noColor);
 }
 

@@ -55,9 +55,13 @@ function choice(map: ReadonlyMap<string, number>, name: string, flag: string): n
 
 /** Step 1: the order as it will be sent, with every default filled in. */
 export async function planOrder(o: OrderOptions): Promise<{ spec: OrderSpecInit; requestId: string }> {
-  const serials = o.serialsFile === undefined
-    ? undefined
-    : splitSerials(await readSerials(o.serialsFile), o.product.map((p) => p.quantity));
+  const serials =
+    o.serialsFile === undefined
+      ? undefined
+      : splitSerials(
+          await readSerials(o.serialsFile),
+          o.product.map((p) => p.quantity),
+        );
   const spec = buildOrderSpec({
     group: choice(GROUPS, o.group, "--group"),
     products: o.product,
@@ -102,7 +106,10 @@ async function placeAndReceive(
   const elapsedMs = elapsedSince(started);
   const close = o.close === true;
   const final = await (close ? s.apcs.closeOrder(placed.orderId) : s.apcs.getOrder(placed.orderId)).catch((err: unknown) => {
-    throw new CommandFailure(err, { ...context, note: `all ${count(got.codes)} codes were received; ${close ? "closing" : "reading"} the order failed` });
+    throw new CommandFailure(err, {
+      ...context,
+      note: `all ${count(got.codes)} codes were received; ${close ? "closing" : "reading"} the order failed`,
+    });
   });
   return summarize(orderView(final), plan.requestId, got, elapsedMs, file, close);
 }

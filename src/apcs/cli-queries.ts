@@ -27,7 +27,12 @@ export function runClose(orderId: string, g: GlobalOptions, io: CliIo): Promise<
 }
 
 /** Cancels an order by its id, or by the request id of an order placement that got no answer. */
-export function runCancel(target: { orderId: string } | { createRequestId: string }, reason: string, g: GlobalOptions, io: CliIo): Promise<void> {
+export function runCancel(
+  target: { orderId: string } | { createRequestId: string },
+  reason: string,
+  g: GlobalOptions,
+  io: CliIo,
+): Promise<void> {
   return withSession(g, io, async (s) => {
     const order = await s.apcs.cancelOrder(target, reason);
     if (order !== undefined) printOrder(orderView(order), g, io);

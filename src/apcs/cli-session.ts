@@ -27,13 +27,20 @@ export interface Session {
 }
 
 export async function openSession(g: GlobalOptions, io: CliIo): Promise<Session> {
-  const log = pino({ level: g.verbose ? "info" : "silent", base: { role: "apcs-cli" } }, { write: (line: string) => void io.stderr.write(line) });
+  const log = pino(
+    { level: g.verbose ? "info" : "silent", base: { role: "apcs-cli" } },
+    { write: (line: string) => void io.stderr.write(line) },
+  );
   const address = parseAddress(g.oms);
   // The same TLS_CERT_FILE / TLS_KEY_FILE / TLS_CA_FILE as the roles: an OMS serving TLS needs them.
-  const tls = loadTls({ certFile: io.env["TLS_CERT_FILE"], keyFile: io.env["TLS_KEY_FILE"], caFile: io.env["TLS_CA_FILE"] });
+  const tls = loadTls({ certFile: io.env.TLS_CERT_FILE, keyFile: io.env.TLS_KEY_FILE, caFile: io.env.TLS_CA_FILE });
   // Our own session manager, so the connection is closed when the command ends
   // instead of keeping the process alive with keep-alive pings.
-  const http2 = new Http2SessionManager(downstreamUrl(address, tls), { pingIntervalMs: 10_000, pingIdleConnection: true }, tls === undefined ? undefined : clientTlsOptions(tls));
+  const http2 = new Http2SessionManager(
+    downstreamUrl(address, tls),
+    { pingIntervalMs: 10_000, pingIdleConnection: true },
+    tls === undefined ? undefined : clientTlsOptions(tls),
+  );
   const transport = createDownstreamTransport({ address, token: g.token, maxMessageBytes: MAX_MESSAGE_BYTES, sessionManager: http2, tls });
   const store = new MemoryStore();
   // The CLI's store for codes is the --out file, written block by block: keeping

@@ -72,25 +72,30 @@ export function table(rows: readonly (readonly [string, string])[], c: Colors): 
 export function formatOrder(v: OrderView, c: Colors): string {
   return [
     `${c.bold("order")} ${c.cyan(v.orderId)}`,
-    table([
-      ["production order", v.productionOrderId],
-      ["product group", v.productGroup],
-      ["status", `${statusColor(v.status, c)} (buffer ${statusColor(v.bufferStatus, c)})`],
-      ["codes", `${count(v.totalCodes)} total, ${count(v.availableCodes)} available, ${count(v.deliveredCodes)} delivered`],
-      ["blocks", `${count(v.receivedBlocks)} received, ${count(v.deliveredBlocks)} delivered of ${count(v.totalBlocks)}`],
-      ["ready at", v.estimatedReadyTime ?? "-"],
-      ["created", v.createTime ?? "-"],
-      ["updated", v.updateTime ?? "-"],
-    ], c),
+    table(
+      [
+        ["production order", v.productionOrderId],
+        ["product group", v.productGroup],
+        ["status", `${statusColor(v.status, c)} (buffer ${statusColor(v.bufferStatus, c)})`],
+        ["codes", `${count(v.totalCodes)} total, ${count(v.availableCodes)} available, ${count(v.deliveredCodes)} delivered`],
+        ["blocks", `${count(v.receivedBlocks)} received, ${count(v.deliveredBlocks)} delivered of ${count(v.totalBlocks)}`],
+        ["ready at", v.estimatedReadyTime ?? "-"],
+        ["created", v.createTime ?? "-"],
+        ["updated", v.updateTime ?? "-"],
+      ],
+      c,
+    ),
   ].join("\n");
 }
 
 /** One line of `watch`: what changed is visible by comparing consecutive lines. */
 export function formatWatchLine(v: OrderView, c: Colors): string {
   const time = v.updateTime ?? new Date().toISOString();
-  return `${c.dim(time)} ${statusColor(v.status, c)} buffer=${statusColor(v.bufferStatus, c)} ` +
+  return (
+    `${c.dim(time)} ${statusColor(v.status, c)} buffer=${statusColor(v.bufferStatus, c)} ` +
     `codes ${count(v.deliveredCodes)}/${count(v.totalCodes)} delivered, ${count(v.availableCodes)} available; ` +
-    `blocks ${v.receivedBlocks}/${v.totalBlocks} received`;
+    `blocks ${v.receivedBlocks}/${v.totalBlocks} received`
+  );
 }
 
 export interface JournalView {
@@ -108,8 +113,16 @@ export interface JournalView {
 
 export function journalView(e: JournalEntry): JournalView {
   return {
-    id: e.id, time: iso(e.time), role: e.role, step: e.step, orderId: e.orderId, requestId: e.requestId,
-    participantId: e.participantId, code: e.code, message: e.message, cause: e.cause,
+    id: e.id,
+    time: iso(e.time),
+    role: e.role,
+    step: e.step,
+    orderId: e.orderId,
+    requestId: e.requestId,
+    participantId: e.participantId,
+    code: e.code,
+    message: e.message,
+    cause: e.cause,
   };
 }
 

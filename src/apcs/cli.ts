@@ -74,7 +74,12 @@ function buildProgram(io: CliIo): Command {
     .showHelpAfterError("(add --help for usage)")
     .configureHelp({ showGlobalOptions: true })
     .addOption(new Option("--oms <host:port>", "OMS address").argParser(addressArg).default(omsDefault(io), `$OMS_ADDR or ${DEFAULT_OMS}`))
-    .addOption(new Option("--token <token>", "bearer token of this line").default(envValue(io, "APCS_TOKEN") ?? DEV_TOKEN, `$APCS_TOKEN or ${DEV_TOKEN}`))
+    .addOption(
+      new Option("--token <token>", "bearer token of this line").default(
+        envValue(io, "APCS_TOKEN") ?? DEV_TOKEN,
+        `$APCS_TOKEN or ${DEV_TOKEN}`,
+      ),
+    )
     .addOption(new Option("--timeout <ms>", "deadline of each unary call").argParser(positiveInt).default(CLIENT_DEFAULTS.callTimeoutMs))
     .option("--json", "print exactly one JSON document on stdout (watch: one per line)")
     .option("--verbose", "log to stderr");
@@ -107,7 +112,10 @@ function addOrderCommand(program: Command, io: CliIo, globals: () => GlobalOptio
         .argParser(parseProduct)
         .makeOptionMandatory(),
     )
-    .option("--serials-file <path>", "your serials (SELF_MADE), one per line, handed to the products in order; without it the Emission server makes them (OPERATOR)")
+    .option(
+      "--serials-file <path>",
+      "your serials (SELF_MADE), one per line, handed to the products in order; without it the Emission server makes them (OPERATOR)",
+    )
     .addOption(new Option("--cis-type <type>", "kind of item marked").choices([...CIS_TYPES.keys()]).default("unit"))
     .addOption(new Option("--release <method>", "release method").choices([...RELEASE_METHODS.keys()]).default("production"))
     .option("--production-order-id <id>", "your reference for the order (default: po-<time>-<random>)")
@@ -119,13 +127,24 @@ function addOrderCommand(program: Command, io: CliIo, globals: () => GlobalOptio
 }
 
 function addOrderQueries(program: Command, io: CliIo, globals: () => GlobalOptions): void {
-  program.command("status").description("show an order as OMS has it").argument("<orderId>")
+  program
+    .command("status")
+    .description("show an order as OMS has it")
+    .argument("<orderId>")
     .action(async (orderId: string) => runStatus(orderId, globals(), io));
-  program.command("watch").description("follow an order: one line per change, until it is finished").argument("<orderId>")
+  program
+    .command("watch")
+    .description("follow an order: one line per change, until it is finished")
+    .argument("<orderId>")
     .action(async (orderId: string) => runWatch(orderId, globals(), io));
-  program.command("close").description("close an order (at OMS, the Registrar and the Emission server)").argument("<orderId>")
+  program
+    .command("close")
+    .description("close an order (at OMS, the Registrar and the Emission server)")
+    .argument("<orderId>")
     .action(async (orderId: string) => runClose(orderId, globals(), io));
-  program.command("cancel").description("cancel an order in progress: emission stops, undelivered codes are voided")
+  program
+    .command("cancel")
+    .description("cancel an order in progress: emission stops, undelivered codes are voided")
     .argument("[orderId]", "the order to cancel")
     .option("--request-id <id>", "instead of an order id: the request id of an order placement that got no answer")
     .option("--reason <text>", "why, for the journals", "")
@@ -134,10 +153,15 @@ function addOrderQueries(program: Command, io: CliIo, globals: () => GlobalOptio
       const target = orderId !== undefined ? { orderId } : { createRequestId: opts.requestId ?? "" };
       return runCancel(target, opts.reason, globals(), io);
     });
-  program.command("block").description("fetch a block of codes again; prints its codes, one per line").argument("<orderId>")
+  program
+    .command("block")
+    .description("fetch a block of codes again; prints its codes, one per line")
+    .argument("<orderId>")
     .argument("<blockId>", "the block id as delivered (<orderId>/<seq>), or just its seq")
     .action(async (orderId: string, blockId: string) => runBlock(orderId, blockId, globals(), io));
-  program.command("journal").description("list OMS's error journal, newest first")
+  program
+    .command("journal")
+    .description("list OMS's error journal, newest first")
     .option("--order <id>", "only entries of this order (or production order id)")
     .option("--step <step>", "only entries of this step, e.g. 13.1")
     .addOption(new Option("--limit <n>", "at most this many entries").argParser(positiveInt).default(100))
@@ -151,7 +175,12 @@ async function main(): Promise<void> {
     abort.abort();
     process.once("SIGINT", () => process.exit(EXIT.interrupted));
   });
-  const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: abort.signal });
+  const code = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    signal: abort.signal,
+  });
   // Exit once stdout has drained, rather than waiting on any handle a library left open.
   process.stdout.write("", () => process.exit(code));
 }

@@ -32,18 +32,26 @@ export function checkChaos(o: ChaosObservations): Violation[] {
     if (got !== quantity) v.push({ invariant: "codes received = codes ordered", detail: `${requestId}: ${got} of ${quantity}` });
   }
   for (const { hop, counts } of o.ordersPerRequest) {
-    if (counts.size !== o.ordered.size) v.push({ invariant: "one order per request id at every hop", detail: `${hop}: ${counts.size} request ids for ${o.ordered.size} orders` });
-    for (const [requestId, n] of counts) if (n !== 1) v.push({ invariant: "one order per request id at every hop", detail: `${hop}: ${requestId} made ${n} orders` });
+    if (counts.size !== o.ordered.size)
+      v.push({
+        invariant: "one order per request id at every hop",
+        detail: `${hop}: ${counts.size} request ids for ${o.ordered.size} orders`,
+      });
+    for (const [requestId, n] of counts)
+      if (n !== 1) v.push({ invariant: "one order per request id at every hop", detail: `${hop}: ${requestId} made ${n} orders` });
   }
   const all = [...o.received.values()].flat();
   const distinct = new Set(all);
   if (distinct.size !== all.length) v.push({ invariant: "no code twice", detail: `${all.length - distinct.size} duplicates` });
   const emitted = new Set(all.map(serialKeyOf));
-  if (emitted.size !== distinct.size) v.push({ invariant: "no serial twice", detail: `${distinct.size - emitted.size} serials on two codes` });
+  if (emitted.size !== distinct.size)
+    v.push({ invariant: "no serial twice", detail: `${distinct.size - emitted.size} serials on two codes` });
   const orphaned = [...o.registry].filter((k) => !emitted.has(k)).length;
   const unregistered = [...emitted].filter((k) => !o.registry.has(k)).length;
-  if (orphaned > 0) v.push({ invariant: "serial registry = serials of emitted codes", detail: `${orphaned} registered serials on no code` });
-  if (unregistered > 0) v.push({ invariant: "serial registry = serials of emitted codes", detail: `${unregistered} codes whose serial is not registered` });
+  if (orphaned > 0)
+    v.push({ invariant: "serial registry = serials of emitted codes", detail: `${orphaned} registered serials on no code` });
+  if (unregistered > 0)
+    v.push({ invariant: "serial registry = serials of emitted codes", detail: `${unregistered} codes whose serial is not registered` });
   if (o.unverifiable > 0) v.push({ invariant: "every code verifies", detail: `${o.unverifiable} codes fail VerifyCode` });
   return v;
 }

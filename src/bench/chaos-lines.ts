@@ -29,11 +29,23 @@ export function planOrders(n: number, runId: string): PlannedOrder[] {
       const body = `046${base}${String(i * 2 + p).padStart(5, "0")}`;
       const gtin = body + String(gtinCheckDigit(body));
       const serials = selfMade ? Array.from({ length: quantity }, (_, k) => `S${runId.slice(-4)}${String(k).padStart(8, "0")}`) : [];
-      return { gtin, quantity, serialNumberType: selfMade ? SerialNumberType.SELF_MADE : SerialNumberType.OPERATOR, serialNumbers: serials, templateId: 6, cisType: CisType.UNIT };
+      return {
+        gtin,
+        quantity,
+        serialNumberType: selfMade ? SerialNumberType.SELF_MADE : SerialNumberType.OPERATOR,
+        serialNumbers: serials,
+        templateId: 6,
+        cisType: CisType.UNIT,
+      };
     });
     return {
       requestId: `chaos-${runId}-${String(i + 1).padStart(4, "0")}`,
-      spec: { productGroup: ProductGroup.MILK, releaseMethodType: ReleaseMethodType.PRODUCTION, productionOrderId: `chaos-${runId}-${i + 1}`, products },
+      spec: {
+        productGroup: ProductGroup.MILK,
+        releaseMethodType: ReleaseMethodType.PRODUCTION,
+        productionOrderId: `chaos-${runId}-${i + 1}`,
+        products,
+      },
       quantity: size,
     };
   });

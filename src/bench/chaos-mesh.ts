@@ -48,10 +48,16 @@ const BELOW: Record<ServerRole, { flag: string; role: ServerRole } | undefined> 
  */
 export async function startChaosMesh(o: ChaosMeshOptions): Promise<ChaosMesh> {
   const env: NodeJS.ProcessEnv = {
-    ...process.env, LOG_LEVEL: "warn", MESH_TOKENS: DEV_TOKENS, OMS_TOKEN: "dev-oms", REGISTRAR_TOKEN: "dev-registrar",
-    ...o.env, MONGODB_URI: o.uri, MONGODB_DATABASE_PREFIX: o.prefix,
+    ...process.env,
+    LOG_LEVEL: "warn",
+    MESH_TOKENS: DEV_TOKENS,
+    OMS_TOKEN: "dev-oms",
+    REGISTRAR_TOKEN: "dev-registrar",
+    ...o.env,
+    MONGODB_URI: o.uri,
+    MONGODB_DATABASE_PREFIX: o.prefix,
   };
-  delete env["EMISSION_KEYS"]; // the stored key ring: it must outlive every kill
+  delete env.EMISSION_KEYS; // the stored key ring: it must outlive every kill
   const slots: Slot[] = [];
   const fronts = new Map<ServerRole, { address: string; stop(): Promise<void> }>();
   const argsOf = (role: ServerRole): string[] => {
@@ -59,8 +65,15 @@ export async function startChaosMesh(o: ChaosMeshOptions): Promise<ChaosMesh> {
     return below === undefined ? [] : [below.flag, fronts.get(below.role)?.address ?? ""];
   };
   const launch = async (slot: Slot): Promise<void> => {
-    const keep = o.logDir === undefined ? undefined : (line: string): void => appendFileSync(join(o.logDir ?? "", `${slot.name}.log`), `${line}\n`);
-    slot.process = await startRoleProcess(slot.role, { env, listen: `127.0.0.1:${slot.port}`, args: argsOf(slot.role), startTimeoutMs: 60_000, ...(keep === undefined ? {} : { onLine: keep }) });
+    const keep =
+      o.logDir === undefined ? undefined : (line: string): void => appendFileSync(join(o.logDir ?? "", `${slot.name}.log`), `${line}\n`);
+    slot.process = await startRoleProcess(slot.role, {
+      env,
+      listen: `127.0.0.1:${slot.port}`,
+      args: argsOf(slot.role),
+      startTimeoutMs: 60_000,
+      ...(keep === undefined ? {} : { onLine: keep }),
+    });
     slot.port = slot.process.port;
   };
   try {

@@ -9,14 +9,24 @@ import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 export async function ordersPerRequest(uri: string, prefix: string): Promise<{ hop: string; counts: Map<string, number> }[]> {
   const client = await MongoClient.connect(uri);
   try {
-    const hops = [["OMS orders", "oms", "orders"], ["Registrar pools", "registrar", "pools"], ["Emission server orders", "emission-server", "orders"]] as const;
-    return await Promise.all(hops.map(async ([hop, role, collection]) => {
-      const counts = new Map<string, number>();
-      for (const d of await client.db(`${prefix}${role}`).collection<{ requestId: string }>(collection).find({}, { projection: { requestId: 1 } }).toArray()) {
-        counts.set(d.requestId, (counts.get(d.requestId) ?? 0) + 1);
-      }
-      return { hop, counts };
-    }));
+    const hops = [
+      ["OMS orders", "oms", "orders"],
+      ["Registrar pools", "registrar", "pools"],
+      ["Emission server orders", "emission-server", "orders"],
+    ] as const;
+    return await Promise.all(
+      hops.map(async ([hop, role, collection]) => {
+        const counts = new Map<string, number>();
+        for (const d of await client
+          .db(`${prefix}${role}`)
+          .collection<{ requestId: string }>(collection)
+          .find({}, { projection: { requestId: 1 } })
+          .toArray()) {
+          counts.set(d.requestId, (counts.get(d.requestId) ?? 0) + 1);
+        }
+        return { hop, counts };
+      }),
+    );
   } finally {
     await client.close();
   }
@@ -27,7 +37,14 @@ export async function emissionRecords(uri: string, prefix: string): Promise<{ re
   const client = await MongoClient.connect(uri);
   try {
     const db = client.db(`${prefix}emission-server`);
-    const registry = new Set((await db.collection<{ _id: string }>("serials").find({}, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    const registry = new Set(
+      (
+        await db
+          .collection<{ _id: string }>("serials")
+          .find({}, { projection: { _id: 1 } })
+          .toArray()
+      ).map((d) => d._id),
+    );
     const keys = await db.collection<{ _id: string; keyId: string; secret: string }>("signing_keys").find({}).sort({ _id: 1 }).toArray();
     const ring = createKeyRing(keys.map((k) => ({ id: k.keyId, secret: new Uint8Array(Buffer.from(k.secret, "base64")) })));
     return { registry, verify: (code) => verifyCode(ring, code).valid };
@@ -38,7 +55,10 @@ export async function emissionRecords(uri: string, prefix: string): Promise<{ re
 
 /** Codes of `sample` the Emission server itself refuses (VerifyCode, as the Registrar calls it). */
 export async function refusedByServer(emissionAddress: string, token: string, sample: readonly string[]): Promise<number> {
-  const emitter = createClient(EmitterService, createDownstreamTransport({ address: parseAddress(emissionAddress), token, maxMessageBytes: 1 << 20 }));
+  const emitter = createClient(
+    EmitterService,
+    createDownstreamTransport({ address: parseAddress(emissionAddress), token, maxMessageBytes: 1 << 20 }),
+  );
   const answers = await Promise.all(sample.map((code) => emitter.verifyCode({ code }, { timeoutMs: 30_000 })));
   return answers.filter((a) => !a.valid).length;
 }

@@ -52,11 +52,15 @@ async function bigOrder(apcs: Apcs, roles: RoleProcess[]): Promise<void> {
   const order = await apcs.placeOrder(milk(BIG_ORDER, 1));
   const placed = performance.now();
   let first = 0;
-  await apcs.receiveCodes(order.orderId, { onBlock: () => { first ||= performance.now(); } });
+  await apcs.receiveCodes(order.orderId, {
+    onBlock: () => {
+      first ||= performance.now();
+    },
+  });
   const done = performance.now();
   await apcs.closeOrder(order.orderId);
   const seconds = (done - t0) / 1000;
-  const store = process.env["MONGODB_URI"] === undefined ? "embedded store" : "MongoDB at MONGODB_URI";
+  const store = process.env.MONGODB_URI === undefined ? "embedded store" : "MongoDB at MONGODB_URI";
   console.log(`\n150 000-code order, three processes on loopback, ${store} (block size 1 000, emission rate unthrottled):`);
   console.log(`| measure | value |\n|---|---|`);
   console.log(`| CreateOrder round trip (APCS → OMS → Registrar → Emission server) | ${(placed - t0).toFixed(1)} ms |`);
@@ -64,7 +68,9 @@ async function bigOrder(apcs: Apcs, roles: RoleProcess[]): Promise<void> {
   console.log(`| all ${BIG_ORDER} codes stored and acknowledged at APCS | ${(seconds * 1000).toFixed(0)} ms |`);
   console.log(`| end-to-end throughput | ${Math.round(BIG_ORDER / seconds)} codes/s |`);
   for (const r of roles) console.log(`| peak RSS of ${r.role} | ${peakRssMiB(r).toFixed(0)} MiB |`);
-  console.log(`| peak RSS of the APCS process (embedded store: it keeps every code) | ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB |`);
+  console.log(
+    `| peak RSS of the APCS process (embedded store: it keeps every code) | ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB |`,
+  );
 }
 
 async function createLatency(apcs: Apcs): Promise<void> {
@@ -86,7 +92,11 @@ async function main(): Promise<void> {
   const oms = roles.find((r) => r.role === "oms");
   if (oms === undefined) throw new Error("OMS did not start");
   const apcs = await Apcs.open({
-    transport: createDownstreamTransport({ address: parseAddress(oms.address), token: process.env["APCS_TOKEN"] ?? "dev-apcs", maxMessageBytes: MAX_MESSAGE_BYTES }),
+    transport: createDownstreamTransport({
+      address: parseAddress(oms.address),
+      token: process.env.APCS_TOKEN ?? "dev-apcs",
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+    }),
     log: pino({ level: "warn" }),
   });
   try {

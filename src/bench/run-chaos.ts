@@ -89,12 +89,14 @@ async function killLoop(mesh: ChaosMesh, o: ChaosOptions, done: () => boolean, k
 
 async function runLines(lines: Line[], orders: PlannedOrder[], signal: AbortSignal): Promise<Map<string, { line: Line; orderId: string }>> {
   const placed = new Map<string, { line: Line; orderId: string }>();
-  await Promise.all(lines.map(async (line, i) => {
-    for (const order of orders.filter((_, k) => k % lines.length === i)) {
-      if (signal.aborted) return;
-      placed.set(order.requestId, { line, orderId: await runOrder(line, order, signal) });
-    }
-  }));
+  await Promise.all(
+    lines.map(async (line, i) => {
+      for (const order of orders.filter((_, k) => k % lines.length === i)) {
+        if (signal.aborted) return;
+        placed.set(order.requestId, { line, orderId: await runOrder(line, order, signal) });
+      }
+    }),
+  );
   return placed;
 }
 
@@ -102,7 +104,17 @@ function row(label: string, value: string | number): void {
   console.log(`| ${label} | ${value} |`);
 }
 
-async function report(o: { orders: PlannedOrder[]; placed: Map<string, { line: Line; orderId: string }>; lines: Line[]; kills: Kill[]; killed: number; uri: string; prefix: string; mesh: ChaosMesh; seconds: number }): Promise<Violation[]> {
+async function report(o: {
+  orders: PlannedOrder[];
+  placed: Map<string, { line: Line; orderId: string }>;
+  lines: Line[];
+  kills: Kill[];
+  killed: number;
+  uri: string;
+  prefix: string;
+  mesh: ChaosMesh;
+  seconds: number;
+}): Promise<Violation[]> {
   const t = Date.now();
   const received = new Map<string, string[]>();
   for (const [requestId, { line, orderId }] of o.placed) received.set(requestId, await codesOf(line, orderId));
@@ -115,10 +127,20 @@ async function report(o: { orders: PlannedOrder[]; placed: Map<string, { line: L
   const refused = await refusedByServer(o.mesh.emissionAddress, "dev-registrar", sample);
   console.log(`  verified in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   const perRequest = await ordersPerRequest(o.uri, o.prefix);
-  const violations = checkChaos({ ordered: new Map(o.orders.map((p) => [p.requestId, p.quantity])), received, ordersPerRequest: perRequest, registry: records.registry, unverifiable: unverifiable + refused });
+  const violations = checkChaos({
+    ordered: new Map(o.orders.map((p) => [p.requestId, p.quantity])),
+    received,
+    ordersPerRequest: perRequest,
+    registry: records.registry,
+    unverifiable: unverifiable + refused,
+  });
   const activities = o.lines.flatMap((l) => l.activities);
   const end = Date.now();
-  const times = recoveryTimes(o.kills.map((k) => k.at), activities, end);
+  const times = recoveryTimes(
+    o.kills.map((k) => k.at),
+    activities,
+    end,
+  );
   const perKill = o.kills.map((k) => {
     const slowest = slowestAfter(k.at, activities, end);
     return `${k.who} ${((slowest?.ms ?? 0) / 1000).toFixed(1)} s${slowest === undefined ? "" : ` (${slowest.what})`}`;
@@ -128,14 +150,27 @@ async function report(o: { orders: PlannedOrder[]; placed: Map<string, { line: L
   console.log(`\n| measure | value |\n|---|---|`);
   row("run time", `${o.seconds.toFixed(0)} s`);
   row("kills (instances killed)", `${o.kills.length} (${o.killed})`);
-  row("orders completed", `${complete} / ${o.orders.length} (${o.orders.filter((p) => p.spec.products?.some((x) => (x.serialNumbers ?? []).length > 0)).length} SELF_MADE)`);
-  for (const { hop, counts } of perRequest) row(`${hop}: request ids / orders / most orders per request id`, `${counts.size} / ${[...counts.values()].reduce((a, b) => a + b, 0)} / ${Math.max(0, ...counts.values())}`);
+  row(
+    "orders completed",
+    `${complete} / ${o.orders.length} (${o.orders.filter((p) => p.spec.products?.some((x) => (x.serialNumbers ?? []).length > 0)).length} SELF_MADE)`,
+  );
+  for (const { hop, counts } of perRequest)
+    row(
+      `${hop}: request ids / orders / most orders per request id`,
+      `${counts.size} / ${[...counts.values()].reduce((a, b) => a + b, 0)} / ${Math.max(0, ...counts.values())}`,
+    );
   row("codes received / ordered", `${all.length} / ${ordered}`);
   row("duplicate codes", all.length - new Set(all).size);
   row("serial registry / codes emitted", `${records.registry.size} / ${new Set(all).size}`);
-  row("codes failing verification (all, with the stored ring; VerifyCode on a sample)", `${unverifiable} of ${all.length}; ${refused} of ${sample.length}`);
+  row(
+    "codes failing verification (all, with the stored ring; VerifyCode on a sample)",
+    `${unverifiable} of ${all.length}; ${refused} of ${sample.length}`,
+  );
   console.log(`\nrecovery per kill (the call or stream slowest to move again):\n  ${perKill.join("\n  ")}\n`);
-  row("recovery after a kill: p50 / p95 / p99 / max", `${[50, 95, 99, 100].map((p) => `${(percentile(times, p) / 1000).toFixed(2)} s`).join(" / ")} (${times.length} kills that hit moving work)`);
+  row(
+    "recovery after a kill: p50 / p95 / p99 / max",
+    `${[50, 95, 99, 100].map((p) => `${(percentile(times, p) / 1000).toFixed(2)} s`).join(" / ")} (${times.length} kills that hit moving work)`,
+  );
   return violations;
 }
 
@@ -143,10 +178,12 @@ async function main(): Promise<void> {
   const o = options(process.argv);
   const runId = Date.now().toString(36);
   const prefix = `chaos-${runId}-`;
-  const external = process.env["MONGODB_URI"];
+  const external = process.env.MONGODB_URI;
   const local: LocalMongo | undefined = external === undefined || external === "" ? await startLocalFerretDb(FERRETDB) : undefined;
   const uri = local?.uri ?? external ?? "";
-  console.log(`chaos run ${runId}: ${o.orders} orders, ${o.lines} line controllers, ${o.instances} instances per role, up to ${o.kills} kills, on ${local === undefined ? "MONGODB_URI" : "FerretDB (SQLite)"}`);
+  console.log(
+    `chaos run ${runId}: ${o.orders} orders, ${o.lines} line controllers, ${o.instances} instances per role, up to ${o.kills} kills, on ${local === undefined ? "MONGODB_URI" : "FerretDB (SQLite)"}`,
+  );
   const started = Date.now();
   // Exiting (not dying of a signal) is what takes the role processes and FerretDB down with the run.
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
@@ -154,9 +191,17 @@ async function main(): Promise<void> {
     console.error(`FAILED: the run did not finish within ${o.deadline} s`);
     process.exit(2); // role processes and FerretDB are killed on exit
   }, o.deadline * 1000);
-  const mesh = await startChaosMesh({ uri, prefix, instances: { "emission-server": o.instances, registrar: o.instances, oms: o.instances }, env: o.logDir === undefined ? {} : { LOG_LEVEL: "info" }, ...(o.logDir === undefined ? {} : { logDir: o.logDir }) });
+  const mesh = await startChaosMesh({
+    uri,
+    prefix,
+    instances: { "emission-server": o.instances, registrar: o.instances, oms: o.instances },
+    env: o.logDir === undefined ? {} : { LOG_LEVEL: "info" },
+    ...(o.logDir === undefined ? {} : { logDir: o.logDir }),
+  });
   console.log(`  mesh up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  const lines = await Promise.all(Array.from({ length: o.lines }, (_, i) => openLine(mesh.omsAddress, LINE_TOKENS[i % LINE_TOKENS.length] ?? "dev-apcs")));
+  const lines = await Promise.all(
+    Array.from({ length: o.lines }, (_, i) => openLine(mesh.omsAddress, LINE_TOKENS[i % LINE_TOKENS.length] ?? "dev-apcs")),
+  );
   const orders = planOrders(o.orders, runId);
   const stop = new AbortController();
   setMaxListeners(0, stop.signal); // one listener per code stream of the run

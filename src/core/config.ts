@@ -40,14 +40,17 @@ function address(env: string, fallback: string): Setting<Address> & { fallback: 
   return {
     env,
     fallback,
-    schema: z.string().default(fallback).transform((value, ctx) => {
-      try {
-        return parseAddress(value);
-      } catch {
-        ctx.addIssue({ code: "custom", message: "expected host:port" });
-        return z.NEVER;
-      }
-    }),
+    schema: z
+      .string()
+      .default(fallback)
+      .transform((value, ctx) => {
+        try {
+          return parseAddress(value);
+        } catch {
+          ctx.addIssue({ code: "custom", message: "expected host:port" });
+          return z.NEVER;
+        }
+      }),
   };
 }
 
@@ -199,10 +202,21 @@ function flagsOf(argv: readonly string[]): NodeJS.ProcessEnv {
     .option("--log-level <level>", "pino log level (env LOG_LEVEL)")
     .exitOverride();
   program.parse([...argv], { from: "node" });
-  const o = program.opts<{ oms?: string; registrar?: string; emissionServer?: string; emissionRate?: string; blockSize?: string; logLevel?: string }>();
+  const o = program.opts<{
+    oms?: string;
+    registrar?: string;
+    emissionServer?: string;
+    emissionRate?: string;
+    blockSize?: string;
+    logLevel?: string;
+  }>();
   return {
-    OMS_ADDR: o.oms, REGISTRAR_ADDR: o.registrar, EMISSION_SERVER_ADDR: o.emissionServer,
-    EMISSION_RATE: o.emissionRate, BLOCK_SIZE: o.blockSize, LOG_LEVEL: o.logLevel,
+    OMS_ADDR: o.oms,
+    REGISTRAR_ADDR: o.registrar,
+    EMISSION_SERVER_ADDR: o.emissionServer,
+    EMISSION_RATE: o.emissionRate,
+    BLOCK_SIZE: o.blockSize,
+    LOG_LEVEL: o.logLevel,
   };
 }
 
@@ -223,9 +237,13 @@ function positiveFlag(value: string): string {
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): MeshConfig {
   const flags = Object.fromEntries(Object.entries(flagsOf(argv)).filter(([, v]) => v !== undefined));
   const all = { ...env, ...flags };
-  const tokens = all["MESH_TOKENS"] === "" ? undefined : all["MESH_TOKENS"];
+  const tokens = all.MESH_TOKENS === "" ? undefined : all.MESH_TOKENS;
   const mongodb = readSettings(MONGODB, all);
-  const tls = loadTls({ certFile: nonEmpty(all["TLS_CERT_FILE"]), keyFile: nonEmpty(all["TLS_KEY_FILE"]), caFile: nonEmpty(all["TLS_CA_FILE"]) });
+  const tls = loadTls({
+    certFile: nonEmpty(all.TLS_CERT_FILE),
+    keyFile: nonEmpty(all.TLS_KEY_FILE),
+    caFile: nonEmpty(all.TLS_CA_FILE),
+  });
   return {
     ...readSettings(GENERAL, all),
     ...(mongodb.uri === "" ? {} : { mongodb }),

@@ -4,8 +4,7 @@
  */
 
 /** Every character of the set, in code-point order. */
-export const AI82_CHARS =
-  "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+export const AI82_CHARS = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 
 // A table indexed by char code: the set is pure ASCII, so one byte per code
 // below 128 answers in a single load, which matters for 1.5 M serials an order.

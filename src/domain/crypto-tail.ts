@@ -61,7 +61,10 @@ function keyProblem(key: SigningKey): string | undefined {
  * key id but never echo a secret, since they end up in logs.
  */
 export function parseKeyRing(spec: string, activeId?: string): KeyRing {
-  const entries = spec.split(",").map((e) => e.trim()).filter((e) => e !== "");
+  const entries = spec
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "");
   const keys = entries.map((entry, index) => parseKeyEntry(entry, index + 1));
   return createKeyRing(keys, activeId);
 }
@@ -96,7 +99,9 @@ export function randomSigningKey(takenIds: ReadonlySet<string> = new Set()): Sig
  */
 export function cryptoTail(key: SigningKey, gtin: string, serial: string, tailLength: TailLength): string {
   const algorithm = tailLength === 44 ? "sha256" : "sha512";
-  return createHmac(algorithm, key.secret).update(signedPart({ gtin, serial, keyId: key.id }), "latin1").digest("base64");
+  return createHmac(algorithm, key.secret)
+    .update(signedPart({ gtin, serial, keyId: key.id }), "latin1")
+    .digest("base64");
 }
 
 /** A complete code signed with the ring's active key. Throws on a GTIN or serial no code may carry. */

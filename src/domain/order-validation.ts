@@ -67,7 +67,12 @@ export function checkOrderRequest<Desc extends DescMessage>(
   return checkRequestOf(schema, request, request.order, "");
 }
 
-function checkRequestOf<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, order: OrderSpec | undefined, prefix: string): Violation[] {
+function checkRequestOf<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+  order: OrderSpec | undefined,
+  prefix: string,
+): Violation[] {
   const v = new ViolationList();
   for (const c of contractViolations(schema, withoutSerials(message, order), prefix)) {
     if (!STEP_5_RULES.has(c.ruleId)) v.add(c.field, c.description);
@@ -77,7 +82,7 @@ function checkRequestOf<Desc extends DescMessage>(schema: Desc, message: Message
   if (count > ORDER_LIMITS.maxRequestProducts) {
     v.add("order.products", `a request carries at most ${ORDER_LIMITS.maxRequestProducts} products, got ${count}`);
   }
-  order.products.forEach((p, i) => checkSerialShapes(v, p.serialNumbers, productPath(i)));
+  for (const [i, p] of order.products.entries()) checkSerialShapes(v, p.serialNumbers, productPath(i));
   return v.toArray();
 }
 

@@ -30,7 +30,9 @@ export interface BlockSerialsSpec {
  */
 export async function allocateBlockSerials(db: EmissionCollections, spec: BlockSerialsSpec, faults?: EmitterFaults): Promise<string[]> {
   const key = chunkKey(spec.orderId, spec.product, spec.chunk);
-  let doc = (await db.chunks.findOne({ _id: key })) ?? (await insertOrLoad(db.chunks, { _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 }));
+  let doc =
+    (await db.chunks.findOne({ _id: key })) ??
+    (await insertOrLoad(db.chunks, { _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 }));
   await faults?.serialsFixed?.(key);
   for (let attempt = 1; attempt <= MAX_SWAPS; attempt++) {
     const foreign = await register(db, spec, doc.serials);

@@ -41,7 +41,11 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
   // The contract's rules (buf.validate in emitter.proto and order.proto), by protovalidate, and the per-serial check.
   const request = create(CreateEmissionOrderRequestSchema, { participantId: input.participantId });
   if (input.order !== undefined) request.order = input.order;
-  return requireWellFormedOrder({ journal: d.journal, step: "4", requestId: input.requestId, participantId: input.participantId }, CreateEmissionOrderRequestSchema, request);
+  return requireWellFormedOrder(
+    { journal: d.journal, step: "4", requestId: input.requestId, participantId: input.participantId },
+    CreateEmissionOrderRequestSchema,
+    request,
+  );
 }
 
 /** Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8. */
@@ -55,7 +59,13 @@ async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpe
   }
   if (violations.length === 0) return;
   const error = new OrderRejectedError("5", violations);
-  await d.journal.record({ step: "5.1", orderId: spec.productionOrderId, requestId: input.requestId, participantId: input.participantId, error });
+  await d.journal.record({
+    step: "5.1",
+    orderId: spec.productionOrderId,
+    requestId: input.requestId,
+    participantId: input.participantId,
+    error,
+  });
   throw error; // 5.2
 }
 
@@ -69,14 +79,24 @@ async function reserveSelfMadeSerials(d: CreateDeps, spec: OrderSpec, orderId: s
   for (const [index, p] of spec.products.entries()) {
     if (p.serialNumberType !== SerialNumberType.SELF_MADE) continue;
     const docs: SerialDoc[] = p.serialNumbers.map((serial, pos) => ({
-      _id: serialKey(p.gtin, serial), orderId, product: index, chunk: Math.floor(pos / d.blockSize),
+      _id: serialKey(p.gtin, serial),
+      orderId,
+      product: index,
+      chunk: Math.floor(pos / d.blockSize),
     }));
     const res = await d.db.serials.insertMany(docs);
     const taken = await takenByOthers(d, docs, res.duplicates, orderId);
     for (const pos of taken.slice(0, 100)) {
-      violations.push({ field: `order.products[${index}].serial_numbers[${pos}]`, description: `serial ${JSON.stringify(p.serialNumbers[pos])} was already emitted for GTIN ${p.gtin}` });
+      violations.push({
+        field: `order.products[${index}].serial_numbers[${pos}]`,
+        description: `serial ${JSON.stringify(p.serialNumbers[pos])} was already emitted for GTIN ${p.gtin}`,
+      });
     }
-    if (taken.length > 100) violations.push({ field: `order.products[${index}].serial_numbers`, description: `${taken.length - 100} more serials were already emitted` });
+    if (taken.length > 100)
+      violations.push({
+        field: `order.products[${index}].serial_numbers`,
+        description: `${taken.length - 100} more serials were already emitted`,
+      });
   }
   if (violations.length > 0) await releaseSerials(d, orderId);
   else await writeChunks(d, spec, orderId);
@@ -135,7 +155,13 @@ function orderIdFor(participantId: string, requestId: string, since: number): st
 async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<EmissionOrderDoc> {
   const now = Date.now();
   const plan = planBlocks(
-    spec.products.map((p) => ({ gtin: p.gtin, quantity: p.quantity, serialNumberType: p.serialNumberType, templateId: p.templateId, cisType: p.cisType })),
+    spec.products.map((p) => ({
+      gtin: p.gtin,
+      quantity: p.quantity,
+      serialNumberType: p.serialNumberType,
+      templateId: p.templateId,
+      cisType: p.cisType,
+    })),
     d.blockSize,
   );
   const order: EmissionOrderDoc = {

@@ -145,13 +145,20 @@ export class Emitter {
       await this.pace(codes.length);
       const last = seq === order.totalBlocks;
       const { product } = locateBlock(fresh, seq);
-      await this.d.blocks.put(create(CodeBlockSchema, { orderId: order._id, seq, blockId: blockId(order._id, seq), gtin: product.gtin, codes, last }));
+      await this.d.blocks.put(
+        create(CodeBlockSchema, { orderId: order._id, seq, blockId: blockId(order._id, seq), gtin: product.gtin, codes, last }),
+      );
       const updated = await this.d.db.orders.updateOne(
         { _id: order._id, emittedBlocks: seq - 1, status: OrderStatus.PENDING },
         {
           // Absolute values, not $inc: applying the same step twice (a backend whose
           // conditional update is not atomic across processes) changes nothing.
-          $set: { emittedBlocks: seq, emittedCodes: fresh.emittedCodes + codes.length, updatedAt: Date.now(), ...(last ? { status: OrderStatus.READY } : {}) },
+          $set: {
+            emittedBlocks: seq,
+            emittedCodes: fresh.emittedCodes + codes.length,
+            updatedAt: Date.now(),
+            ...(last ? { status: OrderStatus.READY } : {}),
+          },
         },
       );
       if (updated === undefined) return; // closed meanwhile: the block stays unseen
@@ -170,7 +177,11 @@ export class Emitter {
     const serials =
       product.serialNumberType === SerialNumberType.SELF_MADE
         ? await this.reservedSerials(order._id, index, chunk)
-        : await allocateBlockSerials(this.d.db, { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength }, this.d.faults);
+        : await allocateBlockSerials(
+            this.d.db,
+            { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength },
+            this.d.faults,
+          );
     await this.d.faults?.serialsTaken?.(chunkKey(order._id, index, chunk));
     const ring = this.d.keys.ring;
     return serials.map((s) => signCode(ring, product.gtin, s, rules.tailLength));

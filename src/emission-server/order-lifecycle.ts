@@ -42,7 +42,8 @@ export async function checkCode(d: EmissionServerDeps, code: string): Promise<Ve
   const product = order?.products[serial.product];
   if (order === undefined || product === undefined) return { ...v, valid: false, reason: "the code was never emitted here" };
   const seq = product.firstBlock + serial.chunk;
-  if (seq > order.emittedBlocks && order.status === OrderStatus.PENDING) return { ...v, valid: false, reason: "the code is not emitted yet" };
+  if (seq > order.emittedBlocks && order.status === OrderStatus.PENDING)
+    return { ...v, valid: false, reason: "the code is not emitted yet" };
   if (order.status === OrderStatus.CANCELLED && seq > (order.voidedAfterBlock ?? 0)) {
     return { ...v, valid: false, reason: `the code was voided when order ${order._id} was cancelled` };
   }

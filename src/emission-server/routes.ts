@@ -13,7 +13,6 @@ import { createEmissionOrder } from "./create-emission-order.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";
 import { ACTIVE_STATUSES, type EmissionOrderDoc } from "./emission-orders.js";
 
-
 /** Registers the Emission server's handlers. */
 export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRouter) => void {
   const load = async (orderId: string): Promise<EmissionOrderDoc> => {
@@ -33,7 +32,12 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
   return (router) =>
     router.service(EmitterService, {
       async createEmissionOrder(req, ctx) {
-        const order = await createEmissionOrder(d, { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), since: ctx.values.get(requestSinceKey) });
+        const order = await createEmissionOrder(d, {
+          participantId: req.participantId,
+          order: req.order,
+          requestId: requestIdOf(ctx),
+          since: ctx.values.get(requestSinceKey),
+        });
         return { orderId: order._id, readiness: readinessOf(order) }; // step 7
       },
       async getEmissionOrder(req) {
@@ -67,7 +71,11 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
 }
 
 function readinessOf(o: EmissionOrderDoc) {
-  return create(ReadinessSchema, { totalCodes: BigInt(o.totalCodes), totalBlocks: o.totalBlocks, estimatedReadyTime: timestampFromMs(o.readyAt) });
+  return create(ReadinessSchema, {
+    totalCodes: BigInt(o.totalCodes),
+    totalBlocks: o.totalBlocks,
+    estimatedReadyTime: timestampFromMs(o.readyAt),
+  });
 }
 
 function toMessage(o: EmissionOrderDoc): EmissionOrder {

@@ -32,8 +32,10 @@ export async function runSigningKeysCommand(command: string, store: Store): Prom
 
 /** Why this configuration has no stored ring to manage, or undefined. */
 export function unmanagedReason(config: MeshConfig): string | undefined {
-  if (config.emissionServer.signingKeys !== "") return "EMISSION_KEYS is set: the Emission server uses those keys; rotate by listing a new key there and setting EMISSION_ACTIVE_KEY";
-  if (config.mongodb === undefined) return "MONGODB_URI is not set: the embedded store keeps its keys inside the server process, there is nothing to manage";
+  if (config.emissionServer.signingKeys !== "")
+    return "EMISSION_KEYS is set: the Emission server uses those keys; rotate by listing a new key there and setting EMISSION_ACTIVE_KEY";
+  if (config.mongodb === undefined)
+    return "MONGODB_URI is not set: the embedded store keeps its keys inside the server process, there is nothing to manage";
   return undefined;
 }
 

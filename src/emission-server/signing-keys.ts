@@ -4,7 +4,15 @@
  * lives in the server's own store, so it outlives the process on MongoDB and
  * every instance on one database signs and verifies with the same keys.
  */
-import { createKeyRing, parseKeyRing, randomSigningKey, verifyCode, type KeyRing, type SigningKey, type Verification } from "../domain/crypto-tail.js";
+import {
+  createKeyRing,
+  parseKeyRing,
+  randomSigningKey,
+  verifyCode,
+  type KeyRing,
+  type SigningKey,
+  type Verification,
+} from "../domain/crypto-tail.js";
 import type { Logger } from "../core/runtime/index.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection, Store } from "../store/store.js";
@@ -70,7 +78,10 @@ export class SigningKeys {
   /** Re-reads a stored ring now and then until stop(); a fixed ring needs nothing. */
   startRefreshing(ms = REFRESH_MS): void {
     if (this.docs === undefined || this.timer !== undefined) return;
-    this.timer = setInterval(() => void this.reload().catch((err: unknown) => this.log?.warn({ err }, "re-reading the signing keys failed")), ms);
+    this.timer = setInterval(
+      () => void this.reload().catch((err: unknown) => this.log?.warn({ err }, "re-reading the signing keys failed")),
+      ms,
+    );
     this.timer.unref();
   }
 
@@ -86,7 +97,8 @@ export class SigningKeys {
     this.loading ??= (async () => {
       try {
         const ring = await loadOrCreateRing(docs);
-        if (ring.activeId !== this.current.activeId) this.log?.info({ activeKeyId: ring.activeId }, "signing key rotated: new codes are signed with the new key");
+        if (ring.activeId !== this.current.activeId)
+          this.log?.info({ activeKeyId: ring.activeId }, "signing key rotated: new codes are signed with the new key");
         this.current = ring;
       } finally {
         this.loading = undefined;
@@ -97,9 +109,16 @@ export class SigningKeys {
 }
 
 /** EMISSION_KEYS when set, else the store's ring (warning when that store dies with the process). */
-export async function openSigningKeys(o: { signingKeys: string; activeKeyId: string; store: Store; embedded: boolean; log: Logger }): Promise<SigningKeys> {
+export async function openSigningKeys(o: {
+  signingKeys: string;
+  activeKeyId: string;
+  store: Store;
+  embedded: boolean;
+  log: Logger;
+}): Promise<SigningKeys> {
   if (o.signingKeys !== "") return SigningKeys.fixed(parseKeyRing(o.signingKeys, o.activeKeyId === "" ? undefined : o.activeKeyId));
-  if (o.activeKeyId !== "") o.log.warn("EMISSION_ACTIVE_KEY is ignored without EMISSION_KEYS: the newest stored key signs (rotate with signing-keys-cli.js)");
+  if (o.activeKeyId !== "")
+    o.log.warn("EMISSION_ACTIVE_KEY is ignored without EMISSION_KEYS: the newest stored key signs (rotate with signing-keys-cli.js)");
   if (o.embedded) o.log.warn("EMISSION_KEYS is not set and the store is embedded: codes are signed with keys that die with this process");
   const keys = await SigningKeys.stored(o.store, o.log);
   keys.startRefreshing();
@@ -144,7 +163,12 @@ function ringOf(stored: readonly SigningKeyDoc[]): KeyRing {
 const GENERATION_DIGITS = 8;
 
 function docOf(generation: number, key: SigningKey): SigningKeyDoc {
-  return { _id: String(generation).padStart(GENERATION_DIGITS, "0"), keyId: key.id, secret: Buffer.from(key.secret).toString("base64"), createdAt: Date.now() };
+  return {
+    _id: String(generation).padStart(GENERATION_DIGITS, "0"),
+    keyId: key.id,
+    secret: Buffer.from(key.secret).toString("base64"),
+    createdAt: Date.now(),
+  };
 }
 
 function generationOf(doc: SigningKeyDoc): number {

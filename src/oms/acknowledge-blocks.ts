@@ -22,16 +22,26 @@ export async function acknowledgeBlocks(d: OrderActionDeps, orderId: string, par
   for (;;) {
     const order = await loadOrder(d.orders, orderId, participantId);
     if (through <= order.deliveredBlocks) return order;
-    if (!OPEN.includes(order.status)) throw new OrderStateError(order._id, OrderStatus[order.status], "blocks can no longer be acknowledged");
+    if (!OPEN.includes(order.status))
+      throw new OrderStateError(order._id, OrderStatus[order.status], "blocks can no longer be acknowledged");
     if (through > order.receivedBlocks) {
-      throw meshError(`block ${through} of order ${orderId} has not been sent yet (the array holds ${order.receivedBlocks} blocks)`, Code.OutOfRange, "BLOCK_NOT_SENT");
+      throw meshError(
+        `block ${through} of order ${orderId} has not been sent yet (the array holds ${order.receivedBlocks} blocks)`,
+        Code.OutOfRange,
+        "BLOCK_NOT_SENT",
+      );
     }
     const codes = await d.blocks.countCodes(orderId, order.deliveredBlocks, through);
     const exhausted = through === order.totalBlocks;
     const updated = await d.orders.updateOne(
       { _id: orderId, deliveredBlocks: order.deliveredBlocks, status: { $in: [...OPEN] } },
       {
-        $set: { deliveredBlocks: through, deliveredCodes: order.deliveredCodes + codes, updatedAt: Date.now(), ...(exhausted ? { bufferStatus: BufferStatus.EXHAUSTED } : {}) },
+        $set: {
+          deliveredBlocks: through,
+          deliveredCodes: order.deliveredCodes + codes,
+          updatedAt: Date.now(),
+          ...(exhausted ? { bufferStatus: BufferStatus.EXHAUSTED } : {}),
+        },
       },
     );
     if (updated !== undefined) {

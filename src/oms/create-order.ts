@@ -42,7 +42,11 @@ export interface CreateOrderInput {
 export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): Promise<OrderDoc> {
   const request = create(CreateOrderRequestSchema);
   if (input.order !== undefined) request.order = input.order;
-  await requireWellFormedOrder({ journal: d.journal, step: "2", requestId: input.requestId, participantId: input.participantId }, CreateOrderRequestSchema, request);
+  await requireWellFormedOrder(
+    { journal: d.journal, step: "2", requestId: input.requestId, participantId: input.participantId },
+    CreateOrderRequestSchema,
+    request,
+  );
   const ref = input.order?.productionOrderId ?? "";
   // A cancelled order is never started by a later message (IOTP §4.5.3).
   if (await d.cancelledBefore(input.participantId, input.requestId)) {
@@ -51,10 +55,14 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
   // Steps 12-13: receive the Registrar's result and check it; 13.1 journal, 13.2 error reply to APCS, 13.3 on to step 16.
   const reply = await checkReply(
     { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
-    () => d.registrar.createPool(
-      { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) }, contextValues: retransmitUntil(input.signal) },
-    ),
+    () =>
+      d.registrar.createPool(
+        { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+        {
+          headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) },
+          contextValues: retransmitUntil(input.signal),
+        },
+      ),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.

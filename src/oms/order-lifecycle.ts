@@ -34,7 +34,10 @@ export async function closeOrder(d: OrderLifecycleDeps, orderId: string, partici
  * finishes and cancels what it created; a create arriving later is refused.
  */
 export async function cancelOrder(
-  d: OrderLifecycleDeps, req: { orderId: string; createRequestId: string }, participantId: string, requestId: string,
+  d: OrderLifecycleDeps,
+  req: { orderId: string; createRequestId: string },
+  participantId: string,
+  requestId: string,
 ): Promise<OrderDoc | undefined> {
   if (req.orderId !== "") {
     await loadOrder(d.orders, req.orderId, participantId);
@@ -50,7 +53,13 @@ export async function isCancelledBeforeCreation(d: OrderLifecycleDeps, participa
   return (await d.cancelMarks.findOne({ _id: cancelMarkId(participantId, createRequestId) })) !== undefined;
 }
 
-async function endOrder(d: OrderLifecycleDeps, orderId: string, participantId: string, requestId: string, kind: "close" | "cancel"): Promise<OrderDoc> {
+async function endOrder(
+  d: OrderLifecycleDeps,
+  orderId: string,
+  participantId: string,
+  requestId: string,
+  kind: "close" | "cancel",
+): Promise<OrderDoc> {
   const status = kind === "close" ? OrderStatus.CLOSED : OrderStatus.CANCELLED;
   const ended = await d.orders.updateOne(
     { _id: orderId, status: { $in: [...OPEN, OrderStatus.DECLINED] } },
@@ -67,7 +76,8 @@ async function endOrder(d: OrderLifecycleDeps, orderId: string, participantId: s
   );
   const now = ended ?? (await d.orders.findOne({ _id: orderId }));
   if (now === undefined) throw new OrderStateError(orderId, "gone", "it no longer exists");
-  if (now.status !== status) throw new OrderStateError(orderId, OrderStatus[now.status], `it can no longer be ${kind === "close" ? "closed" : "cancelled"}`);
+  if (now.status !== status)
+    throw new OrderStateError(orderId, OrderStatus[now.status], `it can no longer be ${kind === "close" ? "closed" : "cancelled"}`);
   await d.filler.stop(orderId);
   // Acknowledgements stop with the status change, so deliveredBlocks is final: what lies beyond is void.
   if (kind === "cancel") await d.blocks.dropAfter(orderId, now.deliveredBlocks);
@@ -88,11 +98,21 @@ export async function sendDown(d: OrderLifecycleDeps, order: OrderDoc): Promise<
     what: order.pending === "cancel" ? "CancelPool" : "ClosePool",
     send: (until) =>
       order.pending === "cancel"
-        ? d.registrar.cancelPool({ orderId, deliveredThroughBlock: order.deliveredBlocks }, { headers, contextValues: retransmitUntil(until) })
+        ? d.registrar.cancelPool(
+            { orderId, deliveredThroughBlock: order.deliveredBlocks },
+            { headers, contextValues: retransmitUntil(until) },
+          )
         : d.registrar.closePool({ orderId }, { headers, contextValues: retransmitUntil(until) }),
     delivered: clear,
     refused: async (err) => {
-      await d.journal.record({ step: order.pending ?? "", orderId, requestId: headers[REQUEST_ID_HEADER], participantId: order.participantId, error: err, cause: err });
+      await d.journal.record({
+        step: order.pending ?? "",
+        orderId,
+        requestId: headers[REQUEST_ID_HEADER],
+        participantId: order.participantId,
+        error: err,
+        cause: err,
+      });
       await clear();
     },
   });

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
-import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { type BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OrderSchema, type Order } from "../gen/emission/oms/v1/oms_pb.js";
 import { OrderNotFoundError } from "../domain/domain-errors.js";
 import type { Collection, Store } from "../store/store.js";
@@ -75,7 +75,11 @@ export function toOrderMessage(o: OrderDoc): Order {
     productGroup: o.productGroup,
     status: o.status,
     bufferStatus: o.bufferStatus,
-    readiness: create(ReadinessSchema, { totalCodes: BigInt(o.totalCodes), totalBlocks: o.totalBlocks, estimatedReadyTime: timestampFromMs(o.readyAt) }),
+    readiness: create(ReadinessSchema, {
+      totalCodes: BigInt(o.totalCodes),
+      totalBlocks: o.totalBlocks,
+      estimatedReadyTime: timestampFromMs(o.readyAt),
+    }),
     totalCodes: BigInt(o.totalCodes),
     // Closed or cancelled: nothing is available any more (undelivered codes are void).
     availableCodes: BigInt(OPEN.includes(o.status) ? o.receivedCodes - o.deliveredCodes : 0),

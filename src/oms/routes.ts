@@ -25,7 +25,9 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         const requestId = requestIdOf(ctx);
         const order = await createOrder(
           {
-            orders: d.orders, registrar: d.registrar, journal: d.journal,
+            orders: d.orders,
+            registrar: d.registrar,
+            journal: d.journal,
             fill: (id) => d.filler.fill(id),
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
             cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,
@@ -53,10 +55,12 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
       },
       async getBlock(req, ctx) {
         const order = await loadOrder(d.orders, req.orderId, participant(ctx));
-        if (!OPEN.includes(order.status)) throw new OrderStateError(order._id, OrderStatus[order.status], "its blocks can no longer be fetched");
+        if (!OPEN.includes(order.status))
+          throw new OrderStateError(order._id, OrderStatus[order.status], "its blocks can no longer be fetched");
         const seq = seqOf(req.blockId, order._id);
         const block = seq <= order.receivedBlocks ? await d.blocks.get(order._id, seq) : undefined;
-        if (block === undefined) throw meshError(`block ${req.blockId} of order ${order._id} does not exist yet`, Code.NotFound, "BLOCK_NOT_FOUND");
+        if (block === undefined)
+          throw meshError(`block ${req.blockId} of order ${order._id} does not exist yet`, Code.NotFound, "BLOCK_NOT_FOUND");
         return { block };
       },
       async acknowledgeBlocks(req, ctx) {
@@ -99,7 +103,9 @@ function seqOf(blockId: string, orderId: string): number {
   const prefix = `${orderId}/`;
   const seq = blockId.startsWith(prefix) ? Number(blockId.slice(prefix.length)) : Number.NaN;
   if (!Number.isInteger(seq) || seq < 1) {
-    throw new RequestInvalidError("", [{ field: "block_id", description: `${JSON.stringify(blockId.slice(0, 200))} is not a block of order ${orderId} ("${prefix}<seq>")` }]);
+    throw new RequestInvalidError("", [
+      { field: "block_id", description: `${JSON.stringify(blockId.slice(0, 200))} is not a block of order ${orderId} ("${prefix}<seq>")` },
+    ]);
   }
   return seq;
 }

@@ -3,7 +3,16 @@ import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/ind
 import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
 import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
-import { type BuiltRole, isMain, openRoleBase, roleSpec, runMain, type RunningServer, serve, transportBelow } from "../core/process/index.js";
+import {
+  type BuiltRole,
+  isMain,
+  openRoleBase,
+  roleSpec,
+  runMain,
+  type RunningServer,
+  serve,
+  transportBelow,
+} from "../core/process/index.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
@@ -40,8 +49,16 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const registrar = createClient(RegistrarService, transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream));
-  const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs));
+  const registrar = createClient(
+    RegistrarService,
+    transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream),
+  );
+  const filler = createArrayFiller(
+    { blocks, notifier, tasks, journal, log },
+    orders,
+    registrar,
+    new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs),
+  );
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
   const cancelMarks = await openCancelMarks(store);
@@ -49,7 +66,10 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   // After a restart: closes and cancels the Registrar has not confirmed go out again.
   for (const order of await orders.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, order);
   const routes = omsRoutes(deps);
-  const stopExpiry = expireFinishedOrders(orders, [OrderStatus.CLOSED, OrderStatus.CANCELLED, OrderStatus.DECLINED], blocks, { retentionMs: config.serverRole.codeRetentionMs, log });
+  const stopExpiry = expireFinishedOrders(orders, [OrderStatus.CLOSED, OrderStatus.CANCELLED, OrderStatus.DECLINED], blocks, {
+    retentionMs: config.serverRole.codeRetentionMs,
+    log,
+  });
   return {
     spec: roleSpec(base, [OmsService], POLICY, routes),
     async stop() {

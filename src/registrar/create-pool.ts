@@ -33,15 +33,27 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
   // so a malformed one goes no further; then form the request holding the order and send it on.
   const request = create(CreatePoolRequestSchema, { participantId: input.participantId });
   if (input.order !== undefined) request.order = input.order;
-  await requireWellFormedOrder({ journal: d.journal, step: "3", requestId: input.requestId, participantId: input.participantId }, CreatePoolRequestSchema, request);
+  await requireWellFormedOrder(
+    { journal: d.journal, step: "3", requestId: input.requestId, participantId: input.participantId },
+    CreatePoolRequestSchema,
+    request,
+  );
   const downstreamId = deriveRequestId(input.requestId, "registrar");
   // Steps 8-9: receive the result and check it; 9.1 journal, 9.2 error reply to OMS, 9.3 on to step 12.
   const reply = await checkReply(
-    { journal: d.journal, step: "9", below: "Emission server", orderRef: input.order?.productionOrderId ?? "", requestId: input.requestId, participantId: input.participantId },
-    () => d.emitter.createEmissionOrder(
-      { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-      { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
-    ),
+    {
+      journal: d.journal,
+      step: "9",
+      below: "Emission server",
+      orderRef: input.order?.productionOrderId ?? "",
+      requestId: input.requestId,
+      participantId: input.participantId,
+    },
+    () =>
+      d.emitter.createEmissionOrder(
+        { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+        { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
+      ),
     (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
   );
   // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.

@@ -23,7 +23,14 @@ export function createPoolFiller(
       // Absolute values, not $inc: the same step applied twice changes nothing.
       await pools.updateOne(
         { _id: block.orderId, pooledBlocks: block.seq - 1, status: { $in: FILLING } },
-        { $set: { pooledBlocks: block.seq, pooledCodes: pool.pooledCodes + block.codes.length, status: block.last ? PoolStatus.READY : PoolStatus.IN_PROCESS, updatedAt: Date.now() } },
+        {
+          $set: {
+            pooledBlocks: block.seq,
+            pooledCodes: pool.pooledCodes + block.codes.length,
+            status: block.last ? PoolStatus.READY : PoolStatus.IN_PROCESS,
+            updatedAt: Date.now(),
+          },
+        },
       );
     },
     async fail(orderId) {

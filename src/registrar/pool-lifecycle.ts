@@ -34,7 +34,12 @@ export async function cancelPool(d: PoolLifecycleDeps, orderId: string, requestI
 }
 
 async function endPool(
-  d: PoolLifecycleDeps, orderId: string, requestId: string, kind: "close" | "cancel", status: PoolStatus, extra: Partial<PoolDoc>,
+  d: PoolLifecycleDeps,
+  orderId: string,
+  requestId: string,
+  kind: "close" | "cancel",
+  status: PoolStatus,
+  extra: Partial<PoolDoc>,
 ): Promise<PoolDoc> {
   const pool = await loadPool(d.pools, orderId);
   const ended = await d.pools.updateOne(
@@ -42,7 +47,8 @@ async function endPool(
     { $set: { status, pending: kind, pendingRequestId: deriveRequestId(requestId, "registrar"), updatedAt: Date.now(), ...extra } },
   );
   const now = ended ?? (await loadPool(d.pools, orderId));
-  if (now.status !== status) throw new OrderStateError(orderId, PoolStatus[now.status], `the pool can no longer be ${kind === "close" ? "closed" : "cancelled"}`);
+  if (now.status !== status)
+    throw new OrderStateError(orderId, PoolStatus[now.status], `the pool can no longer be ${kind === "close" ? "closed" : "cancelled"}`);
   await d.filler.stop(orderId);
   if (kind === "cancel") await d.blocks.dropAfter(orderId, now.deliveredThrough ?? 0);
   d.notifier.notify(orderId);
@@ -59,13 +65,23 @@ export async function sendDown(d: PoolLifecycleDeps, pool: PoolDoc): Promise<voi
     what: pool.pending === "cancel" ? "CancelEmissionOrder" : "CloseEmissionOrder",
     send: (until) =>
       pool.pending === "cancel"
-        ? d.emitter.cancelEmissionOrder({ orderId, deliveredThroughBlock: pool.deliveredThrough ?? 0 }, { headers, contextValues: retransmitUntil(until) })
+        ? d.emitter.cancelEmissionOrder(
+            { orderId, deliveredThroughBlock: pool.deliveredThrough ?? 0 },
+            { headers, contextValues: retransmitUntil(until) },
+          )
         : d.emitter.closeEmissionOrder({ orderId }, { headers, contextValues: retransmitUntil(until) }),
     delivered: async () => {
       await d.pools.updateOne({ _id: orderId, pending: pool.pending }, { $unset: { pending: true, pendingRequestId: true } });
     },
     refused: async (err) => {
-      await d.journal.record({ step: pool.pending ?? "", orderId, requestId: headers[REQUEST_ID_HEADER], participantId: pool.participantId, error: err, cause: err });
+      await d.journal.record({
+        step: pool.pending ?? "",
+        orderId,
+        requestId: headers[REQUEST_ID_HEADER],
+        participantId: pool.participantId,
+        error: err,
+        cause: err,
+      });
       await d.pools.updateOne({ _id: orderId, pending: pool.pending }, { $unset: { pending: true, pendingRequestId: true } });
     },
   });

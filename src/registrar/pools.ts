@@ -54,7 +54,11 @@ export function toPoolMessage(p: PoolDoc): Pool {
     participantId: p.participantId,
     productionOrderId: p.productionOrderId,
     status: p.status,
-    readiness: create(ReadinessSchema, { totalCodes: BigInt(p.totalCodes), totalBlocks: p.totalBlocks, estimatedReadyTime: timestampFromMs(p.readyAt) }),
+    readiness: create(ReadinessSchema, {
+      totalCodes: BigInt(p.totalCodes),
+      totalBlocks: p.totalBlocks,
+      estimatedReadyTime: timestampFromMs(p.readyAt),
+    }),
     pooledCodes: BigInt(p.pooledCodes),
     pooledBlocks: p.pooledBlocks,
     createTime: timestampFromMs(p.createdAt),

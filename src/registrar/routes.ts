@@ -19,7 +19,9 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
     return {
       stored: p.pooledBlocks,
       total: p.totalBlocks,
-      ...(OPEN.includes(p.status) ? {} : { ended: toConnectError(new OrderStateError(p._id, PoolStatus[p.status], "no more codes will come")) }),
+      ...(OPEN.includes(p.status)
+        ? {}
+        : { ended: toConnectError(new OrderStateError(p._id, PoolStatus[p.status], "no more codes will come")) }),
     };
   };
   return (router) =>

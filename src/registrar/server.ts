@@ -3,7 +3,16 @@ import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/ind
 import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
 import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
-import { type BuiltRole, isMain, openRoleBase, roleSpec, runMain, type RunningServer, serve, transportBelow } from "../core/process/index.js";
+import {
+  type BuiltRole,
+  isMain,
+  openRoleBase,
+  roleSpec,
+  runMain,
+  type RunningServer,
+  serve,
+  transportBelow,
+} from "../core/process/index.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
@@ -39,15 +48,26 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const emitter = createClient(EmitterService, transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream));
-  const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter, new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs));
+  const emitter = createClient(
+    EmitterService,
+    transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream),
+  );
+  const filler = createPoolFiller(
+    { blocks, notifier, tasks, journal, log },
+    pools,
+    emitter,
+    new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs),
+  );
   filler.startResuming(); // pools left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
   const deps = { pools, blocks, emitter, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
   // After a restart: closes and cancels the Emission server has not confirmed go out again.
   for (const pool of await pools.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, pool);
   const routes = registrarRoutes(deps);
-  const stopExpiry = expireFinishedOrders(pools, [PoolStatus.CLOSED, PoolStatus.CANCELLED, PoolStatus.REJECTED], blocks, { retentionMs: config.serverRole.codeRetentionMs, log });
+  const stopExpiry = expireFinishedOrders(pools, [PoolStatus.CLOSED, PoolStatus.CANCELLED, PoolStatus.REJECTED], blocks, {
+    retentionMs: config.serverRole.codeRetentionMs,
+    log,
+  });
   return {
     spec: roleSpec(base, [RegistrarService], POLICY, routes),
     async stop() {

@@ -130,8 +130,8 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   /** The smallest set of documents that can match: an index hit, or all. */
   private candidates(filter: Filter<T>): Iterable<T> {
     const row = filter as Row;
-    if (typeof row["_id"] === "string") {
-      const doc = this.docs.get(row["_id"]);
+    if (typeof row._id === "string") {
+      const doc = this.docs.get(row._id);
       return doc === undefined ? [] : [doc];
     }
     for (const ix of this.indexes) {
@@ -156,8 +156,8 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   private index(doc: T): void {
     for (const ix of this.indexes) {
       const key = keyOf(ix.fields, doc as unknown as Row);
-      let ids = ix.entries.get(key);
-      if (ids === undefined) ix.entries.set(key, (ids = new Set()));
+      const ids = ix.entries.get(key) ?? new Set();
+      ix.entries.set(key, ids);
       ids.add(doc._id);
     }
   }

@@ -55,8 +55,8 @@ export class MongoStore implements Store {
   async collection<T extends Doc>(name: string, indexes: readonly IndexSpec<T>[] = []): Promise<Collection<T>> {
     const c = this.db.collection(name);
     await ensureIndexes(c, indexes as readonly IndexSpec<Doc>[]);
-    let lane = this.lanes?.get(name);
-    if (this.lanes !== undefined && lane === undefined) this.lanes.set(name, (lane = new Lane()));
+    const lane = this.lanes === undefined ? undefined : (this.lanes.get(name) ?? new Lane());
+    if (lane !== undefined) this.lanes?.set(name, lane);
     return new MongoCollectionAdapter<T>(name, c, lane);
   }
 
@@ -76,7 +76,7 @@ async function describeServer(client: MongoClient): Promise<{ replicaSet: boolea
     hello = await admin.command({ isMaster: 1 });
   }
   const build = await admin.command({ buildInfo: 1 });
-  return { replicaSet: typeof hello["setName"] === "string", ferretDb: typeof build["ferretdbVersion"] === "string" };
+  return { replicaSet: typeof hello.setName === "string", ferretDb: typeof build.ferretdbVersion === "string" };
 }
 
 /** Runs the tasks given to it one at a time, in order. */
@@ -106,7 +106,7 @@ async function ensureIndexes(c: MongoCollection, specs: readonly IndexSpec<Doc>[
   if (wanted.length === 0) return;
   const existing = new Map<string, Document>();
   try {
-    for (const ix of await c.listIndexes().toArray()) existing.set(String(ix["name"]), ix);
+    for (const ix of await c.listIndexes().toArray()) existing.set(String(ix.name), ix);
   } catch (err) {
     // A collection that does not exist yet has no indexes (MongoDB: NamespaceNotFound).
     if (!(err instanceof MongoServerError && err.code === 26)) throw err;
@@ -116,7 +116,7 @@ async function ensureIndexes(c: MongoCollection, specs: readonly IndexSpec<Doc>[
     const unique = spec.unique === true;
     const found = existing.get(name);
     if (found !== undefined) {
-      if ((found["unique"] === true) !== unique) throw indexConflict(c, name, unique, `it exists with unique: ${found["unique"] === true}`);
+      if ((found.unique === true) !== unique) throw indexConflict(c, name, unique, `it exists with unique: ${found.unique === true}`);
       continue;
     }
     const keys = Object.fromEntries(spec.fields.map((f) => [f, 1 as const]));
@@ -202,7 +202,7 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
   private duplicateOr(err: unknown): unknown {
     if (!(err instanceof MongoServerError) || !isDuplicateKey(err.code, err.message)) return err;
     // MongoDB names the key (keyValue, as MemoryStore does); FerretDB only the collection.
-    const keyValue = err["keyValue"] as Record<string, unknown> | undefined;
+    const keyValue = err.keyValue as Record<string, unknown> | undefined;
     const key =
       keyValue !== undefined && Object.keys(keyValue).length > 0
         ? `${Object.keys(keyValue).join(",")} ${JSON.stringify(Object.values(keyValue))}`
@@ -250,14 +250,17 @@ function toMongoUpdate(update: Update<Doc>): Document | undefined {
   const unset: Record<string, true> = {};
   for (const [field, value] of Object.entries(update.$set ?? {})) {
     if (value === undefined) unset[field] = true;
-    else (out["$set"] ??= {})[field] = value;
+    else {
+      out.$set ??= {};
+      out.$set[field] = value;
+    }
   }
   for (const op of ["$inc", "$max"] as const) {
     const values = withoutUndefined((update[op] ?? {}) as Record<string, unknown>);
     if (Object.keys(values).length > 0) out[op] = values;
   }
   for (const [field, value] of Object.entries(update.$unset ?? {})) if (value !== undefined) unset[field] = true;
-  if (Object.keys(unset).length > 0) out["$unset"] = unset;
+  if (Object.keys(unset).length > 0) out.$unset = unset;
   return Object.keys(out).length === 0 ? undefined : out;
 }
 

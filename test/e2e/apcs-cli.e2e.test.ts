@@ -21,7 +21,10 @@ interface CliRun {
 
 /** Runs `node dist/apcs/cli.js …` as the operator would, stdout and stderr being pipes (not a terminal). */
 function cli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env["PATH"] ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -65,7 +68,14 @@ describe("the apcs CLI against the mesh as three processes", () => {
     expect(r.stderr).toBe(""); // --json: no progress, no logs
     const summary = json<OrderSummary>(r);
     expect(summary).toMatchObject({
-      productGroup: "milk", status: "READY", bufferStatus: "EXHAUSTED", totalCodes: 2500, codesReceived: 2500, blocks: 3, out, closed: false,
+      productGroup: "milk",
+      status: "READY",
+      bufferStatus: "EXHAUSTED",
+      totalCodes: 2500,
+      codesReceived: 2500,
+      blocks: 3,
+      out,
+      closed: false,
     });
     expect(summary.orderId).not.toBe("");
     expect(summary.codesPerSecond).toBeGreaterThan(0);
@@ -92,7 +102,7 @@ describe("the apcs CLI against the mesh as three processes", () => {
     expect(r.stdout).toMatch(/status\s+CLOSED \(buffer CLOSED\)/);
     expect(r.stdout).toMatch(/codes received\s+10,000 of 10,000 in 10 blocks/);
     expect(r.stdout).toMatch(/elapsed\s+\d+\.\d\d s, [\d,]+ codes\/s/);
-    expect(r.stdout).not.toMatch(/\x1b\[/); // no colours off a terminal
+    expect(r.stdout).not.toContain("\x1b["); // no colours off a terminal
   });
 
   it("exits 1 and names order.products[0].gtin when the check digit is wrong", async () => {
@@ -100,7 +110,19 @@ describe("the apcs CLI against the mesh as three processes", () => {
     const bad = good.slice(0, 13) + String((Number(good[13]) + 1) % 10);
     const po = `cli-bad-gtin-${process.pid}`;
     const out = join(dir, "bad-gtin-codes.txt");
-    const r = await cli(["order", ...base, "--group", "milk", "--product", `${bad}:10`, "--production-order-id", po, "--json", "--out", out]);
+    const r = await cli([
+      "order",
+      ...base,
+      "--group",
+      "milk",
+      "--product",
+      `${bad}:10`,
+      "--production-order-id",
+      po,
+      "--json",
+      "--out",
+      out,
+    ]);
     expect(r.code).toBe(1);
     await expect(readFile(out)).rejects.toThrow(/ENOENT/); // no codes, no file: a rerun may use the same --out
     expect(r.stderr).toMatch(/^FAILED_PRECONDITION at step 5: /);
@@ -112,11 +134,15 @@ describe("the apcs CLI against the mesh as three processes", () => {
 
     const journal = await cli(["journal", ...base, "--order", po, "--json"]);
     expect(journal.code, journal.stderr).toBe(0);
-    expect(json<{ entries: JournalView[] }>(journal).entries.map((e) => [e.role, e.step, e.code])).toEqual([["oms", "13.1", "FAILED_PRECONDITION"]]);
+    expect(json<{ entries: JournalView[] }>(journal).entries.map((e) => [e.role, e.step, e.code])).toEqual([
+      ["oms", "13.1", "FAILED_PRECONDITION"],
+    ]);
   });
 
   it("shows, re-fetches a block of, and closes an order placed with --no-wait", async () => {
-    const placed = json<OrderSummary>(await cli(["order", ...base, "--group", "shoes", "--product", `${freshGtin()}:1500`, "--no-wait", "--json"]));
+    const placed = json<OrderSummary>(
+      await cli(["order", ...base, "--group", "shoes", "--product", `${freshGtin()}:1500`, "--no-wait", "--json"]),
+    );
     expect([placed.codesReceived, placed.totalCodes]).toEqual([0, 1500]);
 
     const status = await cli(["status", placed.orderId, ...base, "--json"]);
@@ -125,7 +151,10 @@ describe("the apcs CLI against the mesh as three processes", () => {
     const human = await cli(["status", placed.orderId, ...base]);
     expect(human.stdout).toContain(`order ${placed.orderId}`);
 
-    const block = await waitFor(() => cli(["block", placed.orderId, "2", ...base]), (b) => b.code === 0);
+    const block = await waitFor(
+      () => cli(["block", placed.orderId, "2", ...base]),
+      (b) => b.code === 0,
+    );
     expect(block.stdout.trim().split("\n")).toHaveLength(500);
     expect(block.stderr).toMatch(/500 codes of GTIN \d{14} \(last block\)/);
 
@@ -136,7 +165,12 @@ describe("the apcs CLI against the mesh as three processes", () => {
 
     const watched = await cli(["watch", placed.orderId, ...base, "--json"]);
     expect(watched.code, watched.stderr).toBe(0);
-    expect(watched.stdout.trim().split("\n").map((l) => (JSON.parse(l) as OrderView).status)).toEqual(["CLOSED"]);
+    expect(
+      watched.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as OrderView).status),
+    ).toEqual(["CLOSED"]);
   });
 
   it("exits 1 with NOT_FOUND for an unknown order, and UNAUTHENTICATED for a wrong token", async () => {

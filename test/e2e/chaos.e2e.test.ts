@@ -7,7 +7,13 @@ const CHAOS = fileURLToPath(new URL("../../dist/bench/run-chaos.js", import.meta
 /** Runs `npm run chaos`'s program with the given flags; its exit code and everything it printed. */
 function runChaos(args: readonly string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHAOS, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env["PATH"] ?? "", ...(process.env["MONGODB_URI"] === undefined ? {} : { MONGODB_URI: process.env["MONGODB_URI"] }) } });
+    const child = spawn(process.execPath, [CHAOS, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        PATH: process.env.PATH ?? "",
+        ...(process.env.MONGODB_URI === undefined ? {} : { MONGODB_URI: process.env.MONGODB_URI }),
+      },
+    });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     child.stderr.setEncoding("utf8").on("data", (s: string) => (out += s));

@@ -13,7 +13,14 @@ import { EMISSION_KEYS, TOKENS } from "../support/test-config.js";
 const silent = pino({ level: "silent" });
 
 /** Short leases and re-checks so a restarted role picks up its work quickly. */
-const ENV = { WORK_LEASE_MS: "1000", REPLY_LEASE_MS: "1000", STREAM_RECHECK_MS: "100", BLOCK_SIZE: "500", EMISSION_RATE: "20000", CALL_TIMEOUT_MS: "2000" };
+const ENV = {
+  WORK_LEASE_MS: "1000",
+  REPLY_LEASE_MS: "1000",
+  STREAM_RECHECK_MS: "100",
+  BLOCK_SIZE: "500",
+  EMISSION_RATE: "20000",
+  CALL_TIMEOUT_MS: "2000",
+};
 
 interface Mesh {
   roles: Record<ServerRole, RoleProcess>;
@@ -73,7 +80,9 @@ describe("kill -9 of any role mid-order, on MongoDB (FerretDB)", () => {
   });
 
   for (const victim of ["emission-server", "registrar", "oms"] as const) {
-    it(`finishes the order after the ${victim} is killed and started again: no order twice, no code lost or twice`, { timeout: 180_000 }, async () => {
+    it(`finishes the order after the ${victim} is killed and started again: no order twice, no code lost or twice`, {
+      timeout: 180_000,
+    }, async () => {
       const prefix = `crash-${victim}-${Date.now()}-`;
       const mesh = await meshOn(db.uri, prefix);
       const apcs = await lineController(mesh.roles.oms);

@@ -35,7 +35,6 @@ async function journalSteps(p: RoleProcess, orderId: string): Promise<string[]> 
   return r.entries.map((e) => e.step);
 }
 
-
 describe("the mesh as three processes on loopback ports", () => {
   let mesh: Awaited<ReturnType<typeof startMesh>>;
   let apcs: Apcs;
@@ -55,7 +54,12 @@ describe("the mesh as three processes on loopback ports", () => {
     const order = await apcs.placeOrder(milkOrder(150_000));
     let received = 0;
     const seqs: number[] = [];
-    const saved = await apcs.receiveCodes(order.orderId, { onBlock: (b) => { received += b.codes.length; seqs.push(b.seq); } });
+    const saved = await apcs.receiveCodes(order.orderId, {
+      onBlock: (b) => {
+        received += b.codes.length;
+        seqs.push(b.seq);
+      },
+    });
     expect(received).toBe(150_000);
     expect(seqs).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
     expect(saved.storedCodes).toBe(150_000);
@@ -78,7 +82,8 @@ describe("the mesh as three processes on loopback ports", () => {
 
     const oms = await apcs.getOrder(order.orderId);
     expect([oms.status, oms.bufferStatus, oms.deliveredCodes]).toEqual([OrderStatus.READY, BufferStatus.EXHAUSTED, 150_000n]);
-    const pool = (await createClient(RegistrarService, transport(mesh.registrar.address, TOKENS.oms)).getPool({ orderId: order.orderId })).pool;
+    const pool = (await createClient(RegistrarService, transport(mesh.registrar.address, TOKENS.oms)).getPool({ orderId: order.orderId }))
+      .pool;
     expect([pool?.status, pool?.pooledCodes]).toEqual([PoolStatus.READY, 150_000n]);
     const emitted = (await emitter.getEmissionOrder({ orderId: order.orderId })).order;
     expect([emitted?.status, emitted?.emittedCodes]).toEqual([OrderStatus.READY, 150_000n]);

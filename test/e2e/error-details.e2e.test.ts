@@ -40,11 +40,18 @@ describe("error details seen by a @grpc/grpc-js client", () => {
     const missing = await grpcJsCall(client, OmsService.method.getOrder, create(GetOrderRequestSchema, { orderId: "x" }), {});
     expect(missing.error?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(errorInfoOf(missing.error)).toMatchObject({ reason: "TOKEN_MISSING", domain: "emission-mesh", metadata: { step: "auth" } });
-    const unknown = await grpcJsCall(client, OmsService.method.getOrder, create(GetOrderRequestSchema, { orderId: "x" }), { authorization: "Bearer nobody" });
+    const unknown = await grpcJsCall(client, OmsService.method.getOrder, create(GetOrderRequestSchema, { orderId: "x" }), {
+      authorization: "Bearer nobody",
+    });
     expect(errorInfoOf(unknown.error)).toMatchObject({ reason: "TOKEN_UNKNOWN", metadata: { step: "auth" } });
-    const denied = await grpcJsCall(client, OmsService.method.getOrder, create(GetOrderRequestSchema, { orderId: "x" }), { authorization: `Bearer ${TOKENS.registrar}` });
+    const denied = await grpcJsCall(client, OmsService.method.getOrder, create(GetOrderRequestSchema, { orderId: "x" }), {
+      authorization: `Bearer ${TOKENS.registrar}`,
+    });
     expect(denied.error?.code).toBe(grpc.status.PERMISSION_DENIED);
-    expect(errorInfoOf(denied.error)).toMatchObject({ reason: "ROLE_NOT_ALLOWED", metadata: { step: "auth", role: "registrar", method: "emission.oms.v1.OmsService/GetOrder" } });
+    expect(errorInfoOf(denied.error)).toMatchObject({
+      reason: "ROLE_NOT_ALLOWED",
+      metadata: { step: "auth", role: "registrar", method: "emission.oms.v1.OmsService/GetOrder" },
+    });
   });
 
   it("names an unknown order and a missing or malformed x-request-id", async () => {
@@ -76,18 +83,31 @@ describe("error details seen by a @grpc/grpc-js client", () => {
     const failed = await grpcJsCall(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: bad }), failedHeaders);
     expect(failed.error?.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(failed.trailer.get("x-idempotent-replay")).toEqual([]);
-    const replayed = await grpcJsCall(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: bad }), failedHeaders);
+    const replayed = await grpcJsCall(
+      client,
+      OmsService.method.createOrder,
+      create(CreateOrderRequestSchema, { order: bad }),
+      failedHeaders,
+    );
     expect(replayed.error?.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(replayed.trailer.get("x-idempotent-replay")).toEqual(["true"]);
     expect(errorInfoOf(replayed.error)).toEqual(errorInfoOf(failed.error));
   });
 
   it("gives the errors connect raises itself (unknown method, unparsable message) a Status with an ErrorInfo too", async () => {
-    const raw = (path: string, body: Buffer) => new Promise<grpc.ServiceError | undefined>((resolve) => {
-      const metadata = new grpc.Metadata();
-      metadata.set("authorization", auth.authorization);
-      client.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, body, metadata, (err) => resolve(err ?? undefined));
-    });
+    const raw = (path: string, body: Buffer) =>
+      new Promise<grpc.ServiceError | undefined>((resolve) => {
+        const metadata = new grpc.Metadata();
+        metadata.set("authorization", auth.authorization);
+        client.makeUnaryRequest(
+          path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          body,
+          metadata,
+          (err) => resolve(err ?? undefined),
+        );
+      });
     const unknown = await raw("/emission.oms.v1.OmsService/NoSuchMethod", Buffer.alloc(0));
     expect(unknown?.code).toBe(grpc.status.UNIMPLEMENTED);
     expect(errorInfoOf(unknown)).toMatchObject({ reason: "UNIMPLEMENTED", domain: "emission-mesh" });
@@ -115,7 +135,13 @@ describe("error details of transient refusals seen by a @grpc/grpc-js client", (
     });
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const port = (silent.address() as { port: number }).port;
-    oms = await startRole("oms", { REGISTRAR_ADDR: `127.0.0.1:${port}`, CALL_TIMEOUT_MS: "20000", DUPLICATE_WAIT_MS: "200", RETRY_HINT_MS: "300", MAX_IN_FLIGHT: "2" });
+    oms = await startRole("oms", {
+      REGISTRAR_ADDR: `127.0.0.1:${port}`,
+      CALL_TIMEOUT_MS: "20000",
+      DUPLICATE_WAIT_MS: "200",
+      RETRY_HINT_MS: "300",
+      MAX_IN_FLIGHT: "2",
+    });
   });
   afterAll(async () => {
     await oms?.stop();
@@ -138,7 +164,13 @@ describe("error details of transient refusals seen by a @grpc/grpc-js client", (
 
       const other = grpcJsCall(client, OmsService.method.createOrder, order(5), { ...auth, "x-request-id": "details-busy-0002" }, deadline);
       await new Promise((r) => setTimeout(r, 300));
-      const refused = await grpcJsCall(client, OmsService.method.createOrder, order(5), { ...auth, "x-request-id": "details-busy-0003" }, deadline);
+      const refused = await grpcJsCall(
+        client,
+        OmsService.method.createOrder,
+        order(5),
+        { ...auth, "x-request-id": "details-busy-0003" },
+        deadline,
+      );
       expect(refused.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(errorInfoOf(refused.error)?.reason).toBe("OVERLOADED");
       client.close();

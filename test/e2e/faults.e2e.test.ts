@@ -73,7 +73,8 @@ describe("real processes with every TCP connection between two roles cut mid-str
       },
     });
     for (const p of Object.values(proxies)) p.disarm();
-    if (process.env["FAULT_REPORT"] !== undefined) console.log(mode, JSON.stringify(Object.fromEntries(Object.entries(proxies).map(([k, p]) => [k, p.stats]))));
+    if (process.env.FAULT_REPORT !== undefined)
+      console.log(mode, JSON.stringify(Object.fromEntries(Object.entries(proxies).map(([k, p]) => [k, p.stats]))));
 
     // Every cut really happened, on every link, while codes were flowing, and each was followed by a new connection.
     for (const name of Object.keys(proxies) as Link[]) {
@@ -100,10 +101,17 @@ describe("real processes with every TCP connection between two roles cut mid-str
 
     // The order completed at every hop (asked directly, not through the proxies).
     const atOms = (await createClient(OmsService, transport(oms!.address, TOKENS.apcs)).getOrder({ orderId: order.orderId })).order;
-    expect([atOms?.status, atOms?.bufferStatus, atOms?.deliveredCodes, atOms?.deliveredBlocks]).toEqual([OrderStatus.READY, BufferStatus.EXHAUSTED, BigInt(CODES), BLOCKS]);
+    expect([atOms?.status, atOms?.bufferStatus, atOms?.deliveredCodes, atOms?.deliveredBlocks]).toEqual([
+      OrderStatus.READY,
+      BufferStatus.EXHAUSTED,
+      BigInt(CODES),
+      BLOCKS,
+    ]);
     const pool = (await createClient(RegistrarService, transport(registrar!.address, TOKENS.oms)).getPool({ orderId: order.orderId })).pool;
     expect([pool?.status, pool?.pooledCodes, pool?.pooledBlocks]).toEqual([PoolStatus.READY, BigInt(CODES), BLOCKS]);
-    const emitted = (await createClient(EmitterService, transport(emission!.address, TOKENS.registrar)).getEmissionOrder({ orderId: order.orderId })).order;
+    const emitted = (
+      await createClient(EmitterService, transport(emission!.address, TOKENS.registrar)).getEmissionOrder({ orderId: order.orderId })
+    ).order;
     expect([emitted?.status, emitted?.emittedCodes]).toEqual([OrderStatus.READY, BigInt(CODES)]);
   }
 

@@ -22,10 +22,18 @@ const NOT_FOUND_CYRILLIC = 'order "заказ-1" not found';
 const HINT_MS = 300;
 /** A stock gRPC service-config retry policy, as any gRPC client library takes it. */
 const RETRY_POLICY = {
-  methodConfig: [{
-    name: [{ service: "emission.oms.v1.OmsService" }],
-    retryPolicy: { maxAttempts: 5, initialBackoff: "0.01s", maxBackoff: "0.05s", backoffMultiplier: 2, retryableStatusCodes: ["RESOURCE_EXHAUSTED", "UNAVAILABLE"] },
-  }],
+  methodConfig: [
+    {
+      name: [{ service: "emission.oms.v1.OmsService" }],
+      retryPolicy: {
+        maxAttempts: 5,
+        initialBackoff: "0.01s",
+        maxBackoff: "0.05s",
+        backoffMultiplier: 2,
+        retryableStatusCodes: ["RESOURCE_EXHAUSTED", "UNAVAILABLE"],
+      },
+    },
+  ],
 };
 
 /** The fields of a role's JSON log line the tests read. */
@@ -41,17 +49,28 @@ describe("gRPC wire of the role processes", () => {
   let mesh: Awaited<ReturnType<typeof startMesh>>;
   let oms: grpc.Client;
   let ids = 0;
-  const requestId = (): string => `wire-${process.pid}-${(ids += 1)}`;
+  const requestId = (): string => {
+    ids += 1;
+    return `wire-${process.pid}-${ids}`;
+  };
   const emitting: string[] = [];
   /** A fresh order still emitting codes (cancelled after the test, so it holds up no later order). */
   const slowOrder = async (): Promise<string> => {
-    const created = await grpcJsUnary(oms, OmsService.method.createOrder, create(OmsService.method.createOrder.input, { order: milkOrder(1_000) }), { ...APCS, "x-request-id": requestId() });
+    const created = await grpcJsUnary(
+      oms,
+      OmsService.method.createOrder,
+      create(OmsService.method.createOrder.input, { order: milkOrder(1_000) }),
+      { ...APCS, "x-request-id": requestId() },
+    );
     emitting.push(created.order!.orderId);
     return created.order!.orderId;
   };
   afterEach(async () => {
     for (const orderId of emitting.splice(0)) {
-      await grpcJsUnary(oms, OmsService.method.cancelOrder, create(OmsService.method.cancelOrder.input, { orderId }), { ...APCS, "x-request-id": requestId() });
+      await grpcJsUnary(oms, OmsService.method.cancelOrder, create(OmsService.method.cancelOrder.input, { orderId }), {
+        ...APCS,
+        "x-request-id": requestId(),
+      });
     }
   });
   beforeAll(async () => {
@@ -67,7 +86,10 @@ describe("gRPC wire of the role processes", () => {
     it("sends an error before any message as ONE HEADERS frame with END_STREAM", async () => {
       const body = grpcFrame(OmsService.method.getOrder.input, create(OmsService.method.getOrder.input, { orderId: "заказ-1" }));
       const path = "/emission.oms.v1.OmsService/GetOrder";
-      for (const [headers, status] of [[{}, "16"], [APCS, "5"]] as const) {
+      for (const [headers, status] of [
+        [{}, "16"],
+        [APCS, "5"],
+      ] as const) {
         const reply = await rawGrpcCall(mesh.oms.address, path, body, headers);
         expect(reply.headersFrames).toBe(1);
         expect(reply.headersEndStream).toBe(true);
@@ -90,11 +112,17 @@ describe("gRPC wire of the role processes", () => {
     it("leaves gRPC-web and Connect responses as connect writes them", async () => {
       const message = create(OmsService.method.getOrder.input, { orderId: "заказ-1" });
       const path = "/emission.oms.v1.OmsService/GetOrder";
-      const web = await rawGrpcCall(mesh.oms.address, path, grpcFrame(OmsService.method.getOrder.input, message), { ...APCS, "content-type": "application/grpc-web+proto" });
+      const web = await rawGrpcCall(mesh.oms.address, path, grpcFrame(OmsService.method.getOrder.input, message), {
+        ...APCS,
+        "content-type": "application/grpc-web+proto",
+      });
       expect(web.headersEndStream).toBe(false);
       expect(web.headers["grpc-status"]).toBeUndefined();
       expect(web.data.toString("latin1")).toContain("grpc-status: 5");
-      const connect = await rawGrpcCall(mesh.oms.address, path, grpcFrame(OmsService.method.getOrder.input, message).subarray(5), { ...APCS, "content-type": "application/proto" });
+      const connect = await rawGrpcCall(mesh.oms.address, path, grpcFrame(OmsService.method.getOrder.input, message).subarray(5), {
+        ...APCS,
+        "content-type": "application/proto",
+      });
       expect(connect.headers[":status"]).toBe(404);
       expect(JSON.parse(connect.data.toString("utf8"))).toMatchObject({ code: "not_found", message: NOT_FOUND_CYRILLIC });
     });
@@ -112,31 +140,52 @@ describe("gRPC wire of the role processes", () => {
 
   describe("grpc-message", () => {
     it("is percent-encoded only outside printable ASCII, so grpc-js reads the server's message exactly", async () => {
-      const raw = await rawGrpcCall(mesh.oms.address, "/emission.oms.v1.OmsService/GetOrder",
-        grpcFrame(OmsService.method.getOrder.input, create(OmsService.method.getOrder.input, { orderId: "заказ-1" })), APCS);
+      const raw = await rawGrpcCall(
+        mesh.oms.address,
+        "/emission.oms.v1.OmsService/GetOrder",
+        grpcFrame(OmsService.method.getOrder.input, create(OmsService.method.getOrder.input, { orderId: "заказ-1" })),
+        APCS,
+      );
       expect(raw.headers["grpc-message"]).toBe('order "%D0%B7%D0%B0%D0%BA%D0%B0%D0%B7-1" not found');
 
-      const notFound = await failure(grpcJsUnary(oms, OmsService.method.getOrder, create(OmsService.method.getOrder.input, { orderId: "заказ-1" }), APCS));
+      const notFound = await failure(
+        grpcJsUnary(oms, OmsService.method.getOrder, create(OmsService.method.getOrder.input, { orderId: "заказ-1" }), APCS),
+      );
       expect(notFound.code).toBe(grpc.status.NOT_FOUND);
       expect(notFound.details).toBe(NOT_FOUND_CYRILLIC);
 
       const bad = milkOrder(5);
       bad.products![0]!.gtin = "x";
       const id = requestId();
-      const rejected = await failure(grpcJsUnary(oms, OmsService.method.createOrder, create(OmsService.method.createOrder.input, { order: bad }), { ...APCS, "x-request-id": id }));
+      const rejected = await failure(
+        grpcJsUnary(oms, OmsService.method.createOrder, create(OmsService.method.createOrder.input, { order: bad }), {
+          ...APCS,
+          "x-request-id": id,
+        }),
+      );
       expect(rejected.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(rejected.details).toMatch(/: .*gtin/);
       expect(rejected.details).not.toMatch(/%[0-9A-F]{2}/);
       // The same message as connect-es reads it (the stored reply of this request id).
-      const replayed = await connectFailure(createClient(OmsService, grpcTransport()).createOrder({ order: bad }, { headers: { ...APCS, "x-request-id": id } }));
+      const replayed = await connectFailure(
+        createClient(OmsService, grpcTransport()).createOrder({ order: bad }, { headers: { ...APCS, "x-request-id": id } }),
+      );
       expect(replayed.rawMessage).toBe(rejected.details);
     });
 
     it("is encoded the same way in trailers, after messages", async () => {
       const orderId = await slowOrder();
-      const { call, done } = grpcJsServerStream(oms, OmsService.method.streamCodes, create(OmsService.method.streamCodes.input, { orderId }), APCS);
+      const { call, done } = grpcJsServerStream(
+        oms,
+        OmsService.method.streamCodes,
+        create(OmsService.method.streamCodes.input, { orderId }),
+        APCS,
+      );
       await new Promise((resolve) => call.once("data", resolve));
-      await grpcJsUnary(oms, OmsService.method.cancelOrder, create(OmsService.method.cancelOrder.input, { orderId }), { ...APCS, "x-request-id": requestId() });
+      await grpcJsUnary(oms, OmsService.method.cancelOrder, create(OmsService.method.cancelOrder.input, { orderId }), {
+        ...APCS,
+        "x-request-id": requestId(),
+      });
       const { messages, error } = await done;
       expect(messages.length).toBeGreaterThan(0);
       expect(error?.code).toBe(grpc.status.FAILED_PRECONDITION);
@@ -154,8 +203,18 @@ describe("gRPC wire of the role processes", () => {
 
   describe("streams end OK only when complete", () => {
     it("a stream that is complete still ends OK", async () => {
-      const created = await grpcJsUnary(oms, OmsService.method.createOrder, create(OmsService.method.createOrder.input, { order: milkOrder(10) }), { ...APCS, "x-request-id": requestId() });
-      const { messages, error } = await grpcJsServerStream(oms, OmsService.method.streamCodes, create(OmsService.method.streamCodes.input, { orderId: created.order!.orderId }), APCS).done;
+      const created = await grpcJsUnary(
+        oms,
+        OmsService.method.createOrder,
+        create(OmsService.method.createOrder.input, { order: milkOrder(10) }),
+        { ...APCS, "x-request-id": requestId() },
+      );
+      const { messages, error } = await grpcJsServerStream(
+        oms,
+        OmsService.method.streamCodes,
+        create(OmsService.method.streamCodes.input, { orderId: created.order!.orderId }),
+        APCS,
+      ).done;
       expect(error).toBeUndefined();
       expect(messages.at(-1)?.block?.last).toBe(true);
     });
@@ -163,13 +222,31 @@ describe("gRPC wire of the role processes", () => {
     it("StreamCodes at every role ends DEADLINE_EXCEEDED when the server's deadline passes mid-order", async () => {
       const orderId = await slowOrder();
       const roles = [
-        { address: mesh.oms.address, path: "/emission.oms.v1.OmsService/StreamCodes", token: TOKENS.apcs, input: OmsService.method.streamCodes.input },
-        { address: mesh.registrar.address, path: "/emission.registrar.v1.RegistrarService/StreamCodes", token: TOKENS.oms, input: RegistrarService.method.streamCodes.input },
-        { address: mesh.emission.address, path: "/emission.emitter.v1.EmitterService/StreamCodes", token: TOKENS.registrar, input: EmitterService.method.streamCodes.input },
+        {
+          address: mesh.oms.address,
+          path: "/emission.oms.v1.OmsService/StreamCodes",
+          token: TOKENS.apcs,
+          input: OmsService.method.streamCodes.input,
+        },
+        {
+          address: mesh.registrar.address,
+          path: "/emission.registrar.v1.RegistrarService/StreamCodes",
+          token: TOKENS.oms,
+          input: RegistrarService.method.streamCodes.input,
+        },
+        {
+          address: mesh.emission.address,
+          path: "/emission.emitter.v1.EmitterService/StreamCodes",
+          token: TOKENS.registrar,
+          input: EmitterService.method.streamCodes.input,
+        },
       ];
       for (const r of roles) {
         // grpc-timeout alone, no client-side timer: the status is the server's own.
-        const reply = await rawGrpcCall(r.address, r.path, grpcFrame(r.input, create(r.input, { orderId })), { authorization: `Bearer ${r.token}`, "grpc-timeout": "300m" });
+        const reply = await rawGrpcCall(r.address, r.path, grpcFrame(r.input, create(r.input, { orderId })), {
+          authorization: `Bearer ${r.token}`,
+          "grpc-timeout": "300m",
+        });
         expect({ path: r.path, status: grpcStatusOf(reply) }).toEqual({ path: r.path, status: "4" });
       }
     });
@@ -178,43 +255,68 @@ describe("gRPC wire of the role processes", () => {
       const orderId = await slowOrder();
       const deadline = (): grpc.CallOptions => ({ deadline: Date.now() + 400 });
       const results = await Promise.all([
-        grpcJsServerStream(oms, OmsService.method.streamCodes, create(OmsService.method.streamCodes.input, { orderId }), APCS, deadline()).done,
-        grpcJsServerStream(oms, OmsService.method.watchOrder, create(OmsService.method.watchOrder.input, { orderId }), APCS, deadline()).done,
+        grpcJsServerStream(oms, OmsService.method.streamCodes, create(OmsService.method.streamCodes.input, { orderId }), APCS, deadline())
+          .done,
+        grpcJsServerStream(oms, OmsService.method.watchOrder, create(OmsService.method.watchOrder.input, { orderId }), APCS, deadline())
+          .done,
         grpcJsServerStream(oms, Health.method.watch, create(Health.method.watch.input, { service: "" }), {}, deadline()).done,
       ]);
-      expect(results.map((r) => r.error?.code)).toEqual([grpc.status.DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED]);
+      expect(results.map((r) => r.error?.code)).toEqual([
+        grpc.status.DEADLINE_EXCEEDED,
+        grpc.status.DEADLINE_EXCEEDED,
+        grpc.status.DEADLINE_EXCEEDED,
+      ]);
       expect(results[1]!.messages.length).toBeGreaterThan(0);
       expect(results[2]!.messages.length).toBe(1);
     });
 
     it("WatchOrder and health Watch end DEADLINE_EXCEEDED on the server's deadline too", async () => {
       const orderId = await slowOrder();
-      const watchOrder = await rawGrpcCall(mesh.oms.address, "/emission.oms.v1.OmsService/WatchOrder",
-        grpcFrame(OmsService.method.watchOrder.input, create(OmsService.method.watchOrder.input, { orderId })), { ...APCS, "grpc-timeout": "300m" });
-      const watchHealth = await rawGrpcCall(mesh.oms.address, "/grpc.health.v1.Health/Watch",
-        grpcFrame(Health.method.watch.input, create(Health.method.watch.input, { service: "" })), { "grpc-timeout": "300m" });
+      const watchOrder = await rawGrpcCall(
+        mesh.oms.address,
+        "/emission.oms.v1.OmsService/WatchOrder",
+        grpcFrame(OmsService.method.watchOrder.input, create(OmsService.method.watchOrder.input, { orderId })),
+        { ...APCS, "grpc-timeout": "300m" },
+      );
+      const watchHealth = await rawGrpcCall(
+        mesh.oms.address,
+        "/grpc.health.v1.Health/Watch",
+        grpcFrame(Health.method.watch.input, create(Health.method.watch.input, { service: "" })),
+        { "grpc-timeout": "300m" },
+      );
       expect([grpcStatusOf(watchOrder), grpcStatusOf(watchHealth)]).toEqual(["4", "4"]);
       expect(watchOrder.data.length).toBeGreaterThan(0);
     });
-
   });
 
   describe("a role at its bound of work, with a grpc-js retry policy", () => {
     let busy: RoleProcess;
     const logged: LogLine[] = [];
     beforeAll(async () => {
-      busy = await startRole("oms", { ...SLOW, REGISTRAR_ADDR: mesh.registrar.address, MAX_IN_FLIGHT: "1", RETRY_HINT_MS: String(HINT_MS) }, 0,
-        (line) => logged.push(JSON.parse(line) as LogLine));
+      busy = await startRole(
+        "oms",
+        { ...SLOW, REGISTRAR_ADDR: mesh.registrar.address, MAX_IN_FLIGHT: "1", RETRY_HINT_MS: String(HINT_MS) },
+        0,
+        (line) => logged.push(JSON.parse(line) as LogLine),
+      );
     });
     afterAll(async () => {
       await busy?.stop();
     });
 
     it("has its refusals retried by grpc-js itself, after the pushback, until all succeed, with one order per request id", async () => {
-      const client = new grpc.Client(busy.address, grpc.credentials.createInsecure(), { "grpc.service_config": JSON.stringify(RETRY_POLICY) });
+      const client = new grpc.Client(busy.address, grpc.credentials.createInsecure(), {
+        "grpc.service_config": JSON.stringify(RETRY_POLICY),
+      });
       try {
         const requestIds = Array.from({ length: 4 }, requestId);
-        const place = (id: string) => grpcJsUnary(client, OmsService.method.createOrder, create(OmsService.method.createOrder.input, { order: milkOrder(5, gtinOf(id)) }), { ...APCS, "x-request-id": id });
+        const place = (id: string) =>
+          grpcJsUnary(
+            client,
+            OmsService.method.createOrder,
+            create(OmsService.method.createOrder.input, { order: milkOrder(5, gtinOf(id)) }),
+            { ...APCS, "x-request-id": id },
+          );
         const orders = await Promise.all(requestIds.map(place));
         const orderIds = orders.map((o) => o.order!.orderId);
         expect(new Set(orderIds).size).toBe(requestIds.length);
@@ -223,7 +325,10 @@ describe("gRPC wire of the role processes", () => {
         expect(refusals.length).toBeGreaterThan(0);
         for (const [i, id] of requestIds.entries()) {
           // Each refused attempt, then the next attempt of the same request id: a later refusal, or the one that made the order.
-          const times = refusals.filter((l) => l.requestId === id).map((l) => l.time).sort((a, b) => a - b);
+          const times = refusals
+            .filter((l) => l.requestId === id)
+            .map((l) => l.time)
+            .sort((a, b) => a - b);
           const attempts = [...times, timestampMs(orders[i]!.order!.createTime!)];
           for (let k = 0; k + 1 < attempts.length; k++) {
             // The pushback is at least HINT_MS; grpc-js's own backoff here would be at most 50 ms.
@@ -241,14 +346,27 @@ describe("gRPC wire of the role processes", () => {
     it("ends a stream the client cancels with CANCELLED on the server, not OK", async () => {
       const client = new grpc.Client(busy.address, grpc.credentials.createInsecure());
       try {
-        const created = await grpcJsUnary(client, OmsService.method.createOrder, create(OmsService.method.createOrder.input, { order: milkOrder(1_000) }), { ...APCS, "x-request-id": requestId() });
+        const created = await grpcJsUnary(
+          client,
+          OmsService.method.createOrder,
+          create(OmsService.method.createOrder.input, { order: milkOrder(1_000) }),
+          { ...APCS, "x-request-id": requestId() },
+        );
         const orderId = created.order!.orderId;
-        const { call, done } = grpcJsServerStream(client, OmsService.method.watchOrder, create(OmsService.method.watchOrder.input, { orderId }), APCS);
+        const { call, done } = grpcJsServerStream(
+          client,
+          OmsService.method.watchOrder,
+          create(OmsService.method.watchOrder.input, { orderId }),
+          APCS,
+        );
         await new Promise((resolve) => call.once("data", resolve));
         call.cancel();
         expect((await done).error?.code).toBe(grpc.status.CANCELLED);
         await eventually(() => logged.some((l) => l.method === "emission.oms.v1.OmsService/WatchOrder" && l.code === "CANCELED"));
-        await grpcJsUnary(client, OmsService.method.cancelOrder, create(OmsService.method.cancelOrder.input, { orderId }), { ...APCS, "x-request-id": requestId() });
+        await grpcJsUnary(client, OmsService.method.cancelOrder, create(OmsService.method.cancelOrder.input, { orderId }), {
+          ...APCS,
+          "x-request-id": requestId(),
+        });
       } finally {
         client.close();
       }
@@ -272,9 +390,15 @@ async function eventually(check: () => boolean): Promise<void> {
 }
 
 async function failure(p: Promise<unknown>): Promise<grpc.ServiceError> {
-  return p.then(() => expect.fail("the call succeeded"), (e: unknown) => e as grpc.ServiceError);
+  return p.then(
+    () => expect.fail("the call succeeded"),
+    (e: unknown) => e as grpc.ServiceError,
+  );
 }
 
 async function connectFailure(p: Promise<unknown>): Promise<ConnectError> {
-  return p.then(() => expect.fail("the call succeeded"), (e: unknown) => ConnectError.from(e));
+  return p.then(
+    () => expect.fail("the call succeeded"),
+    (e: unknown) => ConnectError.from(e),
+  );
 }

@@ -118,7 +118,9 @@ describe("grpcurl against health and reflection", { timeout: 30_000 }, () => {
     const out = await grpcurl(server.address, "describe", "emission.oms.v1.OmsService");
     expect(out).toContain("emission.oms.v1.OmsService is a service:");
     expect(out).toContain("rpc CreateOrder ( .emission.oms.v1.CreateOrderRequest ) returns ( .emission.oms.v1.CreateOrderResponse );");
-    expect(out).toMatch(/rpc StreamCodes \( \.emission\.oms\.v1\.StreamCodesRequest \) returns \( stream \.emission\.oms\.v1\.StreamCodesResponse \)/);
+    expect(out).toMatch(
+      /rpc StreamCodes \( \.emission\.oms\.v1\.StreamCodesRequest \) returns \( stream \.emission\.oms\.v1\.StreamCodesResponse \)/,
+    );
   });
 
   it("describes a message from an imported file", async () => {
@@ -153,7 +155,13 @@ describe("grpcurl against health and reflection", { timeout: 30_000 }, () => {
 
 /** A CreateOrder body as a user types it for grpcurl, with one product's fields replaced. */
 function createOrderJson(product: Record<string, unknown>): string {
-  const base = { gtin: "04600000000015", quantity: 10, serialNumberType: "SERIAL_NUMBER_TYPE_OPERATOR", templateId: 6, cisType: "CIS_TYPE_UNIT" };
+  const base = {
+    gtin: "04600000000015",
+    quantity: 10,
+    serialNumberType: "SERIAL_NUMBER_TYPE_OPERATOR",
+    templateId: 6,
+    cisType: "CIS_TYPE_UNIT",
+  };
   return JSON.stringify({
     order: { productGroup: "PRODUCT_GROUP_MILK", releaseMethodType: "RELEASE_METHOD_TYPE_PRODUCTION", products: [{ ...base, ...product }] },
   });
@@ -177,8 +185,19 @@ describe("grpcurl against the mesh as real processes", { timeout: 60_000 }, () =
     await mesh?.stop();
   });
 
-  async function createOrderError(requestId: string, product: Record<string, unknown>): Promise<{ exitCode: number; status: PrintedStatus; plain: string }> {
-    const args = [...apcs, "-H", `x-request-id: ${requestId}`, "-d", createOrderJson(product), mesh.oms.address, "emission.oms.v1.OmsService/CreateOrder"];
+  async function createOrderError(
+    requestId: string,
+    product: Record<string, unknown>,
+  ): Promise<{ exitCode: number; status: PrintedStatus; plain: string }> {
+    const args = [
+      ...apcs,
+      "-H",
+      `x-request-id: ${requestId}`,
+      "-d",
+      createOrderJson(product),
+      mesh.oms.address,
+      "emission.oms.v1.OmsService/CreateOrder",
+    ];
     const formatted = await grpcurlFailure("-format-error", ...args);
     // The same call again (a stored reply now) in grpcurl's plain error format.
     const plain = await grpcurlFailure(...args);
@@ -190,7 +209,7 @@ describe("grpcurl against the mesh as real processes", { timeout: 60_000 }, () =
     expect(exitCode).toBe(64 + 3); // grpcurl exits 64 + the status code: INVALID_ARGUMENT
     expect(status.code).toBe(3);
     const badRequest = status.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest");
-    expect(badRequest?.["fieldViolations"]).toEqual([expect.objectContaining({ field: "order.products[0].gtin" })]);
+    expect(badRequest?.fieldViolations).toEqual([expect.objectContaining({ field: "order.products[0].gtin" })]);
     const errorInfo = status.details.find((d) => d["@type"] === "type.googleapis.com/google.rpc.ErrorInfo");
     expect(errorInfo).toMatchObject({ domain: "emission-mesh", metadata: expect.objectContaining({ step: "2" }) });
     expect(plain).toContain('"field": "order.products[0].gtin"');
@@ -200,11 +219,13 @@ describe("grpcurl against the mesh as real processes", { timeout: 60_000 }, () =
   it("prints the details of a business-rule refusal (step 5), PreconditionFailure included", async () => {
     const { status } = await createOrderError("grpcurl-step5-0001", { gtin: "04600000000016" }); // wrong check digit
     expect(status.code).toBe(9); // FAILED_PRECONDITION
-    expect(status.details.map((d) => d["@type"])).toEqual(expect.arrayContaining([
-      "type.googleapis.com/google.rpc.BadRequest",
-      "type.googleapis.com/google.rpc.PreconditionFailure",
-      "type.googleapis.com/google.rpc.ErrorInfo",
-    ]));
+    expect(status.details.map((d) => d["@type"])).toEqual(
+      expect.arrayContaining([
+        "type.googleapis.com/google.rpc.BadRequest",
+        "type.googleapis.com/google.rpc.PreconditionFailure",
+        "type.googleapis.com/google.rpc.ErrorInfo",
+      ]),
+    );
   });
 
   it("describes the error detail types and the buf.validate rules of a request field", async () => {
@@ -215,7 +236,14 @@ describe("grpcurl against the mesh as real processes", { timeout: 60_000 }, () =
 
   it("calls ListProductGroups with a line controller's token, no request id needed", async () => {
     const out = JSON.parse(await grpcurl(...apcs, mesh.oms.address, "emission.oms.v1.OmsService/ListProductGroups")) as {
-      productGroups: { productGroup: string; name: string; templateIds: number[]; serialLength: number; cryptoTailLength: number; codeFormat: { layout: string } }[];
+      productGroups: {
+        productGroup: string;
+        name: string;
+        templateIds: number[];
+        serialLength: number;
+        cryptoTailLength: number;
+        codeFormat: { layout: string };
+      }[];
     };
     const milk = out.productGroups.find((g) => g.productGroup === "PRODUCT_GROUP_MILK");
     expect(milk).toMatchObject({ name: "milk", templateIds: [6, 20], serialLength: 13, cryptoTailLength: 44 });

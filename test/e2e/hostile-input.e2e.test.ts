@@ -34,7 +34,10 @@ const APCS = { authorization: `Bearer ${TOKENS.apcs}` };
 const logs: Record<"emission" | "registrar" | "oms", string[]> = { emission: [], registrar: [], oms: [] };
 
 function journal(p: RoleProcess): Client<typeof JournalService> {
-  return createClient(JournalService, createDownstreamTransport({ address: parseAddress(p.address), token: TOKENS.admin, maxMessageBytes: 64 * MiB }));
+  return createClient(
+    JournalService,
+    createDownstreamTransport({ address: parseAddress(p.address), token: TOKENS.admin, maxMessageBytes: 64 * MiB }),
+  );
 }
 
 async function entries(p: RoleProcess): Promise<JournalEntry[]> {
@@ -48,7 +51,7 @@ function errorInfoOf(reply: RawGrpcReply): { reason: string; step: string | unde
   const status = fromBinary(StatusSchema, Buffer.from(bin, "base64"));
   for (const any of status.details) {
     const info = anyUnpack(any, ErrorInfoSchema);
-    if (info !== undefined) return { reason: info.reason, step: info.metadata["step"] };
+    if (info !== undefined) return { reason: info.reason, step: info.metadata.step };
   }
   return undefined;
 }
@@ -63,7 +66,13 @@ function statusOnArrival(address: string, body: Buffer, headers: Record<string, 
   const session = http2.connect(`http://${address}`, { maxSessionMemory: 1_000 });
   return new Promise<RawGrpcReply>((resolve, reject) => {
     session.once("error", reject);
-    const stream = session.request({ ":method": "POST", ":path": CREATE_ORDER, "content-type": "application/grpc", te: "trailers", ...headers });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": CREATE_ORDER,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers,
+    });
     const reply: RawGrpcReply = { headers: {}, headersEndStream: false, data: Buffer.alloc(0), trailers: undefined, headersFrames: 0 };
     stream.once("response", (h, flags) => {
       Object.assign(reply, { headers: h, headersFrames: 1, headersEndStream: (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0 });
@@ -107,7 +116,9 @@ function createOrderFrame(productionOrderId: string): Buffer {
 /** Runs a role's program as it would start in production and gives back all it printed. */
 function startOutput(role: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const entry = fileURLToPath(new URL(`../../dist/${role}/server.js`, import.meta.url));
-  const child = spawn(process.execPath, [entry, `--${role}`, "127.0.0.1:0"], { env: { PATH: process.env["PATH"] ?? "", ...TEST_ENV, ...env } });
+  const child = spawn(process.execPath, [entry, `--${role}`, "127.0.0.1:0"], {
+    env: { PATH: process.env.PATH ?? "", ...TEST_ENV, ...env },
+  });
   let output = "";
   child.stdout.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr.on("data", (c: Buffer) => (output += c.toString()));
@@ -158,7 +169,10 @@ describe("a mesh facing hostile input (real processes)", () => {
   it("refuses a 20 MiB production_order_id within the read limit at OMS's step 2, journaling only its first 128 characters", async () => {
     const hostileId = `HOSTILE-20-${"y".repeat(20 * MiB)}`;
     expect(hostileId.length).toBeLessThan(ORDER_MESSAGE_BYTES);
-    const reply = await rawGrpcCall(oms.address, CREATE_ORDER, createOrderFrame(hostileId), { ...APCS, "x-request-id": "hostile-mid-id-1" });
+    const reply = await rawGrpcCall(oms.address, CREATE_ORDER, createOrderFrame(hostileId), {
+      ...APCS,
+      "x-request-id": "hostile-mid-id-1",
+    });
     expect(grpcStatusOf(reply)).toBe("3"); // INVALID_ARGUMENT
     expect(errorInfoOf(reply)).toEqual({ reason: "REQUEST_INVALID", step: "2" });
     const [entry] = (await entries(oms)).filter((e) => e.requestId === "hostile-mid-id-1");
@@ -197,7 +211,10 @@ describe("string fields at the edge of the mesh (real processes)", () => {
 
   beforeAll(async () => {
     mesh = await startMesh();
-    oms = createClient(OmsService, createDownstreamTransport({ address: parseAddress(mesh.oms.address), token: TOKENS.apcs, maxMessageBytes: 64 * MiB }));
+    oms = createClient(
+      OmsService,
+      createDownstreamTransport({ address: parseAddress(mesh.oms.address), token: TOKENS.apcs, maxMessageBytes: 64 * MiB }),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -205,19 +222,32 @@ describe("string fields at the edge of the mesh (real processes)", () => {
   });
 
   it("refuses a create_request_id over its 128 characters (INVALID_ARGUMENT) and a 100 KB one for its size (MESSAGE_TOO_LARGE), keeping no cancel mark", async () => {
-    const long = await rejection(oms.cancelOrder({ createRequestId: "c".repeat(1_000) }, { headers: { "x-request-id": "hostile-cancel-1" } }));
+    const long = await rejection(
+      oms.cancelOrder({ createRequestId: "c".repeat(1_000) }, { headers: { "x-request-id": "hostile-cancel-1" } }),
+    );
     expect([long.code, fieldViolationsOf(long).map((v) => v.field)]).toEqual([Code.InvalidArgument, ["create_request_id"]]);
-    const huge = await rejection(oms.cancelOrder({ createRequestId: "c".repeat(100_000) }, { headers: { "x-request-id": "hostile-cancel-2" } }));
+    const huge = await rejection(
+      oms.cancelOrder({ createRequestId: "c".repeat(100_000) }, { headers: { "x-request-id": "hostile-cancel-2" } }),
+    );
     expect([huge.code, reasonOf(huge)]).toEqual([Code.ResourceExhausted, "MESSAGE_TOO_LARGE"]);
     // The same refusal over the Connect protocol (JSON, as curl sends it) carries the same ErrorInfo.
-    const overConnect = createClient(OmsService, createConnectTransport({
-      baseUrl: `http://${mesh.oms.address}`, httpVersion: "2", useBinaryFormat: false,
-      interceptors: [(next) => (req) => {
-        req.header.set("authorization", `Bearer ${TOKENS.apcs}`);
-        return next(req);
-      }],
-    }));
-    const json = await rejection(overConnect.cancelOrder({ createRequestId: "c".repeat(100_000) }, { headers: { "x-request-id": "hostile-cancel-3" } }));
+    const overConnect = createClient(
+      OmsService,
+      createConnectTransport({
+        baseUrl: `http://${mesh.oms.address}`,
+        httpVersion: "2",
+        useBinaryFormat: false,
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("authorization", `Bearer ${TOKENS.apcs}`);
+            return next(req);
+          },
+        ],
+      }),
+    );
+    const json = await rejection(
+      overConnect.cancelOrder({ createRequestId: "c".repeat(100_000) }, { headers: { "x-request-id": "hostile-cancel-3" } }),
+    );
     expect([json.code, reasonOf(json)]).toEqual([Code.ResourceExhausted, "MESSAGE_TOO_LARGE"]);
     // A CreateOrder with that request id is not taken for cancelled: no mark was kept.
     const order = await oms.createOrder({ order: milkOrder(5) }, { headers: { "x-request-id": "c".repeat(128) } });
@@ -230,16 +260,31 @@ describe("string fields at the edge of the mesh (real processes)", () => {
       const auth = { authorization: `Bearer ${TOKENS.apcs}` };
       const spec = milkOrder(5);
       spec.productionOrderId = "p".repeat(10 * MiB);
-      const err = (await grpcJsUnary(client, OmsService.method.getOrder, create(GetOrderRequestSchema, { orderId: "o".repeat(100_000) }), auth)
-        .then(() => undefined, (e: unknown) => e)) as grpc.ServiceError;
+      const err = (await grpcJsUnary(
+        client,
+        OmsService.method.getOrder,
+        create(GetOrderRequestSchema, { orderId: "o".repeat(100_000) }),
+        auth,
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as grpc.ServiceError;
       expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       const status = fromBinary(StatusSchema, err.metadata.get("grpc-status-details-bin")[0] as Buffer);
       expect(status.details.map((d) => anyUnpack(d, ErrorInfoSchema)?.reason)).toContain("MESSAGE_TOO_LARGE");
-      const big = (await grpcJsUnary(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: spec }), { ...auth, "x-request-id": "grpc-js-big-1" })
-        .then(() => undefined, (e: unknown) => e)) as grpc.ServiceError;
+      const big = (await grpcJsUnary(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: spec }), {
+        ...auth,
+        "x-request-id": "grpc-js-big-1",
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as grpc.ServiceError;
       // Within the 32 MiB read limit: refused by OMS's step 2 for its length.
       expect(big.code).toBe(grpc.status.INVALID_ARGUMENT);
-      const ok = await grpcJsUnary(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: milkOrder(5) }), { ...auth, "x-request-id": "grpc-js-after-1" });
+      const ok = await grpcJsUnary(client, OmsService.method.createOrder, create(CreateOrderRequestSchema, { order: milkOrder(5) }), {
+        ...auth,
+        "x-request-id": "grpc-js-after-1",
+      });
       expect(ok.order?.status).toBe(OrderStatus.APPROVED);
     } finally {
       client.close();

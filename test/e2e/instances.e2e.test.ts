@@ -12,7 +12,14 @@ import { startBalancer } from "../support/tcp-balancer.js";
 import { TOKENS } from "../support/test-config.js";
 
 const silent = pino({ level: "silent" });
-const ENV = { WORK_LEASE_MS: "1000", REPLY_LEASE_MS: "1000", STREAM_RECHECK_MS: "100", BLOCK_SIZE: "500", EMISSION_RATE: "20000", CALL_TIMEOUT_MS: "2000" };
+const ENV = {
+  WORK_LEASE_MS: "1000",
+  REPLY_LEASE_MS: "1000",
+  STREAM_RECHECK_MS: "100",
+  BLOCK_SIZE: "500",
+  EMISSION_RATE: "20000",
+  CALL_TIMEOUT_MS: "2000",
+};
 
 async function count(uri: string, db: string, collection: string): Promise<number> {
   const client = await MongoClient.connect(uri);
@@ -37,7 +44,9 @@ describe("two instances of each role on one MongoDB (FerretDB)", () => {
   });
 
   // Generous time: six processes, two balancers and FerretDB share two cores with the rest of the suite.
-  it("emits and delivers every code once while orders go in through one instance and out through the other, and one instance of each role dies", { timeout: 180_000 }, async () => {
+  it("emits and delivers every code once while orders go in through one instance and out through the other, and one instance of each role dies", {
+    timeout: 180_000,
+  }, async () => {
     const prefix = `two-${Date.now()}-`;
     const env = { ...ENV, MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix };
     const start = async (role: "emission-server" | "registrar" | "oms", extra: Record<string, string> = {}) => {
@@ -48,15 +57,25 @@ describe("two instances of each role on one MongoDB (FerretDB)", () => {
     // Each pair behind a load balancer, as a deployment would have it.
     const e = [await start("emission-server"), await start("emission-server")];
     const eLb = await startBalancer(e.map((x) => x.address));
-    const r = [await start("registrar", { EMISSION_SERVER_ADDR: eLb.address }), await start("registrar", { EMISSION_SERVER_ADDR: eLb.address })];
+    const r = [
+      await start("registrar", { EMISSION_SERVER_ADDR: eLb.address }),
+      await start("registrar", { EMISSION_SERVER_ADDR: eLb.address }),
+    ];
     const rLb = await startBalancer(r.map((x) => x.address));
     const o = [await start("oms", { REGISTRAR_ADDR: rLb.address }), await start("oms", { REGISTRAR_ADDR: rLb.address })];
     balancers.push(eLb, rLb);
     const line = new MemoryStore();
-    const apcs = await Promise.all(o.map((oms) => Apcs.open({
-      transport: createDownstreamTransport({ address: parseAddress(oms.address), token: TOKENS.apcs, maxMessageBytes: 64 << 20 }),
-      log: silent, store: line, callTimeoutMs: 2_000, retransmit: { attempts: 40, initialBackoffMs: 100, maxBackoffMs: 500 },
-    })));
+    const apcs = await Promise.all(
+      o.map((oms) =>
+        Apcs.open({
+          transport: createDownstreamTransport({ address: parseAddress(oms.address), token: TOKENS.apcs, maxMessageBytes: 64 << 20 }),
+          log: silent,
+          store: line,
+          callTimeoutMs: 2_000,
+          retransmit: { attempts: 40, initialBackoffMs: 100, maxBackoffMs: 500 },
+        }),
+      ),
+    );
     try {
       const orders = await Promise.all([apcs[0]!.placeOrder(milkOrder(6_000)), apcs[0]!.placeOrder(milkOrder(6_000))]);
       // The instances that took the orders die: their partners carry the work on.

@@ -26,7 +26,7 @@ interface Logged {
 async function startLogged(role: ServerRole, env: Record<string, string>): Promise<Logged> {
   const logs: Array<Record<string, unknown>> = [];
   const p = await startRoleProcess(role, {
-    env: { PATH: process.env["PATH"] ?? "", ...TEST_ENV, LOG_LEVEL: "info", ...env },
+    env: { PATH: process.env.PATH ?? "", ...TEST_ENV, LOG_LEVEL: "info", ...env },
     listen: "127.0.0.1:0",
     onLine: (line) => {
       try {
@@ -40,9 +40,13 @@ async function startLogged(role: ServerRole, env: Record<string, string>): Promi
 }
 
 function transport(p: RoleProcess, token: string, tls?: ClientTls) {
-  return createDownstreamTransport({ address: parseAddress(p.address), token, maxMessageBytes: MAX, ...(tls === undefined ? {} : { tls }) });
+  return createDownstreamTransport({
+    address: parseAddress(p.address),
+    token,
+    maxMessageBytes: MAX,
+    ...(tls === undefined ? {} : { tls }),
+  });
 }
-
 
 /** Waits for a log line (the server may log a refused handshake just after the client gave up). */
 async function logged(r: Logged, match: (line: Record<string, unknown>) => boolean, timeoutMs = 5_000): Promise<Record<string, unknown>> {
@@ -84,19 +88,23 @@ describe("the mesh with mutual TLS on every link", () => {
   });
 
   it("says so when it starts listening", () => {
-    for (const r of [emission, registrar, oms]) expect(r.logs.find((l) => l["msg"] === "listening")?.["tls"]).toBe("mutual");
+    for (const r of [emission, registrar, oms]) expect(r.logs.find((l) => l.msg === "listening")?.tls).toBe("mutual");
   });
 
   it("runs an order from the line to the Emission server and every code back, over TLS on each hop", async () => {
     const order = await apcs.placeOrder(milkOrder(20_000));
     let received = 0;
-    const saved = await apcs.receiveCodes(order.orderId, { onBlock: (b) => { received += b.codes.length; } });
+    const saved = await apcs.receiveCodes(order.orderId, {
+      onBlock: (b) => {
+        received += b.codes.length;
+      },
+    });
     expect(received).toBe(20_000);
     expect(saved.storedCodes).toBe(20_000);
     expect((await apcs.closeOrder(order.orderId)).status).toBe(OrderStatus.CLOSED);
 
     // Each server saw the certificate of the role above it.
-    const peer = (cn: string) => (l: Record<string, unknown>) => l["msg"] === "tls peer connected" && l["peer"] === cn;
+    const peer = (cn: string) => (l: Record<string, unknown>) => l.msg === "tls peer connected" && l.peer === cn;
     await logged(oms, peer("apcs-line-1"));
     await logged(registrar, peer("oms"));
     await logged(emission, peer("registrar"));
@@ -112,9 +120,11 @@ describe("the mesh with mutual TLS on every link", () => {
 
   it("refuses a client without a client certificate, at every role", async () => {
     for (const r of [oms, registrar, emission]) {
-      const err = await rejection(createClient(JournalService, transport(r.p, TOKENS.admin, { ca: line.ca! })).listJournal({}, { timeoutMs: 5_000 }));
+      const err = await rejection(
+        createClient(JournalService, transport(r.p, TOKENS.admin, { ca: line.ca! })).listJournal({}, { timeoutMs: 5_000 }),
+      );
       expect(err.rawMessage).toMatch(/certificate required/);
-      await logged(r, (l) => l["msg"] === "tls handshake failed" && /did not return a certificate/.test(String(l["reason"])));
+      await logged(r, (l) => l.msg === "tls handshake failed" && /did not return a certificate/.test(String(l.reason)));
     }
   });
 
@@ -124,18 +134,25 @@ describe("the mesh with mutual TLS on every link", () => {
     // verifies it after the handshake and drops the connection, which the
     // client sees as lost (UNAVAILABLE) or reset, whichever comes first.
     await rejection(createClient(JournalService, transport(registrar.p, TOKENS.oms, stranger)).listJournal({}, { timeoutMs: 5_000 }));
-    await logged(registrar, (l) => l["msg"] === "tls handshake failed" && /client certificate refused: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT)/.test(String(l["reason"])));
+    await logged(
+      registrar,
+      (l) =>
+        l.msg === "tls handshake failed" &&
+        /client certificate refused: (UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT)/.test(String(l.reason)),
+    );
   });
 
   it("refuses a cleartext h2c client", async () => {
     // A good token again; the HTTP/2 preface is not a TLS hello.
     await rejection(createClient(JournalService, transport(emission.p, TOKENS.registrar)).listJournal({}, { timeoutMs: 5_000 }));
-    await logged(emission, (l) => l["msg"] === "tls handshake failed" && /wrong version number/.test(String(l["reason"])));
+    await logged(emission, (l) => l.msg === "tls handshake failed" && /wrong version number/.test(String(l.reason)));
   });
 
   it("does not talk to a server whose certificate its CA did not sign", async () => {
     const distrustful = loadTls({ ...ca.issue("oms"), caFile: otherCa.caFile })!;
-    const err = await rejection(createClient(JournalService, transport(registrar.p, TOKENS.oms, distrustful)).listJournal({}, { timeoutMs: 5_000 }));
+    const err = await rejection(
+      createClient(JournalService, transport(registrar.p, TOKENS.oms, distrustful)).listJournal({}, { timeoutMs: 5_000 }),
+    );
     // The server sends its chain up to the mesh CA, which this client does not trust.
     expect(err.rawMessage).toMatch(/self-signed certificate in certificate chain|unable to verify the first certificate/);
   });

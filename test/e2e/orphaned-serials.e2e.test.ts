@@ -15,7 +15,10 @@ import { TOKENS } from "../support/test-config.js";
 const ENV = { WORK_LEASE_MS: "1000", BLOCK_SIZE: "100", EMISSION_RATE: "100000", CALL_TIMEOUT_MS: "2000" };
 
 function clientAt(address: string) {
-  return createClient(EmitterService, createDownstreamTransport({ address: parseAddress(address), token: TOKENS.registrar, maxMessageBytes: 64 << 20 }));
+  return createClient(
+    EmitterService,
+    createDownstreamTransport({ address: parseAddress(address), token: TOKENS.registrar, maxMessageBytes: 64 << 20 }),
+  );
 }
 
 async function registryOf(uri: string, db: string, orderId: string): Promise<string[]> {
@@ -40,14 +43,19 @@ describe("Emission server killed (kill -9) between a block's serial writes, on M
   });
 
   for (const point of ["serialsFixed", "serialsTaken"] as const) {
-    it(`the restarted server finishes the order and the registry holds exactly the serials of its codes (killed at ${point})`, { timeout: 120_000 }, async () => {
+    it(`the restarted server finishes the order and the registry holds exactly the serials of its codes (killed at ${point})`, {
+      timeout: 120_000,
+    }, async () => {
       const prefix = `orphans-${point}-${Date.now()}-`;
       const env = { ...ENV, MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix };
       // Dies at block 4 (chunk 3 of product 0) of the order.
       const dying = await startFaultyEmissionServer(env, point, "/0/3");
       let orderId = "";
       try {
-        ({ orderId } = await clientAt(dying.address).createEmissionOrder({ participantId: "77", order: milkOrder(550) }, { headers: { "x-request-id": `orphans-${point}` } }));
+        ({ orderId } = await clientAt(dying.address).createEmissionOrder(
+          { participantId: "77", order: milkOrder(550) },
+          { headers: { "x-request-id": `orphans-${point}` } },
+        ));
         expect(await dying.exited).toBe("SIGKILL");
       } finally {
         dying.kill();
@@ -60,10 +68,12 @@ describe("Emission server killed (kill -9) between a block's serial writes, on M
       const codes: string[] = [];
       for await (const r of clientAt(restarted.address).streamCodes({ orderId })) codes.push(...(r.block?.codes ?? []));
       expect(codes).toHaveLength(550);
-      const emitted = codes.map((c) => {
-        const p = parseCode(c);
-        return p.ok ? serialKey(p.gtin, p.serial) : c;
-      }).sort();
+      const emitted = codes
+        .map((c) => {
+          const p = parseCode(c);
+          return p.ok ? serialKey(p.gtin, p.serial) : c;
+        })
+        .sort();
       expect(new Set(emitted).size).toBe(550);
       expect(await registryOf(db.uri, database, orderId)).toEqual(emitted);
     });

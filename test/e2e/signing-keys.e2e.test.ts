@@ -17,14 +17,20 @@ const CLI = fileURLToPath(new URL("../../dist/emission-server/signing-keys-cli.j
 const ENV = { EMISSION_KEYS: "", WORK_LEASE_MS: "1000", BLOCK_SIZE: "100", EMISSION_RATE: "100000", CALL_TIMEOUT_MS: "2000" };
 
 function clientOf(role: RoleProcess): Client<typeof EmitterService> {
-  return createClient(EmitterService, createDownstreamTransport({ address: parseAddress(role.address), token: TOKENS.registrar, maxMessageBytes: 64 << 20 }));
+  return createClient(
+    EmitterService,
+    createDownstreamTransport({ address: parseAddress(role.address), token: TOKENS.registrar, maxMessageBytes: 64 << 20 }),
+  );
 }
 
 let n = 0;
 /** Places an order of `quantity` codes and returns them all. */
 async function emit(role: RoleProcess, quantity: number): Promise<string[]> {
   const client = clientOf(role);
-  const { orderId } = await client.createEmissionOrder({ participantId: "77", order: milkOrder(quantity) }, { headers: { "x-request-id": `keys-e2e-${process.pid}-${++n}` } });
+  const { orderId } = await client.createEmissionOrder(
+    { participantId: "77", order: milkOrder(quantity) },
+    { headers: { "x-request-id": `keys-e2e-${process.pid}-${++n}` } },
+  );
   const codes: string[] = [];
   for await (const r of client.streamCodes({ orderId })) codes.push(...(r.block?.codes ?? []));
   return codes;
@@ -85,7 +91,7 @@ describe("Emission-server signing keys kept in MongoDB (FerretDB)", () => {
     expect(await allVerify(first, before)).toEqual(allTrue(before));
 
     // Rotation by the operator command; a restart signs with the new key at once.
-    const { stdout } = await promisify(execFile)(process.execPath, [CLI, "rotate"], { env: { PATH: process.env["PATH"] ?? "", ...env } });
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, "rotate"], { env: { PATH: process.env.PATH ?? "", ...env } });
     const rotated = JSON.parse(stdout) as { activeKeyId: string; keyIds: string[] };
     expect(rotated.keyIds).toEqual([originalKey, rotated.activeKeyId]);
     expect(stdout).not.toMatch(/secret/);

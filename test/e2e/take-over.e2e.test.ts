@@ -15,11 +15,23 @@ import { TOKENS } from "../support/test-config.js";
  * Leases far longer than any test: whatever is taken over here is taken over
  * because its holder's heartbeat stopped, not because a lease ran out.
  */
-const ENV = { REPLY_LEASE_MS: "600000", WORK_LEASE_MS: "600000", INSTANCE_HEARTBEAT_MS: "500", INSTANCE_DEAD_MS: "2000", STREAM_RECHECK_MS: "100" };
+const ENV = {
+  REPLY_LEASE_MS: "600000",
+  WORK_LEASE_MS: "600000",
+  INSTANCE_HEARTBEAT_MS: "500",
+  INSTANCE_DEAD_MS: "2000",
+  STREAM_RECHECK_MS: "100",
+};
 
 function client<S extends typeof OmsService | typeof EmitterService>(service: S, role: RoleProcess, token: string) {
   const transport = createGrpcTransport({ baseUrl: `http://${role.address}` });
-  return { call: createClient(service, transport), headers: (requestId?: string) => ({ authorization: `Bearer ${token}`, ...(requestId === undefined ? {} : { "x-request-id": requestId }) }) };
+  return {
+    call: createClient(service, transport),
+    headers: (requestId?: string) => ({
+      authorization: `Bearer ${token}`,
+      ...(requestId === undefined ? {} : { "x-request-id": requestId }),
+    }),
+  };
 }
 
 /** A "Registrar" that accepts connections and never answers: a call to it hangs for as long as its deadline. */
@@ -59,7 +71,9 @@ describe("take-over of a killed instance's work, on MongoDB (FerretDB)", () => {
     await db?.stop();
   });
 
-  it("takes a retried call over from a killed holder once its heartbeat stopped, and never from a slow holder that beats", { timeout: 120_000 }, async () => {
+  it("takes a retried call over from a killed holder once its heartbeat stopped, and never from a slow holder that beats", {
+    timeout: 120_000,
+  }, async () => {
     const prefix = `takeover-reply-${Date.now()}-`;
     const env = { ...ENV, MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix };
     const hole = await blackHole();
@@ -78,7 +92,10 @@ describe("take-over of a killed instance's work, on MongoDB (FerretDB)", () => {
     await new Promise((r) => setTimeout(r, 300));
     const waited = await b.call.createOrder(request, { headers: b.headers("takeover-0001") }).catch((err: unknown) => err);
     expect(waited).toBeInstanceOf(ConnectError);
-    expect([(waited as ConnectError).code, (waited as ConnectError).rawMessage]).toEqual([Code.Unavailable, expect.stringMatching(/being processed/)]);
+    expect([(waited as ConnectError).code, (waited as ConnectError).rawMessage]).toEqual([
+      Code.Unavailable,
+      expect.stringMatching(/being processed/),
+    ]);
     expect(await findIn(db.uri, `${prefix}oms`, "orders")).toHaveLength(0);
     // The holder dies: the next retransmission takes the call over (the claim's own lease has minutes to run).
     await slow.stop("SIGKILL");
@@ -89,7 +106,9 @@ describe("take-over of a killed instance's work, on MongoDB (FerretDB)", () => {
     expect(await findIn(db.uri, `${prefix}registrar`, "pools")).toHaveLength(1);
   });
 
-  it("hands emission to the other instance once the emitting one's heartbeat stopped, and never while it beats", { timeout: 120_000 }, async () => {
+  it("hands emission to the other instance once the emitting one's heartbeat stopped, and never while it beats", {
+    timeout: 120_000,
+  }, async () => {
     const prefix = `takeover-work-${Date.now()}-`;
     const env = { ...ENV, MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix, BLOCK_SIZE: "200", EMISSION_RATE: "1000" };
     const holder = await startRole("emission-server", env);
@@ -99,12 +118,16 @@ describe("take-over of a killed instance's work, on MongoDB (FerretDB)", () => {
     started.push(partner);
     const a = client(EmitterService, holder, TOKENS.registrar);
     const b = client(EmitterService, partner, TOKENS.registrar);
-    const { orderId } = await a.call.createEmissionOrder({ participantId: "7700000001", order: milkOrder(10_000) }, { headers: a.headers("takeover-work-0001") });
+    const { orderId } = await a.call.createEmissionOrder(
+      { participantId: "7700000001", order: milkOrder(10_000) },
+      { headers: a.headers("takeover-work-0001") },
+    );
     // For longer than INSTANCE_DEAD_MS, with the partner looking for work every heartbeat, the order stays with its holder.
     const owners = new Set<string>();
     const watchUntil = Date.now() + 3_000;
     while (Date.now() < watchUntil) {
-      for (const o of await findIn<{ _id: string; leaseOwner: string }>(db.uri, `${prefix}emission-server`, "orders")) owners.add(o.leaseOwner);
+      for (const o of await findIn<{ _id: string; leaseOwner: string }>(db.uri, `${prefix}emission-server`, "orders"))
+        owners.add(o.leaseOwner);
       await new Promise((r) => setTimeout(r, 200));
     }
     expect([...owners]).toEqual([holderRecord?._id]);

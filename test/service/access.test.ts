@@ -35,9 +35,15 @@ describe("authentication, roles and request ids at the RPC boundary", () => {
 
   it("lets each role call only the role meant for it (PERMISSION_DENIED otherwise)", async () => {
     expect(await codeOf(createClient(OmsService, mesh.to("oms", TOKENS.registrar)).getOrder({ orderId: "x" }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(createClient(RegistrarService, mesh.to("registrar", TOKENS.apcs)).getPool({ orderId: "x" }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(createClient(EmitterService, mesh.to("emission", TOKENS.oms)).getEmissionOrder({ orderId: "x" }))).toBe(Code.PermissionDenied);
-    expect(await codeOf(createClient(EmitterService, mesh.to("emission", TOKENS.registrar)).getEmissionOrder({ orderId: "x" }))).toBe(Code.NotFound);
+    expect(await codeOf(createClient(RegistrarService, mesh.to("registrar", TOKENS.apcs)).getPool({ orderId: "x" }))).toBe(
+      Code.PermissionDenied,
+    );
+    expect(await codeOf(createClient(EmitterService, mesh.to("emission", TOKENS.oms)).getEmissionOrder({ orderId: "x" }))).toBe(
+      Code.PermissionDenied,
+    );
+    expect(await codeOf(createClient(EmitterService, mesh.to("emission", TOKENS.registrar)).getEmissionOrder({ orderId: "x" }))).toBe(
+      Code.NotFound,
+    );
   });
 
   it("needs a well-formed x-request-id on state-changing calls only", async () => {

@@ -164,7 +164,7 @@ describe("authorisation matrix: every method, every token", () => {
   });
   afterAll(async () => {
     await mesh.close();
-    if (process.env["AUTHZ_MATRIX"] !== undefined) {
+    if (process.env.AUTHZ_MATRIX !== undefined) {
       const cols = PRESENTERS.map((p) => p.name);
       const lines = [["method", ...cols].join("\t")];
       for (const [row, cells] of matrix) lines.push([row, ...cols.map((c) => cells.get(c) ?? "?")].join("\t"));
@@ -175,7 +175,9 @@ describe("authorisation matrix: every method, every token", () => {
   it("each role serves exactly the services the design speaks of", () => {
     for (const target of ["oms", "registrar", "emission"] as const) {
       const served = mesh[target].spec.services.map((s) => s.typeName).sort();
-      const designed = DESIGN.filter((r) => r.target === target).map((r) => r.service.typeName).sort();
+      const designed = DESIGN.filter((r) => r.target === target)
+        .map((r) => r.service.typeName)
+        .sort();
       expect(served, `services of ${target}`).toEqual(designed);
     }
   });
@@ -237,7 +239,13 @@ function orderRequest(method: DescMethod, orderId: string): unknown {
 const ORDER_METHODS = OmsService.methods.filter((m) => m.input.fields.some((f) => f.name === "order_id"));
 
 describe("participant isolation at OMS", () => {
-  const FAST = { BLOCK_SIZE: "10", EMISSION_RATE: "1000000", RETRANSMIT_ATTEMPTS: "2", RETRANSMIT_BACKOFF_MS: "10", RETRANSMIT_MAX_BACKOFF_MS: "20" };
+  const FAST = {
+    BLOCK_SIZE: "10",
+    EMISSION_RATE: "1000000",
+    RETRANSMIT_ATTEMPTS: "2",
+    RETRANSMIT_BACKOFF_MS: "10",
+    RETRANSMIT_MAX_BACKOFF_MS: "20",
+  };
   const OWNER_REQUEST = "authz-owner-create-0001";
   let mesh: InMemoryMesh;
   let orderId: string;
@@ -263,14 +271,22 @@ describe("participant isolation at OMS", () => {
   });
 
   it("has order methods to check", () => {
-    expect(ORDER_METHODS.map((m) => m.name)).toEqual(expect.arrayContaining(["GetOrder", "AcknowledgeBlocks", "CloseOrder", "CancelOrder"]));
+    expect(ORDER_METHODS.map((m) => m.name)).toEqual(
+      expect.arrayContaining(["GetOrder", "AcknowledgeBlocks", "CloseOrder", "CancelOrder"]),
+    );
   });
 
   it.each(ORDER_METHODS.map((method) => ({ method, name: method.name })))(
     "$name on the owner's order with another participant's token is NOT_FOUND and changes nothing",
     async ({ method }) => {
       const before = await ownerView();
-      const outcome = await call(mesh.to("oms", TOKENS.apcsOther), OmsService, method, orderRequest(method, orderId), requestId(`other.${method.name}`));
+      const outcome = await call(
+        mesh.to("oms", TOKENS.apcsOther),
+        OmsService,
+        method,
+        orderRequest(method, orderId),
+        requestId(`other.${method.name}`),
+      );
       expect(outcomeName(outcome)).toBe("NOT_FOUND");
       expect(await ownerView()).toEqual(before);
     },
@@ -293,7 +309,10 @@ describe("participant isolation at OMS", () => {
   it("CancelOrder by the owner's create_request_id from another participant does not cancel the owner's order", async () => {
     const before = await ownerView();
     const other = mesh.omsClient(TOKENS.apcsOther);
-    const r = await other.cancelOrder({ createRequestId: OWNER_REQUEST }, { headers: { "x-request-id": requestId("other.cancel-by-request") } });
+    const r = await other.cancelOrder(
+      { createRequestId: OWNER_REQUEST },
+      { headers: { "x-request-id": requestId("other.cancel-by-request") } },
+    );
     // Request ids are per participant: at most the other participant's own order with that id is cancelled.
     expect(r.order?.participantId ?? OTHER_PARTICIPANT, "nothing of the owner's comes back").toBe(OTHER_PARTICIPANT);
     expect(await ownerView()).toEqual(before);
@@ -323,7 +342,11 @@ describe("participant isolation at OMS", () => {
 
   it("another participant's CloseOrder of its own order reaches the Registrar although the owner used the same x-request-id", async () => {
     const mine = await mesh.apcs.placeOrder(milkOrder(10), "authz-close-owner-0001");
-    const theirs = (await mesh.omsClient(TOKENS.apcsOther).createOrder({ order: milkOrder(10) }, { headers: { "x-request-id": "authz-close-other-0001" } })).order;
+    const theirs = (
+      await mesh
+        .omsClient(TOKENS.apcsOther)
+        .createOrder({ order: milkOrder(10) }, { headers: { "x-request-id": "authz-close-other-0001" } })
+    ).order;
     const shared = { headers: { "x-request-id": "authz-shared-close-0001" } };
     await mesh.omsClient(TOKENS.apcs).closeOrder({ orderId: mine.orderId }, shared);
     await mesh.omsClient(TOKENS.apcsOther).closeOrder({ orderId: theirs?.orderId ?? "" }, shared);
@@ -371,7 +394,13 @@ describe("journal visibility at OMS", () => {
     const bad = create(OrderSpecSchema, milkOrder(1));
     for (const p of bad.products) p.quantity = 0;
     const refused = async (token: string, id: string): Promise<void> => {
-      const outcome = await mesh.omsClient(token).createOrder({ order: bad }, { headers: { "x-request-id": id } }).then(() => "ok", (e: unknown) => ConnectError.from(e).code);
+      const outcome = await mesh
+        .omsClient(token)
+        .createOrder({ order: bad }, { headers: { "x-request-id": id } })
+        .then(
+          () => "ok",
+          (e: unknown) => ConnectError.from(e).code,
+        );
       expect(outcome).not.toBe("ok");
     };
     await refused(TOKENS.apcs, mine);

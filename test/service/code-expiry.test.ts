@@ -16,10 +16,14 @@ describe("expiry of codes of finished orders", () => {
     const open = await mesh.apcs.placeOrder(milkOrder(200));
     await mesh.apcs.receiveCodes(open.orderId);
     const [code] = (await mesh.apcs.fetchBlock(closed.orderId, `${closed.orderId}/1`)).codes;
-    expect([await mesh.count("oms", "blocks"), await mesh.count("registrar", "blocks"), await mesh.count("emission", "blocks")]).toEqual([5, 5, 5]);
+    expect([await mesh.count("oms", "blocks"), await mesh.count("registrar", "blocks"), await mesh.count("emission", "blocks")]).toEqual([
+      5, 5, 5,
+    ]);
     await mesh.apcs.closeOrder(closed.orderId);
     await sleep(300);
-    expect([await mesh.count("oms", "blocks"), await mesh.count("registrar", "blocks"), await mesh.count("emission", "blocks")]).toEqual([2, 2, 2]);
+    expect([await mesh.count("oms", "blocks"), await mesh.count("registrar", "blocks"), await mesh.count("emission", "blocks")]).toEqual([
+      2, 2, 2,
+    ]);
     expect(await mesh.count("emission", "serials")).toBe(500);
     expect((await mesh.emitterClient.verifyCode({ code: code! })).valid).toBe(true);
   });

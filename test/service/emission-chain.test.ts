@@ -11,7 +11,6 @@ import { freshGtin, gtin, milkOrder, selfMadeSerials } from "../support/orders.j
 import { EMISSION_KEYS } from "../support/test-config.js";
 import { rejection } from "../support/rejection.js";
 
-
 describe("process 01.01.00.00 through the in-memory mesh", () => {
   let mesh: InMemoryMesh;
   beforeEach(async () => {
@@ -38,7 +37,7 @@ describe("process 01.01.00.00 through the in-memory mesh", () => {
     const ring = parseKeyRing(EMISSION_KEYS);
     for (const code of codes) expect(verifyCode(ring, code).valid).toBe(true);
 
-    const oms = (await mesh.apcs.getOrder(order.orderId));
+    const oms = await mesh.apcs.getOrder(order.orderId);
     expect(oms.status).toBe(OrderStatus.READY);
     expect(oms.bufferStatus).toBe(BufferStatus.EXHAUSTED);
     expect(oms.deliveredCodes).toBe(1_050n);
@@ -173,9 +172,21 @@ describe("error branches of process 01.01.00.00", () => {
     const spec = milkOrder(10);
     spec.productionOrderId = "malformed-below";
     spec.products![0]!.gtin = "46000";
-    const atRegistrar = await rejection(mesh.registrarClient.createPool({ participantId: "7700000001", order: spec }, { headers: { "x-request-id": "malformed-below-1" } }));
-    const atEmission = await rejection(mesh.emitterClient.createEmissionOrder({ participantId: "7700000001", order: spec }, { headers: { "x-request-id": "malformed-below-2" } }));
-    expect([atRegistrar.code, stepOf(atRegistrar), atEmission.code, stepOf(atEmission)]).toEqual([Code.InvalidArgument, "3", Code.InvalidArgument, "4"]);
+    const atRegistrar = await rejection(
+      mesh.registrarClient.createPool({ participantId: "7700000001", order: spec }, { headers: { "x-request-id": "malformed-below-1" } }),
+    );
+    const atEmission = await rejection(
+      mesh.emitterClient.createEmissionOrder(
+        { participantId: "7700000001", order: spec },
+        { headers: { "x-request-id": "malformed-below-2" } },
+      ),
+    );
+    expect([atRegistrar.code, stepOf(atRegistrar), atEmission.code, stepOf(atEmission)]).toEqual([
+      Code.InvalidArgument,
+      "3",
+      Code.InvalidArgument,
+      "4",
+    ]);
     expect(await stepsJournaled("malformed-below")).toEqual({ emission: ["4.1"], registrar: ["3.1"], oms: [], apcs: [] });
   });
 

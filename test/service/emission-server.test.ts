@@ -13,7 +13,6 @@ import { milkOrder } from "../support/orders.js";
 import { testConfig, TOKENS } from "../support/test-config.js";
 import { rejection } from "../support/rejection.js";
 
-
 describe("Emission server", () => {
   let role: BuiltRole;
   let emitter: Client<typeof EmitterService>;
@@ -21,7 +20,10 @@ describe("Emission server", () => {
   const headers = () => ({ "x-request-id": `emission-test-${++n}` });
 
   beforeEach(async () => {
-    role = await buildEmissionServer({ config: testConfig({ BLOCK_SIZE: "10", EMISSION_RATE: "1000000" }), log: pino({ level: "silent" }) });
+    role = await buildEmissionServer({
+      config: testConfig({ BLOCK_SIZE: "10", EMISSION_RATE: "1000000" }),
+      log: pino({ level: "silent" }),
+    });
     emitter = createClient(EmitterService, inMemoryTransport(role.spec, bearer(TOKENS.registrar)));
   });
   afterEach(async () => {
@@ -35,7 +37,12 @@ describe("Emission server", () => {
     expect(created.readiness?.totalBlocks).toBe(4);
     const blocks = [];
     for await (const r of emitter.streamCodes({ orderId: created.orderId })) blocks.push(r.block!);
-    expect(blocks.map((b) => [b.seq, b.codes.length, b.last])).toEqual([[1, 10, false], [2, 10, false], [3, 10, false], [4, 5, true]]);
+    expect(blocks.map((b) => [b.seq, b.codes.length, b.last])).toEqual([
+      [1, 10, false],
+      [2, 10, false],
+      [3, 10, false],
+      [4, 5, true],
+    ]);
     expect(blocks[0]!.blockId).toBe(`${created.orderId}/1`);
     const order = (await emitter.getEmissionOrder({ orderId: created.orderId })).order;
     expect([order?.status, order?.emittedCodes]).toEqual([OrderStatus.READY, 35n]);
@@ -61,11 +68,16 @@ describe("Emission server", () => {
   });
 
   it("ends open code streams with FAILED_PRECONDITION when the order is closed before it is emitted", async () => {
-    const slow = await buildEmissionServer({ config: testConfig({ BLOCK_SIZE: "10", EMISSION_RATE: "20" }), log: pino({ level: "silent" }) });
+    const slow = await buildEmissionServer({
+      config: testConfig({ BLOCK_SIZE: "10", EMISSION_RATE: "20" }),
+      log: pino({ level: "silent" }),
+    });
     const client = createClient(EmitterService, inMemoryTransport(slow.spec, bearer(TOKENS.registrar)));
     try {
       const created = await client.createEmissionOrder({ participantId: "77", order: milkOrder(100) }, { headers: headers() });
-      const streaming = (async () => { for await (const r of client.streamCodes({ orderId: created.orderId })) void r; })();
+      const streaming = (async () => {
+        for await (const r of client.streamCodes({ orderId: created.orderId })) void r;
+      })();
       await client.closeEmissionOrder({ orderId: created.orderId }, { headers: headers() });
       const err = await rejection(streaming);
       expect(err.code).toBe(Code.FailedPrecondition);

@@ -46,11 +46,13 @@ async function registryOf(store: Store, orderId: string): Promise<string[]> {
 }
 
 function serialKeysOf(codes: readonly string[]): string[] {
-  return codes.map((c) => {
-    const p = parseCode(c);
-    if (!p.ok) throw new Error(`not a code: ${c}`);
-    return serialKey(p.gtin, p.serial);
-  }).sort();
+  return codes
+    .map((c) => {
+      const p = parseCode(c);
+      if (!p.ok) throw new Error(`not a code: ${c}`);
+      return serialKey(p.gtin, p.serial);
+    })
+    .sort();
 }
 
 describe("Emitter after a crash between a block's serial writes", () => {
@@ -61,7 +63,10 @@ describe("Emitter after a crash between a block's serial writes", () => {
         const { faults, crashed } = crashAt(point);
         const dying = await buildEmissionServer({ config, log: silent, store, emitterFaults: faults });
         const client = createClient(EmitterService, inMemoryTransport(dying.spec, bearer(TOKENS.registrar)));
-        const { orderId } = await client.createEmissionOrder({ participantId: "77", order: milkOrder(45) }, { headers: { "x-request-id": `crash-${point}` } });
+        const { orderId } = await client.createEmissionOrder(
+          { participantId: "77", order: milkOrder(45) },
+          { headers: { "x-request-id": `crash-${point}` } },
+        );
         const chunk = await crashed;
         await dying.stop();
         expect(chunk).toBe(`${orderId}/0/2`);
@@ -103,7 +108,9 @@ describe("allocateBlockSerials", () => {
       // A dead instance fixed these serials; another order took two of them before they were registered.
       const fixed = Array.from({ length: 50 }, (_, i) => `F${String(i).padStart(12, "0")}`);
       await db.chunks.insertOne({ _id: "late/0/0", serials: fixed, rev: 0 });
-      await db.serials.insertMany([fixed[3]!, fixed[7]!].map((x) => ({ _id: serialKey(s.gtin, x), orderId: "other", product: 0, chunk: 0 })));
+      await db.serials.insertMany(
+        [fixed[3]!, fixed[7]!].map((x) => ({ _id: serialKey(s.gtin, x), orderId: "other", product: 0, chunk: 0 })),
+      );
       const serials = await allocateBlockSerials(db, s);
       expect(serials).toHaveLength(50);
       expect(new Set(serials).size).toBe(50);

@@ -26,7 +26,11 @@ const APCS_OPTIONS = { callTimeoutMs: 300, retransmit: { attempts: 8, initialBac
 type LinkName = "apcsToOms" | "omsToRegistrar" | "registrarToEmission";
 const LINKS: readonly LinkName[] = ["apcsToOms", "omsToRegistrar", "registrarToEmission"];
 /** The role whose store holds the orders on the server side of each link. */
-const SERVER_OF: Record<LinkName, "oms" | "registrar" | "emission"> = { apcsToOms: "oms", omsToRegistrar: "registrar", registrarToEmission: "emission" };
+const SERVER_OF: Record<LinkName, "oms" | "registrar" | "emission"> = {
+  apcsToOms: "oms",
+  omsToRegistrar: "registrar",
+  registrarToEmission: "emission",
+};
 
 interface FaultyMesh {
   mesh: InMemoryMesh;
@@ -37,7 +41,11 @@ interface FaultyMesh {
 async function faultyMesh(plans: Partial<Record<LinkName, FaultPlan>>): Promise<FaultyMesh> {
   const links = {} as Record<LinkName, FaultyTransport>;
   const wrap = (name: LinkName) => (t: Parameters<typeof faultyTransport>[0]) => (links[name] = faultyTransport(t, plans[name] ?? {}));
-  const mesh = await inMemoryMesh(ENV, { apcsToOms: wrap("apcsToOms"), omsToRegistrar: wrap("omsToRegistrar"), registrarToEmission: wrap("registrarToEmission") }, APCS_OPTIONS);
+  const mesh = await inMemoryMesh(
+    ENV,
+    { apcsToOms: wrap("apcsToOms"), omsToRegistrar: wrap("omsToRegistrar"), registrarToEmission: wrap("registrarToEmission") },
+    APCS_OPTIONS,
+  );
   return { mesh, links };
 }
 
@@ -172,7 +180,7 @@ describe("faults on every link at once: one order per business order, every code
       expect(o.availableCodes).toBe(0n);
     }
     // Each block crossed each link once: a resumed stream starts after the last stored block.
-    for (const name of LINKS) expect(links[name].stats.messages["StreamCodes"], name).toBe(totalBlocks);
+    for (const name of LINKS) expect(links[name].stats.messages.StreamCodes, name).toBe(totalBlocks);
     expect(await mesh.count("oms", "blocks")).toBe(totalBlocks);
     expect(await mesh.count("registrar", "blocks")).toBe(totalBlocks);
     expect(await mesh.count("emission", "blocks")).toBe(totalBlocks);
@@ -191,10 +199,23 @@ describe("faults on every link at once: one order per business order, every code
     for (const name of LINKS) {
       const s = links[name].stats;
       for (const kind of FAULT_KINDS) expect(s.injected[kind], `${name} ${kind}`).toBeGreaterThan(0);
-      expect(Object.values(s.replays).reduce((a, b) => a + b, 0), `${name} replays`).toBeGreaterThan(0);
+      expect(
+        Object.values(s.replays).reduce((a, b) => a + b, 0),
+        `${name} replays`,
+      ).toBeGreaterThan(0);
     }
-    if (process.env["FAULT_REPORT"] !== undefined) {
-      const report = Object.fromEntries(LINKS.map((n) => [n, { injected: links[n].stats.injected, calls: links[n].stats.calls, replays: links[n].stats.replays, late: links[n].stats.lateDelivered }]));
+    if (process.env.FAULT_REPORT !== undefined) {
+      const report = Object.fromEntries(
+        LINKS.map((n) => [
+          n,
+          {
+            injected: links[n].stats.injected,
+            calls: links[n].stats.calls,
+            replays: links[n].stats.replays,
+            late: links[n].stats.lateDelivered,
+          },
+        ]),
+      );
       console.log(JSON.stringify({ placementsRetried: tally.retried, ...report }));
     }
   });
@@ -218,10 +239,10 @@ describe("each fault on its own", () => {
       const order = await mesh.apcs.placeOrder(milkOrder(120), `drop-reply-${dropCode}`);
       const s = links.apcsToOms.stats;
       expect(s.injected.dropReply).toBe(1);
-      expect(s.calls["CreateOrder"]).toBe(2);
+      expect(s.calls.CreateOrder).toBe(2);
       const dropped = s.events[0]?.droppedReply as { order?: { orderId: string } } | undefined;
       expect(dropped?.order?.orderId).toBe(order.orderId);
-      expect(s.replays["CreateOrder"]).toBe(1);
+      expect(s.replays.CreateOrder).toBe(1);
       expect(await counts(mesh)).toEqual([1, 1, 1]);
       expect((await mesh.apcs.receiveCodes(order.orderId)).storedCodes).toBe(120);
     },
@@ -233,23 +254,25 @@ describe("each fault on its own", () => {
     const order = await mesh.apcs.placeOrder(milkOrder(130), `dup-pool-${duplicate}`);
     const s = links.omsToRegistrar.stats;
     expect(s.injected.duplicate).toBe(1);
-    expect(s.calls["CreatePool"]).toBe(1);
+    expect(s.calls.CreatePool).toBe(1);
     // Both copies reached the Registrar: one did the work, the other got its stored reply.
-    expect(s.replays["CreatePool"]).toBe(1);
+    expect(s.replays.CreatePool).toBe(1);
     expect(await counts(mesh)).toEqual([1, 1, 1]);
     expect((await mesh.apcs.receiveCodes(order.orderId)).storedCodes).toBe(130);
   });
 
   it("a CreateEmissionOrder held past the Registrar's deadline: the retransmission and the late original make one emission order", async () => {
-    fm = await faultyMesh({ registrarToEmission: { rules: [{ kind: "delay", method: "CreateEmissionOrder", first: 1, delayPastDeadlineMs: 150 }] } });
+    fm = await faultyMesh({
+      registrarToEmission: { rules: [{ kind: "delay", method: "CreateEmissionOrder", first: 1, delayPastDeadlineMs: 150 }] },
+    });
     const { mesh, links } = fm;
     const order = await mesh.apcs.placeOrder(milkOrder(140), "late-emission-0001");
     await settle(links);
     const s = links.registrarToEmission.stats;
     expect(s.injected.delay).toBe(1);
     expect(s.lateDelivered).toBe(1);
-    expect(s.calls["CreateEmissionOrder"]).toBeGreaterThanOrEqual(2); // the Registrar sent it again
-    expect(s.replays["CreateEmissionOrder"]).toBeGreaterThanOrEqual(1); // the late original found the stored reply
+    expect(s.calls.CreateEmissionOrder).toBeGreaterThanOrEqual(2); // the Registrar sent it again
+    expect(s.replays.CreateEmissionOrder).toBeGreaterThanOrEqual(1); // the late original found the stored reply
     expect(await counts(mesh)).toEqual([1, 1, 1]);
     expect((await mesh.apcs.receiveCodes(order.orderId)).storedCodes).toBe(140);
   });
@@ -268,8 +291,8 @@ describe("each fault on its own", () => {
     for (const name of LINKS) {
       const s = links[name].stats;
       expect(s.injected.cutStream, name).toBe(3);
-      expect(s.calls["StreamCodes"], name).toBe(4); // three cut streams, then one that ran to the end
-      expect(s.messages["StreamCodes"], name).toBe(10); // 2 + 2 + 2 + 4: each block crossed the link once
+      expect(s.calls.StreamCodes, name).toBe(4); // three cut streams, then one that ran to the end
+      expect(s.messages.StreamCodes, name).toBe(10); // 2 + 2 + 2 + 4: each block crossed the link once
       expect(await mesh.count(SERVER_OF[name], "blocks"), name).toBe(10);
     }
     const oms = (await mesh.omsClient().getOrder({ orderId: order.orderId })).order;
@@ -283,17 +306,22 @@ describe("each fault on its own", () => {
     const first = await mesh.apcs.placeOrder(spec, "twice-same-id-0001");
     const second = await mesh.apcs.placeOrder(spec, "twice-same-id-0001");
     expect(second.orderId).toBe(first.orderId);
-    expect(links.apcsToOms.stats.calls["CreateOrder"]).toBe(2);
-    expect(links.apcsToOms.stats.replays["CreateOrder"]).toBe(1);
+    expect(links.apcsToOms.stats.calls.CreateOrder).toBe(2);
+    expect(links.apcsToOms.stats.replays.CreateOrder).toBe(1);
     // The same seen by a raw OmsService client of the same line.
     const replay: (string | null)[] = [];
-    const third = await mesh.omsClient().createOrder({ order: spec }, { headers: { "x-request-id": "twice-same-id-0001" }, onHeader: (h) => void replay.push(h.get(REPLAY_HEADER)) });
+    const third = await mesh
+      .omsClient()
+      .createOrder(
+        { order: spec },
+        { headers: { "x-request-id": "twice-same-id-0001" }, onHeader: (h) => void replay.push(h.get(REPLAY_HEADER)) },
+      );
     expect(third.order?.orderId).toBe(first.orderId);
     expect(replay).toEqual(["true"]);
     expect(await counts(mesh)).toEqual([1, 1, 1]);
     // Nothing was forwarded twice: one call went down each link below OMS.
-    expect(links.omsToRegistrar.stats.calls["CreatePool"]).toBe(1);
-    expect(links.registrarToEmission.stats.calls["CreateEmissionOrder"]).toBe(1);
+    expect(links.omsToRegistrar.stats.calls.CreatePool).toBe(1);
+    expect(links.registrarToEmission.stats.calls.CreateEmissionOrder).toBe(1);
   });
 });
 
@@ -312,12 +340,14 @@ describe("faults of real connections", () => {
     "a code stream on %s broken the way connect-node reports a reset TCP connection (ABORTED: read ECONNRESET) is resumed like any other cut",
     async (link) => {
       // src/core/codes/block-pump.ts counts ABORTED among the codes after which "retrying the stream cannot help".
-      fm = await faultyMesh({ [link]: { rules: [{ kind: "cutStream", method: "StreamCodes", first: 1, cutAfter: 2, cutCode: Code.Aborted }] } });
+      fm = await faultyMesh({
+        [link]: { rules: [{ kind: "cutStream", method: "StreamCodes", first: 1, cutAfter: 2, cutCode: Code.Aborted }] },
+      });
       const { mesh, links } = fm;
       const order = await mesh.apcs.placeOrder(milkOrder(300), `reset-stream-${link}`);
       const saved = await mesh.apcs.receiveCodes(order.orderId, { signal: AbortSignal.timeout(5_000) });
       expect(links[link].stats.injected.cutStream).toBe(1);
-      expect(links[link].stats.messages["StreamCodes"]).toBe(6);
+      expect(links[link].stats.messages.StreamCodes).toBe(6);
       expect(saved.storedCodes).toBe(300);
       const atOms = (await mesh.omsClient().getOrder({ orderId: order.orderId })).order;
       expect([atOms?.status, atOms?.deliveredCodes]).toEqual([OrderStatus.READY, 300n]);
@@ -331,7 +361,7 @@ describe("faults of real connections", () => {
     const { mesh, links } = fm;
     const order = await mesh.apcs.placeOrder(milkOrder(70), "reset-create-0001");
     expect(links.apcsToOms.stats.injected.dropReply).toBe(1);
-    expect(links.apcsToOms.stats.replays["CreateOrder"]).toBe(1);
+    expect(links.apcsToOms.stats.replays.CreateOrder).toBe(1);
     expect(await counts(mesh)).toEqual([1, 1, 1]);
     expect((await mesh.apcs.receiveCodes(order.orderId)).storedCodes).toBe(70);
   });

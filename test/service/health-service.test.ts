@@ -45,7 +45,12 @@ describe("HealthState", () => {
     state.set("a", "serving");
     state.shutdown();
     state.set("a", "serving");
-    expect(state.entries()).toEqual(new Map([["", ServingStatus.NOT_SERVING], ["a", ServingStatus.NOT_SERVING]]));
+    expect(state.entries()).toEqual(
+      new Map([
+        ["", ServingStatus.NOT_SERVING],
+        ["a", ServingStatus.NOT_SERVING],
+      ]),
+    );
   });
 });
 
@@ -110,7 +115,10 @@ describe("registerHealth", () => {
     const statuses: ServingStatus[] = [];
     const done = (async () => {
       for await (const res of client.watch({ service: "" })) statuses.push(res.status);
-    })().then(() => undefined, (e: unknown) => ConnectError.from(e));
+    })().then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
     await eventually(() => state.listenerCount > 0);
     state.shutdown();
     expect((await done)?.code).toBe(Code.Unavailable);
@@ -124,7 +132,10 @@ describe("registerHealth", () => {
     const statuses: ServingStatus[] = [];
     const err = await (async () => {
       for await (const res of client.watch({ service: "" }, { timeoutMs: 50 })) statuses.push(res.status);
-    })().then(() => undefined, (e: unknown) => ConnectError.from(e));
+    })().then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
     expect(err?.code).toBe(Code.DeadlineExceeded);
     expect(statuses).toEqual([ServingStatus.SERVING]);
     await eventually(() => state.listenerCount === 0);

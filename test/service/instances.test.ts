@@ -20,16 +20,31 @@ const silent = pino({ level: "silent" });
 async function twoOfEach(env: Record<string, string>) {
   const config = testConfig(env);
   const db = { emission: new MemoryStore(), registrar: new MemoryStore(), oms: new MemoryStore() };
-  const emission = [await buildEmissionServer({ config, log: silent, store: db.emission }), await buildEmissionServer({ config, log: silent, store: db.emission })];
-  const registrar = await Promise.all(emission.map((e) => buildRegistrar({ config, log: silent, store: db.registrar, downstream: inMemoryTransport(e.spec, bearer(TOKENS.registrar)) })));
-  const oms = await Promise.all(registrar.map((r) => buildOms({ config, log: silent, store: db.oms, downstream: inMemoryTransport(r.spec, bearer(TOKENS.oms)) })));
+  const emission = [
+    await buildEmissionServer({ config, log: silent, store: db.emission }),
+    await buildEmissionServer({ config, log: silent, store: db.emission }),
+  ];
+  const registrar = await Promise.all(
+    emission.map((e) =>
+      buildRegistrar({ config, log: silent, store: db.registrar, downstream: inMemoryTransport(e.spec, bearer(TOKENS.registrar)) }),
+    ),
+  );
+  const oms = await Promise.all(
+    registrar.map((r) => buildOms({ config, log: silent, store: db.oms, downstream: inMemoryTransport(r.spec, bearer(TOKENS.oms)) })),
+  );
   // One line controller store, two sessions: one to each OMS instance.
   const line = new MemoryStore();
-  const apcs = await Promise.all(oms.map((o) => Apcs.open({ transport: inMemoryTransport(o.spec, bearer(TOKENS.apcs)), log: silent, store: line })));
+  const apcs = await Promise.all(
+    oms.map((o) => Apcs.open({ transport: inMemoryTransport(o.spec, bearer(TOKENS.apcs)), log: silent, store: line })),
+  );
   const all: BuiltRole[] = [...oms, ...registrar, ...emission];
   const stopped = new Set<BuiltRole>();
   return {
-    db, emission, registrar, oms, apcs,
+    db,
+    emission,
+    registrar,
+    oms,
+    apcs,
     /** Stops an instance the way a crash would leave its work: nothing finished, nothing handed over. */
     async kill(role: BuiltRole) {
       stopped.add(role);
@@ -64,14 +79,21 @@ describe("several instances of each role on one database", () => {
       for await (const block of receiver.codes(order.orderId)) for (const c of block.codes) codes.add(c);
     }
     expect(codes.size).toBe(2_000);
-    expect([await mesh.count(mesh.db.emission, "orders"), await mesh.count(mesh.db.registrar, "pools"), await mesh.count(mesh.db.oms, "orders")]).toEqual([4, 4, 4]);
+    expect([
+      await mesh.count(mesh.db.emission, "orders"),
+      await mesh.count(mesh.db.registrar, "pools"),
+      await mesh.count(mesh.db.oms, "orders"),
+    ]).toEqual([4, 4, 4]);
   });
 
   it("lets the surviving instance finish an order whose emitting instance died, with no code emitted twice", async () => {
     mesh = await twoOfEach({ BLOCK_SIZE: "100", EMISSION_RATE: "4000", WORK_LEASE_MS: "300", STREAM_RECHECK_MS: "20" });
     const viaA = createClient(EmitterService, inMemoryTransport(mesh.emission[0]!.spec, bearer(TOKENS.registrar)));
     const viaB = createClient(EmitterService, inMemoryTransport(mesh.emission[1]!.spec, bearer(TOKENS.registrar)));
-    const created = await viaA.createEmissionOrder({ participantId: "77", order: milkOrder(2_000) }, { headers: { "x-request-id": "instances-0001" } });
+    const created = await viaA.createEmissionOrder(
+      { participantId: "77", order: milkOrder(2_000) },
+      { headers: { "x-request-id": "instances-0001" } },
+    );
     await new Promise((r) => setTimeout(r, 150));
     await mesh.kill(mesh.emission[0]!);
     const before = (await viaB.getEmissionOrder({ orderId: created.orderId })).order?.emittedBlocks ?? 0;

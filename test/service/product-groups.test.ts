@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fieldViolationsOf } from "../../src/core/rpc/to-connect-error.js";
 import { GS, formatCode, parseCode } from "../../src/domain/code-format.js";
@@ -52,7 +52,9 @@ describe("OmsService.ListProductGroups", () => {
     expect((await operator.listProductGroups({})).productGroups.length).toBe(PRODUCT_GROUP_RULES.length);
     // An operator may read the rules, not place or read orders.
     expect((await rejection(operator.getOrder({ orderId: "x" }))).code).toBe(Code.PermissionDenied);
-    expect((await rejection(createClient(OmsService, mesh.to("oms", TOKENS.registrar)).listProductGroups({}))).code).toBe(Code.PermissionDenied);
+    expect((await rejection(createClient(OmsService, mesh.to("oms", TOKENS.registrar)).listProductGroups({}))).code).toBe(
+      Code.PermissionDenied,
+    );
   });
 });
 

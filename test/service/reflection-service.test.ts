@@ -9,11 +9,7 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, createRouterTransport } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import {
-  registerReflection,
-  type ReflectionRequest,
-  type ReflectionResponse,
-} from "../../src/core/rpc/reflection-service.js";
+import { registerReflection, type ReflectionRequest, type ReflectionResponse } from "../../src/core/rpc/reflection-service.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { ServerReflection as ReflectionV1 } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
@@ -76,11 +72,8 @@ function extensionFixture(): DescService {
 }
 
 function setup(version: "v1" | "v1alpha" = "v1"): (...requests: Request[]) => Promise<Answer[]> {
-  const transport = createRouterTransport((router) =>
-    registerReflection(router, [OmsService, EmitterService, extensionFixture()]),
-  );
-  const client: ReflectionClient =
-    version === "v1" ? createClient(ReflectionV1, transport) : createClient(ReflectionV1alpha, transport);
+  const transport = createRouterTransport((router) => registerReflection(router, [OmsService, EmitterService, extensionFixture()]));
+  const client: ReflectionClient = version === "v1" ? createClient(ReflectionV1, transport) : createClient(ReflectionV1alpha, transport);
   /** Sends the requests on one stream; returns the answers in order. */
   return async (...requests) => {
     const answers: Answer[] = [];
@@ -219,7 +212,10 @@ describe("registerReflection", () => {
       { messageRequest: { case: "allExtensionNumbersOfType", value: "emission.common.v1.OrderSpec" } },
     );
     expect(answers).toEqual([
-      { case: "allExtensionNumbersResponse", value: expect.objectContaining({ baseTypeName: "test.ext.v1.Base", extensionNumber: [100, 101] }) },
+      {
+        case: "allExtensionNumbersResponse",
+        value: expect.objectContaining({ baseTypeName: "test.ext.v1.Base", extensionNumber: [100, 101] }),
+      },
       { case: "allExtensionNumbersResponse", value: expect.objectContaining({ extensionNumber: [] }) },
     ]);
   });

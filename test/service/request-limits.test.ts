@@ -22,7 +22,12 @@ describe("request limits where a request enters a role (contract interceptor, me
   it("refuses ids over their contract length, in unary calls and server streams alike, naming the field", async () => {
     const oms = mesh.omsClient();
     const long = "o".repeat(65);
-    for (const call of [oms.getOrder({ orderId: long }), (async () => { for await (const _ of oms.streamCodes({ orderId: long })) break; })()]) {
+    for (const call of [
+      oms.getOrder({ orderId: long }),
+      (async () => {
+        for await (const _ of oms.streamCodes({ orderId: long })) break;
+      })(),
+    ]) {
       const err = await rejection(call);
       expect([err.code, fieldViolationsOf(err).map((v) => v.field)]).toEqual([Code.InvalidArgument, ["order_id"]]);
     }
@@ -35,7 +40,9 @@ describe("request limits where a request enters a role (contract interceptor, me
     const err = await rejection(mesh.omsClient().getOrder({ orderId: "o".repeat(70 * 1024) }));
     expect(err.code).toBe(Code.ResourceExhausted);
     const oms = createClient(OmsService, mesh.to("oms", TOKENS.apcs));
-    expect((await rejection(oms.closeOrder({ orderId: "o".repeat(70 * 1024) }, { headers: { "x-request-id": "close-huge-1" } }))).code).toBe(Code.ResourceExhausted);
+    expect(
+      (await rejection(oms.closeOrder({ orderId: "o".repeat(70 * 1024) }, { headers: { "x-request-id": "close-huge-1" } }))).code,
+    ).toBe(Code.ResourceExhausted);
     // 20 000 serials are about 300 KB: over the default limit, well within an order's, at every hop.
     const spec = milkOrder(20_000);
     spec.products = [{ ...spec.products![0], serialNumberType: SerialNumberType.SELF_MADE, serialNumbers: selfMadeSerials(20_000) }];

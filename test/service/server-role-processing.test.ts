@@ -9,7 +9,6 @@ import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 import { rejection } from "../support/rejection.js";
 
-
 /** A link on which every unary call takes `ms` longer. */
 function slowLink(ms: number): (t: Transport) => Transport {
   return (t) => ({
@@ -36,7 +35,13 @@ function switchableLink(): { link: (t: Transport) => Transport; up(): void } {
   };
 }
 
-const FAST = { BLOCK_SIZE: "100", EMISSION_RATE: "1000000", RETRANSMIT_ATTEMPTS: "2", RETRANSMIT_BACKOFF_MS: "10", RETRANSMIT_MAX_BACKOFF_MS: "20" };
+const FAST = {
+  BLOCK_SIZE: "100",
+  EMISSION_RATE: "1000000",
+  RETRANSMIT_ATTEMPTS: "2",
+  RETRANSMIT_BACKOFF_MS: "10",
+  RETRANSMIT_MAX_BACKOFF_MS: "20",
+};
 
 describe("stored replies (IOTP §4.5.2) across the mesh", () => {
   let mesh: InMemoryMesh;
@@ -50,10 +55,15 @@ describe("stored replies (IOTP §4.5.2) across the mesh", () => {
     const headers = { "x-request-id": "create-once-0001" };
     const replayed: (string | null)[] = [];
     const first = await oms.createOrder({ order: milkOrder(250) }, { headers, onHeader: (h) => replayed.push(h.get(REPLAY_HEADER)) });
-    const again = await oms.createOrder({ order: first.order ? milkOrder(250, first.order.productionOrderId.slice(3)) : {} }, { headers, onHeader: (h) => replayed.push(h.get(REPLAY_HEADER)) });
+    const again = await oms.createOrder(
+      { order: first.order ? milkOrder(250, first.order.productionOrderId.slice(3)) : {} },
+      { headers, onHeader: (h) => replayed.push(h.get(REPLAY_HEADER)) },
+    );
     expect(again.order?.orderId).toBe(first.order?.orderId);
     expect(replayed).toEqual([null, "true"]);
-    expect([await mesh.count("oms", "orders"), await mesh.count("registrar", "pools"), await mesh.count("emission", "orders")]).toEqual([1, 1, 1]);
+    expect([await mesh.count("oms", "orders"), await mesh.count("registrar", "pools"), await mesh.count("emission", "orders")]).toEqual([
+      1, 1, 1,
+    ]);
   });
 
   it("refuses the same request id with a different payload, naming the mismatch", async () => {
@@ -90,9 +100,13 @@ describe("stored replies (IOTP §4.5.2) across the mesh", () => {
     mesh = await inMemoryMesh(FAST, { omsToRegistrar: slowLink(100) });
     const oms = mesh.omsClient();
     const spec = milkOrder(100);
-    const replies = await Promise.all(Array.from({ length: 8 }, () => oms.createOrder({ order: spec }, { headers: { "x-request-id": "concurrent-0001" } })));
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, () => oms.createOrder({ order: spec }, { headers: { "x-request-id": "concurrent-0001" } })),
+    );
     expect(new Set(replies.map((r) => r.order?.orderId)).size).toBe(1);
-    expect([await mesh.count("oms", "orders"), await mesh.count("registrar", "pools"), await mesh.count("emission", "orders")]).toEqual([1, 1, 1]);
+    expect([await mesh.count("oms", "orders"), await mesh.count("registrar", "pools"), await mesh.count("emission", "orders")]).toEqual([
+      1, 1, 1,
+    ]);
   });
 
   it("tells a duplicate that outwaits its patience that the request is being processed, with a retry hint", async () => {
@@ -181,7 +195,9 @@ describe("admission control under overload", () => {
     mesh = await inMemoryMesh({ ...FAST, MAX_IN_FLIGHT: "2", RETRY_HINT_MS: "200" }, { omsToRegistrar: slowLink(150) });
     const oms = mesh.omsClient();
     const outcomes = await Promise.allSettled(
-      Array.from({ length: 8 }, (_, i) => oms.createOrder({ order: milkOrder(5) }, { headers: { "x-request-id": `overload-${String(i).padStart(4, "0")}` } })),
+      Array.from({ length: 8 }, (_, i) =>
+        oms.createOrder({ order: milkOrder(5) }, { headers: { "x-request-id": `overload-${String(i).padStart(4, "0")}` } }),
+      ),
     );
     const refused = outcomes.filter((o) => o.status === "rejected").map((o) => ConnectError.from((o as PromiseRejectedResult).reason));
     const accepted = outcomes.filter((o) => o.status === "fulfilled");
@@ -198,7 +214,11 @@ describe("admission control under overload", () => {
   });
 
   it("lets a retransmitting line controller place every order through the overload, each exactly once", async () => {
-    mesh = await inMemoryMesh({ ...FAST, MAX_IN_FLIGHT: "2", RETRY_HINT_MS: "20" }, { omsToRegistrar: slowLink(30) }, { retransmit: { attempts: 30, initialBackoffMs: 10, maxBackoffMs: 50 } });
+    mesh = await inMemoryMesh(
+      { ...FAST, MAX_IN_FLIGHT: "2", RETRY_HINT_MS: "20" },
+      { omsToRegistrar: slowLink(30) },
+      { retransmit: { attempts: 30, initialBackoffMs: 10, maxBackoffMs: 50 } },
+    );
     const orders = await Promise.all(Array.from({ length: 10 }, () => mesh.apcs.placeOrder(milkOrder(5))));
     expect(new Set(orders.map((o) => o.orderId)).size).toBe(10);
     expect([await mesh.count("oms", "orders"), await mesh.count("emission", "orders")]).toEqual([10, 10]);
@@ -272,7 +292,9 @@ describe("cancel (IOTP §4.5.3) down the chain", () => {
     mesh = await inMemoryMesh(FAST);
     const order = await mesh.apcs.placeOrder(milkOrder(50), "restart-0001");
     await mesh.apcs.cancelOrder({ orderId: order.orderId });
-    const again = await mesh.omsClient().createOrder({ order: milkOrder(50, order.productionOrderId.slice(3)) }, { headers: { "x-request-id": "restart-0001" } });
+    const again = await mesh
+      .omsClient()
+      .createOrder({ order: milkOrder(50, order.productionOrderId.slice(3)) }, { headers: { "x-request-id": "restart-0001" } });
     expect(again.order?.orderId).toBe(order.orderId);
     expect(await mesh.count("emission", "orders")).toBe(1);
     const close = await rejection(mesh.apcs.closeOrder(order.orderId));

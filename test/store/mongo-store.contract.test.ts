@@ -3,7 +3,7 @@ import { MongoStore } from "../../src/store/mongo-store.js";
 import { startFerretDb, type TestMongo } from "../support/ferretdb.js";
 import { storeContract } from "./store-contract.js";
 
-const onFerretDb = (process.env["MONGODB_URI"] ?? "") === "";
+const onFerretDb = (process.env.MONGODB_URI ?? "") === "";
 
 let server: TestMongo | undefined;
 let databases = 0;

@@ -38,29 +38,68 @@ export function createTestCa(name = "emission-mesh test CA"): TestCa {
   const slug = name.replace(/[^A-Za-z0-9]+/g, "-");
   const caFile = join(dir, `${slug}.crt`);
   const caKey = join(dir, `${slug}.key`);
-  openssl(dir, "req", "-x509", ...EC_KEY, "-keyout", caKey, "-out", caFile, "-days", "2", "-subj", `/CN=${name}`,
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  openssl(
+    dir,
+    "req",
+    "-x509",
+    ...EC_KEY,
+    "-keyout",
+    caKey,
+    "-out",
+    caFile,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${name}`,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  );
   const issued = new Map<string, CertFiles>();
   const issue = (cn: string): CertFiles => {
     const known = issued.get(cn);
     if (known !== undefined) return known;
     const base = join(dir, `${slug}.${cn.replace(/[^A-Za-z0-9]+/g, "-")}`);
     const files = { certFile: `${base}.crt`, keyFile: `${base}.key` };
-    writeFileSync(`${base}.ext`, [
-      "basicConstraints=critical,CA:FALSE",
-      "keyUsage=critical,digitalSignature,keyEncipherment",
-      "extendedKeyUsage=serverAuth,clientAuth",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      "",
-    ].join("\n"));
+    writeFileSync(
+      `${base}.ext`,
+      [
+        "basicConstraints=critical,CA:FALSE",
+        "keyUsage=critical,digitalSignature,keyEncipherment",
+        "extendedKeyUsage=serverAuth,clientAuth",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "",
+      ].join("\n"),
+    );
     openssl(dir, "req", "-new", ...EC_KEY, "-keyout", files.keyFile, "-out", `${base}.csr`, "-subj", `/CN=${cn}`);
-    openssl(dir, "x509", "-req", "-in", `${base}.csr`, "-CA", caFile, "-CAkey", caKey, "-set_serial", `0x${randomBytes(8).toString("hex")}`,
-      "-days", "2", "-extfile", `${base}.ext`, "-out", files.certFile);
+    openssl(
+      dir,
+      "x509",
+      "-req",
+      "-in",
+      `${base}.csr`,
+      "-CA",
+      caFile,
+      "-CAkey",
+      caKey,
+      "-set_serial",
+      `0x${randomBytes(8).toString("hex")}`,
+      "-days",
+      "2",
+      "-extfile",
+      `${base}.ext`,
+      "-out",
+      files.certFile,
+    );
     issued.set(cn, files);
     return files;
   };
   return {
-    name, dir, caFile, issue,
+    name,
+    dir,
+    caFile,
+    issue,
     roleEnv(cn) {
       const { certFile, keyFile } = issue(cn);
       return { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, TLS_CA_FILE: caFile };

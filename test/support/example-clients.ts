@@ -20,7 +20,8 @@ export type ScenarioResult = Record<string, unknown> & { scenario: string };
  * scenario. Flags go before the scenario names (Go's flag package stops at the first).
  */
 export async function runExample(
-  language: ExampleLanguage, o: { oms: string; token: string; flags?: readonly string[]; scenarios: readonly string[] },
+  language: ExampleLanguage,
+  o: { oms: string; token: string; flags?: readonly string[]; scenarios: readonly string[] },
 ): Promise<Map<string, ScenarioResult>> {
   const [command, ...prefix] = COMMANDS[language];
   if (command === undefined || !existsSync(command)) {
@@ -29,7 +30,10 @@ export async function runExample(
   const args = [...prefix, "--oms", o.oms, "--token", o.token, ...(o.flags ?? []), ...o.scenarios];
   try {
     const { stdout } = await promisify(execFile)(command, args, { timeout: 45_000, killSignal: "SIGKILL" });
-    const lines = stdout.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as ScenarioResult);
+    const lines = stdout
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as ScenarioResult);
     return new Map(lines.map((l) => [l.scenario, l]));
   } catch (e) {
     const stderr = (e as { stderr?: string }).stderr ?? "";

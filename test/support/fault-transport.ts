@@ -165,7 +165,8 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
 
   function record(e: FaultEvent): void {
     stats.injected[e.kind] += 1;
-    const m = (stats.byMethod[e.method] ??= {});
+    stats.byMethod[e.method] ??= {};
+    const m = stats.byMethod[e.method];
     m[e.kind] = (m[e.kind] ?? 0) + 1;
     if (stats.events.length < MAX_EVENTS) stats.events.push(e);
   }
@@ -175,7 +176,13 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
   }
 
   /** Picks the fault for a call, if any: rules first, then one draw of the PRNG. */
-  function decide(name: string, call: number, key: string, kinds: readonly FaultKind[], eligible: boolean): (FaultParams & { kind: FaultKind }) | undefined {
+  function decide(
+    name: string,
+    call: number,
+    key: string,
+    kinds: readonly FaultKind[],
+    eligible: boolean,
+  ): (FaultParams & { kind: FaultKind }) | undefined {
     const draw = random(); // one draw per call, so the sequence depends on the call order only
     if (healed) return undefined;
     const keyed = (callsByKey.get(`${name}|${key}`) ?? 0) + 1;
@@ -209,7 +216,12 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
   }
 
   async function unary<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodUnary<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: Parameters<Transport["unary"]>[3], input: MessageInitShape<I>, values?: Parameters<Transport["unary"]>[5],
+    method: DescMethodUnary<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: Parameters<Transport["unary"]>[3],
+    input: MessageInitShape<I>,
+    values?: Parameters<Transport["unary"]>[5],
   ): Promise<UnaryResponse<I, O>> {
     const name = method.name;
     const call = countCall(name);
@@ -224,7 +236,8 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
       sawReply(name, res.header);
       return res;
     };
-    const event = (kind: FaultKind, detail: string, extra: Partial<FaultEvent> = {}): void => record({ kind, method: name, call, key, detail, ...extra });
+    const event = (kind: FaultKind, detail: string, extra: Partial<FaultEvent> = {}): void =>
+      record({ kind, method: name, call, key, detail, ...extra });
 
     switch (fault?.kind) {
       case undefined:
@@ -270,7 +283,10 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
       case "delay": {
         const past = fault.delayPastDeadlineMs ?? between(plan.delayPastDeadlineMs ?? [20, 200]);
         const holdMs = (timeoutMs ?? 0) + past;
-        event("delay", timeoutMs === undefined ? `held ${past} ms (no deadline)` : `held ${holdMs} ms, ${past} ms past the ${timeoutMs} ms deadline`);
+        event(
+          "delay",
+          timeoutMs === undefined ? `held ${past} ms (no deadline)` : `held ${holdMs} ms, ${past} ms past the ${timeoutMs} ms deadline`,
+        );
         if (timeoutMs === undefined) {
           // A rule may delay a call without a deadline: then it is just slow.
           await sleep(past, signal);
@@ -299,7 +315,12 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
   }
 
   async function stream<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodStreaming<I, O>, signal: AbortSignal | undefined, timeoutMs: number | undefined, header: Parameters<Transport["stream"]>[3], input: AsyncIterable<MessageInitShape<I>>, values?: Parameters<Transport["stream"]>[5],
+    method: DescMethodStreaming<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: Parameters<Transport["stream"]>[3],
+    input: AsyncIterable<MessageInitShape<I>>,
+    values?: Parameters<Transport["stream"]>[5],
   ): Promise<StreamResponse<I, O>> {
     const name = method.name;
     const call = countCall(name);
@@ -334,7 +355,10 @@ export function faultyTransport(inner: Transport, plan: FaultPlan): FaultyTransp
       record({ kind: "cutStream", method: name, call, key, detail: `cut after ${cutAfter} messages (${Code[code]})` });
       abort.abort(new ConnectError("fault injected: stream cut", code));
       // Worded as connect-node words a reset connection when the code is ABORTED.
-      return new ConnectError(code === Code.Aborted ? "read ECONNRESET" : `fault injected: the ${name} stream was cut after ${cutAfter} messages`, code);
+      return new ConnectError(
+        code === Code.Aborted ? "read ECONNRESET" : `fault injected: the ${name} stream was cut after ${cutAfter} messages`,
+        code,
+      );
     };
     const cleanup = (): void => signal?.removeEventListener("abort", onAbort);
     return { ...res, message: cutStream(res.message, cutAfter, cut, count, cleanup) };
@@ -365,7 +389,13 @@ async function* counted<T>(messages: AsyncIterable<T>, count: () => void): Async
 }
 
 /** Hands out `k` messages; when the client asks for one more, the stream breaks. */
-async function* cutStream<T>(messages: AsyncIterable<T>, k: number, cut: () => ConnectError, count: () => void, cleanup: () => void): AsyncIterable<T> {
+async function* cutStream<T>(
+  messages: AsyncIterable<T>,
+  k: number,
+  cut: () => ConnectError,
+  count: () => void,
+  cleanup: () => void,
+): AsyncIterable<T> {
   const it = messages[Symbol.asyncIterator]();
   let ended = false;
   try {

@@ -23,18 +23,24 @@ export interface FaultyEmissionServer {
 }
 
 /** Starts the process with `env` (on top of the test tokens and keys); it dies at `point` for the chunk whose key ends in `chunkSuffix`. */
-export function startFaultyEmissionServer(env: Record<string, string>, point: FaultPoint, chunkSuffix: string): Promise<FaultyEmissionServer> {
+export function startFaultyEmissionServer(
+  env: Record<string, string>,
+  point: FaultPoint,
+  chunkSuffix: string,
+): Promise<FaultyEmissionServer> {
   const self = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, ["--import", "tsx", self, "--emission-server", "127.0.0.1:0"], {
-    env: { PATH: process.env["PATH"] ?? "", ...TEST_ENV, LOG_LEVEL: "info", ...env, FAULT_POINT: point, FAULT_CHUNK_SUFFIX: chunkSuffix },
+    env: { PATH: process.env.PATH ?? "", ...TEST_ENV, LOG_LEVEL: "info", ...env, FAULT_POINT: point, FAULT_CHUNK_SUFFIX: chunkSuffix },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const orphanGuard = (): void => void child.kill("SIGKILL");
   process.once("exit", orphanGuard);
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => {
-    process.off("exit", orphanGuard);
-    resolve(signal);
-  }));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.once("exit", (_code, signal) => {
+      process.off("exit", orphanGuard);
+      resolve(signal);
+    }),
+  );
   return new Promise((resolve, reject) => {
     void exited.then((signal) => reject(new Error(`the faulty Emission server exited (${signal}) before listening`)));
     createInterface({ input: child.stdout! }).on("line", (line) => {
@@ -46,9 +52,10 @@ export function startFaultyEmissionServer(env: Record<string, string>, point: Fa
 }
 
 if (isMain(import.meta.url)) {
-  const point = process.env["FAULT_POINT"];
-  if (point !== "serialsFixed" && point !== "serialsTaken") throw new Error(`FAULT_POINT must name an EmitterFaults hook, got ${String(point)}`);
-  const suffix = process.env["FAULT_CHUNK_SUFFIX"] ?? "";
+  const point = process.env.FAULT_POINT;
+  if (point !== "serialsFixed" && point !== "serialsTaken")
+    throw new Error(`FAULT_POINT must name an EmitterFaults hook, got ${String(point)}`);
+  const suffix = process.env.FAULT_CHUNK_SUFFIX ?? "";
   const die = (chunk: string): void => {
     if (chunk.endsWith(suffix)) process.kill(process.pid, "SIGKILL");
   };

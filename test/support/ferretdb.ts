@@ -20,7 +20,7 @@ export interface TestMongo {
  */
 export async function startFerretDb(): Promise<TestMongo> {
   const dbName = `t${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
-  const external = process.env["MONGODB_URI"];
+  const external = process.env.MONGODB_URI;
   if (external !== undefined && external !== "") {
     await waitForPing(external);
     return { uri: external, dbName, stop: () => dropDatabases(external, dbName) };

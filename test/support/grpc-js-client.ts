@@ -1,4 +1,11 @@
-import { fromBinary, toBinary, type DescMessage, type DescMethodServerStreaming, type DescMethodUnary, type MessageShape } from "@bufbuild/protobuf";
+import {
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescMethodServerStreaming,
+  type DescMethodUnary,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 
 /**
@@ -14,11 +21,8 @@ export function grpcJsUnary<I extends DescMessage, O extends DescMessage>(
 ): Promise<MessageShape<O>> {
   const metadata = metadataOf(headers);
   return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      ...wireOf(method),
-      request,
-      metadata,
-      (err, res) => (err || res === undefined ? reject(err ?? new Error("no response")) : resolve(res)),
+    client.makeUnaryRequest(...wireOf(method), request, metadata, (err, res) =>
+      err || res === undefined ? reject(err ?? new Error("no response")) : resolve(res),
     );
   });
 }
@@ -43,15 +47,9 @@ export function grpcJsCall<I extends DescMessage, O extends DescMessage>(
   return new Promise((resolve) => {
     let header = new grpc.Metadata();
     let result: { message?: MessageShape<O>; error?: grpc.ServiceError } = {};
-    const call = client.makeUnaryRequest(
-      ...wireOf(method),
-      request,
-      metadata,
-      options,
-      (err, res) => {
-        result = err ? { error: err } : res === undefined ? {} : { message: res };
-      },
-    );
+    const call = client.makeUnaryRequest(...wireOf(method), request, metadata, options, (err, res) => {
+      result = err ? { error: err } : res === undefined ? {} : { message: res };
+    });
     call.on("metadata", (m: grpc.Metadata) => {
       header = m;
     });
@@ -75,12 +73,7 @@ export function grpcJsServerStream<I extends DescMessage, O extends DescMessage>
   options: grpc.CallOptions = {},
 ): { call: grpc.ClientReadableStream<MessageShape<O>>; done: Promise<GrpcJsStreamResult<MessageShape<O>>> } {
   const metadata = metadataOf(headers);
-  const call = client.makeServerStreamRequest(
-    ...wireOf(method),
-    request,
-    metadata,
-    options,
-  );
+  const call = client.makeServerStreamRequest(...wireOf(method), request, metadata, options);
   const messages: MessageShape<O>[] = [];
   call.on("data", (m: MessageShape<O>) => messages.push(m));
   const done = new Promise<GrpcJsStreamResult<MessageShape<O>>>((resolve) => {

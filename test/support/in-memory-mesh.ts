@@ -48,23 +48,36 @@ export interface MeshLinks {
 
 const same = (t: Transport): Transport => t;
 
-export async function inMemoryMesh(env: Record<string, string> = {}, links: MeshLinks = {}, apcsOptions: Partial<ApcsOptions> = {}): Promise<InMemoryMesh> {
+export async function inMemoryMesh(
+  env: Record<string, string> = {},
+  links: MeshLinks = {},
+  apcsOptions: Partial<ApcsOptions> = {},
+): Promise<InMemoryMesh> {
   const config = testConfig(env);
   const stores = { emission: new MemoryStore(), registrar: new MemoryStore(), oms: new MemoryStore() };
   const emission = await buildEmissionServer({ config, log: silent, store: stores.emission });
   const registrar = await buildRegistrar({
-    config, log: silent, store: stores.registrar,
+    config,
+    log: silent,
+    store: stores.registrar,
     downstream: (links.registrarToEmission ?? same)(inMemoryTransport(emission.spec, bearer(TOKENS.registrar))),
   });
   const oms = await buildOms({
-    config, log: silent, store: stores.oms,
+    config,
+    log: silent,
+    store: stores.oms,
     downstream: (links.omsToRegistrar ?? same)(inMemoryTransport(registrar.spec, bearer(TOKENS.oms))),
   });
   const roles = { emission, registrar, oms };
   const to = (role: keyof typeof roles, token: string): Transport => inMemoryTransport(roles[role].spec, bearer(token));
   const apcs = await Apcs.open({ transport: (links.apcsToOms ?? same)(to("oms", TOKENS.apcs)), log: silent, ...apcsOptions });
   return {
-    config, emission, registrar, oms, apcs, to,
+    config,
+    emission,
+    registrar,
+    oms,
+    apcs,
+    to,
     async count(role, collection) {
       return (await stores[role].collection<{ _id: string }>(collection)).count({});
     },

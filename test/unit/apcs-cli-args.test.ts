@@ -20,7 +20,10 @@ describe("parseProduct", () => {
   it("reads gtin:quantity and gtin:quantity:template, appending to earlier --product values", () => {
     const first = parseProduct(`${G1}:2500`, undefined);
     expect(first).toEqual([{ gtin: G1, quantity: 2500 }]);
-    expect(parseProduct(` ${G2}:10:20 `, first)).toEqual([{ gtin: G1, quantity: 2500 }, { gtin: G2, quantity: 10, templateId: 20 }]);
+    expect(parseProduct(` ${G2}:10:20 `, first)).toEqual([
+      { gtin: G1, quantity: 2500 },
+      { gtin: G2, quantity: 10, templateId: 20 },
+    ]);
   });
 
   it("refuses malformed values with a message showing the expected form", () => {
@@ -52,11 +55,19 @@ describe("product groups", () => {
 describe("buildOrderSpec", () => {
   it("fills in the group's first template and OPERATOR serials", () => {
     const spec = buildOrderSpec({
-      group: ProductGroup.TOBACCO, products: [{ gtin: G1, quantity: 5 }, { gtin: G2, quantity: 7, templateId: 4 }],
-      cisType: CisType.BUNDLE, release: ReleaseMethodType.IMPORT, productionOrderId: "po-1",
+      group: ProductGroup.TOBACCO,
+      products: [
+        { gtin: G1, quantity: 5 },
+        { gtin: G2, quantity: 7, templateId: 4 },
+      ],
+      cisType: CisType.BUNDLE,
+      release: ReleaseMethodType.IMPORT,
+      productionOrderId: "po-1",
     });
     expect(spec).toEqual({
-      productGroup: ProductGroup.TOBACCO, releaseMethodType: ReleaseMethodType.IMPORT, productionOrderId: "po-1",
+      productGroup: ProductGroup.TOBACCO,
+      releaseMethodType: ReleaseMethodType.IMPORT,
+      productionOrderId: "po-1",
       products: [
         { gtin: G1, quantity: 5, templateId: 3, cisType: CisType.BUNDLE, serialNumberType: SerialNumberType.OPERATOR, serialNumbers: [] },
         { gtin: G2, quantity: 7, templateId: 4, cisType: CisType.BUNDLE, serialNumberType: SerialNumberType.OPERATOR, serialNumbers: [] },
@@ -67,7 +78,10 @@ describe("buildOrderSpec", () => {
 
 describe("serials", () => {
   it("hands the serials to the products in order", () => {
-    expect(splitSerials(["a", "b", "c", "d", "e"], [2, 3])).toEqual([["a", "b"], ["c", "d", "e"]]);
+    expect(splitSerials(["a", "b", "c", "d", "e"], [2, 3])).toEqual([
+      ["a", "b"],
+      ["c", "d", "e"],
+    ]);
   });
 
   it("refuses a file whose count does not match the quantities", () => {
@@ -79,7 +93,15 @@ describe("serials", () => {
     const dir = await mkdtemp(join(tmpdir(), "apcs-cli-"));
     const path = join(dir, "serials.txt");
     await writeFile(path, "S000000000001\r\nS000000000002\n\nS000000000003\n");
-    const { spec } = await planOrder(options({ serialsFile: path, product: [{ gtin: G1, quantity: 1 }, { gtin: G2, quantity: 2 }] }));
+    const { spec } = await planOrder(
+      options({
+        serialsFile: path,
+        product: [
+          { gtin: G1, quantity: 1 },
+          { gtin: G2, quantity: 2 },
+        ],
+      }),
+    );
     expect(spec.products?.map((p) => [p.serialNumberType, p.serialNumbers])).toEqual([
       [SerialNumberType.SELF_MADE, ["S000000000001"]],
       [SerialNumberType.SELF_MADE, ["S000000000002", "S000000000003"]],
@@ -87,15 +109,21 @@ describe("serials", () => {
   });
 
   it("reports an unreadable --serials-file as a usage error", async () => {
-    await expect(planOrder(options({ serialsFile: "/nonexistent/serials.txt" }))).rejects.toThrow(/cannot read --serials-file \/nonexistent/);
+    await expect(planOrder(options({ serialsFile: "/nonexistent/serials.txt" }))).rejects.toThrow(
+      /cannot read --serials-file \/nonexistent/,
+    );
   });
 });
 
 describe("planOrder", () => {
   it("maps names to the contract's enums and generates the ids left out", async () => {
     const { spec, requestId } = await planOrder(options({ group: "water", cisType: "group", release: "remark" }));
-    expect([spec.productGroup, spec.products?.[0]?.cisType, spec.releaseMethodType, spec.products?.[0]?.templateId])
-      .toEqual([ProductGroup.WATER, CisType.GROUP, ReleaseMethodType.REMARK, 16]);
+    expect([spec.productGroup, spec.products?.[0]?.cisType, spec.releaseMethodType, spec.products?.[0]?.templateId]).toEqual([
+      ProductGroup.WATER,
+      CisType.GROUP,
+      ReleaseMethodType.REMARK,
+      16,
+    ]);
     expect(spec.productionOrderId).toMatch(/^po-\d{8}T\d{6}-[0-9a-f]{6}$/);
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
   });

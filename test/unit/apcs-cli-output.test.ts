@@ -21,26 +21,33 @@ class Capture extends Writable {
 
 describe("failure reports", () => {
   it("prints the code name, the step and each field violation", () => {
-    const err = toConnectError(new RequestInvalidError("4", [
-      { field: "order.products[0].gtin", description: "must be 14 digits" },
-      { field: "order.products[1].quantity", description: "must be 1..150000" },
-    ]));
+    const err = toConnectError(
+      new RequestInvalidError("4", [
+        { field: "order.products[0].gtin", description: "must be 14 digits" },
+        { field: "order.products[1].quantity", description: "must be 1..150000" },
+      ]),
+    );
     const f = failureOf(err);
     expect(f).toMatchObject({ code: "INVALID_ARGUMENT", step: "4" });
     expect(formatFailure(f, plain)).toBe(
       "INVALID_ARGUMENT at step 4: the request is malformed: order.products[0].gtin: must be 14 digits; order.products[1].quantity: must be 1..150000\n" +
-      "  order.products[0].gtin: must be 14 digits\n" +
-      "  order.products[1].quantity: must be 1..150000",
+        "  order.products[0].gtin: must be 14 digits\n" +
+        "  order.products[1].quantity: must be 1..150000",
     );
   });
 
   it("keeps the step and violations of a rejection relayed from below", () => {
-    const below = toConnectError(new OrderRejectedError("5", [{ field: "order.products[0].template_id", description: "not a milk template" }]));
+    const below = toConnectError(
+      new OrderRejectedError("5", [{ field: "order.products[0].template_id", description: "not a milk template" }]),
+    );
     const relayed = new ConnectError(below.rawMessage, below.code, undefined, undefined, below);
     relayed.details = below.details; // as checkReply relays it up the chain
     expect(failureOf(new CommandFailure(relayed, { requestId: "r-12345678" }))).toEqual({
-      code: "FAILED_PRECONDITION", message: below.rawMessage, step: "5",
-      violations: [{ field: "order.products[0].template_id", description: "not a milk template" }], requestId: "r-12345678",
+      code: "FAILED_PRECONDITION",
+      message: below.rawMessage,
+      step: "5",
+      violations: [{ field: "order.products[0].template_id", description: "not a milk template" }],
+      requestId: "r-12345678",
     });
   });
 
@@ -49,7 +56,9 @@ describe("failure reports", () => {
     expect(formatFailure(unavailable, plain)).toMatch(/run again with --request-id r-1/);
     const rejected = failureOf(new CommandFailure(new ConnectError("bad", Code.InvalidArgument), { requestId: "r-1" }));
     expect(formatFailure(rejected, plain)).not.toMatch(/--request-id/);
-    const later = failureOf(new CommandFailure(new ConnectError("cut", Code.Unavailable), { requestId: "r-1", orderId: "o-1", note: "received 5 of 10 codes" }));
+    const later = failureOf(
+      new CommandFailure(new ConnectError("cut", Code.Unavailable), { requestId: "r-1", orderId: "o-1", note: "received 5 of 10 codes" }),
+    );
     expect(formatFailure(later, plain)).toBe("UNAVAILABLE: cut\n  received 5 of 10 codes");
   });
 
@@ -60,8 +69,19 @@ describe("failure reports", () => {
 
 describe("order summary", () => {
   const summary: OrderSummary = {
-    orderId: "o-1", productionOrderId: "po-1", requestId: "r-1", productGroup: "milk", status: "READY", bufferStatus: "EXHAUSTED",
-    totalCodes: 2500, codesReceived: 2500, blocks: 3, elapsedMs: 812, codesPerSecond: 3079, out: "/tmp/codes.txt", closed: false,
+    orderId: "o-1",
+    productionOrderId: "po-1",
+    requestId: "r-1",
+    productGroup: "milk",
+    status: "READY",
+    bufferStatus: "EXHAUSTED",
+    totalCodes: 2500,
+    codesReceived: 2500,
+    blocks: 3,
+    elapsedMs: 812,
+    codesPerSecond: 3079,
+    out: "/tmp/codes.txt",
+    closed: false,
   };
 
   it("shows order id, group, status, codes, blocks, elapsed time and rate", () => {
@@ -106,7 +126,12 @@ describe("progress without a terminal", () => {
     const p = createProgress(err, false);
     p.start(3000);
     for (const blocks of [1, 2, 3]) p.update(blocks * 1000, blocks);
-    expect(err.text.trim().split("\n").map((l) => /\((\d+)%\)/.exec(l)?.[1])).toEqual(["33", "66", "100"]);
+    expect(
+      err.text
+        .trim()
+        .split("\n")
+        .map((l) => /\((\d+)%\)/.exec(l)?.[1]),
+    ).toEqual(["33", "66", "100"]);
   });
 });
 

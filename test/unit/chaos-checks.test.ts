@@ -31,13 +31,15 @@ describe("checkChaos", () => {
     o.unverifiable = 3;
     o.ordered.set("r2", 5);
     const invariants = checkChaos(o).map((v) => v.invariant);
-    expect(invariants).toEqual(expect.arrayContaining([
-      "codes received = codes ordered",
-      "one order per request id at every hop",
-      "no code twice",
-      "serial registry = serials of emitted codes",
-      "every code verifies",
-    ]));
+    expect(invariants).toEqual(
+      expect.arrayContaining([
+        "codes received = codes ordered",
+        "one order per request id at every hop",
+        "no code twice",
+        "serial registry = serials of emitted codes",
+        "every code verifies",
+      ]),
+    );
   });
 });
 
@@ -53,7 +55,16 @@ describe("recoveryTimes", () => {
   });
 
   it("counts a unary call in flight at the kill until it is answered, however long it had been waiting", () => {
-    expect(recoveryTimes([5_000], [{ events: [0], endedAt: 7_500, call: true }, { events: [0], endedAt: 9_000 }], 10_000)).toEqual([2_500]);
+    expect(
+      recoveryTimes(
+        [5_000],
+        [
+          { events: [0], endedAt: 7_500, call: true },
+          { events: [0], endedAt: 9_000 },
+        ],
+        10_000,
+      ),
+    ).toEqual([2_500]);
   });
 
   it("counts an activity that never moved again up to the end of the run, and ignores kills that hit nothing moving", () => {

@@ -11,7 +11,11 @@ describe("loadConfig", () => {
   });
 
   it("lets flags win over environment variables", () => {
-    const c = loadConfig(["node", "x", "--oms", "127.0.0.1:6000"], { OMS_ADDR: "127.0.0.1:7000", REGISTRAR_ADDR: "[::1]:7001", EMISSION_RATE: "5" });
+    const c = loadConfig(["node", "x", "--oms", "127.0.0.1:6000"], {
+      OMS_ADDR: "127.0.0.1:7000",
+      REGISTRAR_ADDR: "[::1]:7001",
+      EMISSION_RATE: "5",
+    });
     expect(c.oms.address).toEqual({ host: "127.0.0.1", port: 6000 });
     expect(c.registrar.address).toEqual({ host: "::1", port: 7001 });
     expect(c.emissionServer.emissionRate).toBe(5);
@@ -36,7 +40,11 @@ describe("loadConfig", () => {
   it("declares each default once: the client defaults are the server roles' defaults", () => {
     const c = loadConfig([], {});
     expect(CLIENT_DEFAULTS).toEqual({ oms: "127.0.0.1:50051", callTimeoutMs: c.callTimeoutMs, retransmit: c.retransmit });
-    expect([c.callTimeoutMs, c.retransmit, c.maxMessageBytes]).toEqual([30_000, { attempts: 6, initialBackoffMs: 100, maxBackoffMs: 5_000 }, 64 * 1024 * 1024]);
+    expect([c.callTimeoutMs, c.retransmit, c.maxMessageBytes]).toEqual([
+      30_000,
+      { attempts: 6, initialBackoffMs: 100, maxBackoffMs: 5_000 },
+      64 * 1024 * 1024,
+    ]);
   });
 });
 

@@ -6,7 +6,7 @@ const PARTS: CodeParts = {
   gtin: "04006381333931",
   serial: "AbC123-_%&'()",
   keyId: "EK01",
-  tail: "A".repeat(43) + "=",
+  tail: `${"A".repeat(43)}=`,
 };
 const CODE = formatCode(PARTS);
 
@@ -34,7 +34,7 @@ describe("AI-82 character set", () => {
 describe("formatCode", () => {
   it("lays out 01 GTIN 21 serial GS 91 key GS 92 tail", () => {
     expect(GS).toBe("\u001d");
-    expect(CODE).toBe(`0104006381333931` + `21AbC123-_%&'()` + `\u001d91EK01` + `\u001d92${PARTS.tail}`);
+    expect(CODE).toBe(`010400638133393121AbC123-_%&'()\u001d91EK01\u001d92${PARTS.tail}`);
   });
 });
 
@@ -44,12 +44,12 @@ describe("parseCode", () => {
   });
 
   it("accepts an 88-character tail and a 7-character tobacco serial", () => {
-    const parts = { ...PARTS, serial: "abc-123", tail: "b".repeat(86) + "==" };
+    const parts = { ...PARTS, serial: "abc-123", tail: `${"b".repeat(86)}==` };
     expect(parseCode(formatCode(parts))).toEqual({ ok: true, ...parts });
   });
 
   it.each([
-    ["wrong prefix", "02" + CODE.slice(2), 'starts with AI "01"'],
+    ["wrong prefix", `02${CODE.slice(2)}`, 'starts with AI "01"'],
     ["a GTIN with a letter", CODE.replace("04006381333931", "0400638133393X"), "14 digits"],
     ["a code cut inside the GTIN", CODE.slice(0, 12), "14 digits"],
     ["a wrong GTIN check digit", CODE.replace("04006381333931", "04006381333932"), "check digit"],
@@ -66,7 +66,7 @@ describe("parseCode", () => {
     ["no AI 92", CODE.replace(`${GS}92`, `${GS}93`), 'crypto tail must start with AI "92"'],
     ["a 43-character tail", formatCode({ ...PARTS, tail: "A".repeat(43) }), "44 or 88 characters, got 43"],
     ["an 87-character tail", formatCode({ ...PARTS, tail: "A".repeat(87) }), "got 87"],
-    ["a tail outside AI-82", formatCode({ ...PARTS, tail: "A".repeat(43) + "~" }), "crypto tail has characters outside"],
+    ["a tail outside AI-82", formatCode({ ...PARTS, tail: `${"A".repeat(43)}~` }), "crypto tail has characters outside"],
     ["an empty string", "", 'starts with AI "01"'],
   ])("rejects %s with a reason", (_what, code, reason) => {
     const parsed = parseCode(code);

@@ -69,7 +69,13 @@ describe("signCode and verifyCode", () => {
   });
 
   it("reports the format problem of a malformed code", () => {
-    expect(verifyCode(RING, "garbage")).toEqual({ valid: false, reason: expect.stringContaining('AI "01"'), gtin: "", serial: "", keyId: "" });
+    expect(verifyCode(RING, "garbage")).toEqual({
+      valid: false,
+      reason: expect.stringContaining('AI "01"'),
+      gtin: "",
+      serial: "",
+      keyId: "",
+    });
   });
 
   it.each([
@@ -98,7 +104,7 @@ describe("cryptoTail", () => {
     const variants = [
       cryptoTail({ ...key, id: "EK02" }, GTIN, SERIAL, 44),
       cryptoTail(key, "09506000134352", SERIAL, 44),
-      cryptoTail(key, GTIN, SERIAL + "1", 44),
+      cryptoTail(key, GTIN, `${SERIAL}1`, 44),
     ];
     expect(variants).not.toContain(tail);
   });

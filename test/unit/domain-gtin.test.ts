@@ -40,7 +40,7 @@ describe("isValidGtin14", () => {
   });
 
   it("rejects every wrong check digit of a real GTIN", () => {
-    const wrong = [..."0123456789"].filter((d) => d !== "1").map((d) => "0400638133393" + d);
+    const wrong = [..."0123456789"].filter((d) => d !== "1").map((d) => `0400638133393${d}`);
     expect(wrong.filter(isValidGtin14)).toEqual([]);
   });
 

@@ -77,7 +77,13 @@ describe("checkRequest (step 4)", () => {
   });
 
   it("leaves unknown enum numbers, check digits and business limits to step 5", () => {
-    const odd = product({ gtin: "04607012345670", quantity: 200_000, cisType: UNKNOWN_VALUE, serialNumberType: UNKNOWN_VALUE, templateId: 99 });
+    const odd = product({
+      gtin: "04607012345670",
+      quantity: 200_000,
+      cisType: UNKNOWN_VALUE,
+      serialNumberType: UNKNOWN_VALUE,
+      templateId: 99,
+    });
     expect(checkRequest(order([odd, odd], { productGroup: UNKNOWN_GROUP, releaseMethodType: UNKNOWN_VALUE }))).toEqual([]);
   });
 
@@ -91,7 +97,11 @@ describe("checkRequest (step 4)", () => {
     ["products", order([]), "order.products"],
     ["a product's gtin", order([product({ gtin: "" })]), "order.products[0].gtin"],
     ["a product's quantity", order([product({ quantity: 0 })]), "order.products[0].quantity"],
-    ["a product's serial_number_type", order([product({ serialNumberType: SerialNumberType.UNSPECIFIED })]), "order.products[0].serial_number_type"],
+    [
+      "a product's serial_number_type",
+      order([product({ serialNumberType: SerialNumberType.UNSPECIFIED })]),
+      "order.products[0].serial_number_type",
+    ],
     ["a product's cis_type", order([product({ cisType: CisType.UNSPECIFIED })]), "order.products[0].cis_type"],
     ["a product's template_id", order([product(), product({ templateId: 0 })]), "order.products[1].template_id"],
   ])("requires %s", (_what, spec, field) => {
@@ -103,7 +113,11 @@ describe("checkRequest (step 4)", () => {
     ["a GTIN with a letter", order([product({ gtin: "0400638133393X" })]), "order.products[0].gtin"],
     ["a production_order_id over 128 characters", order([product()], { productionOrderId: "x".repeat(129) }), "order.production_order_id"],
     ["more than 100 products", order(Array.from({ length: 101 }, () => product())), "order.products"],
-    ["more than 150 000 serials in a product", order([selfMade(Array.from({ length: 150_001 }, () => "s"))]), "order.products[0].serial_numbers"],
+    [
+      "more than 150 000 serials in a product",
+      order([selfMade(Array.from({ length: 150_001 }, () => "s"))]),
+      "order.products[0].serial_numbers",
+    ],
     ["a serial over 20 characters", order([selfMade(["ok", "x".repeat(21), "ok2"])]), "order.products[0].serial_numbers[1]"],
     ["an empty serial", order([selfMade(["ok", ""])]), "order.products[0].serial_numbers[1]"],
     ["a serial with a character outside AI-82", order([selfMade(["ok", "ok ok"])]), "order.products[0].serial_numbers[1]"],
@@ -140,11 +154,19 @@ describe("checkOrder (step 5)", () => {
     ["an unknown cis_type", order([product({ cisType: UNKNOWN_VALUE })]), "order.products[0].cis_type"],
     ["an unknown serial_number_type", order([product({ serialNumberType: UNKNOWN_VALUE })]), "order.products[0].serial_number_type"],
     ["a template of another group", order([product({ templateId: 3 })]), "order.products[0].template_id"],
-    ["a pharma order with two GTINs", order([product({ templateId: 2 }), product({ gtin: gtin(1), templateId: 5 })], { productGroup: ProductGroup.PHARMA }), "order.products"],
+    [
+      "a pharma order with two GTINs",
+      order([product({ templateId: 2 }), product({ gtin: gtin(1), templateId: 5 })], { productGroup: ProductGroup.PHARMA }),
+      "order.products",
+    ],
     ["fewer SELF_MADE serials than the quantity", order([selfMade(SERIALS, { quantity: 4 })]), "order.products[0].serial_numbers"],
     ["a serial outside AI-82", order([selfMade(["AbCdEfGh12345", "AbCdEfGh 2345"])]), "order.products[0].serial_numbers[1]"],
     ["a serial of the wrong length for the group", order([selfMade(["AbCdEfGh1234"])]), "order.products[0].serial_numbers[0]"],
-    ["a 13-character tobacco serial", order([selfMade(["AbCdEfGh12345"], { templateId: 3 })], { productGroup: ProductGroup.TOBACCO }), "order.products[0].serial_numbers[0]"],
+    [
+      "a 13-character tobacco serial",
+      order([selfMade(["AbCdEfGh12345"], { templateId: 3 })], { productGroup: ProductGroup.TOBACCO }),
+      "order.products[0].serial_numbers[0]",
+    ],
     ["an OPERATOR product that brings serials", order([product({ serialNumbers: SERIALS })]), "order.products[0].serial_numbers"],
   ])("rejects %s", (_what, spec, field) => {
     expect(fieldsOf(checkOrder(spec, CTX))).toEqual([field]);

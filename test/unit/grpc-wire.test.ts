@@ -3,8 +3,9 @@ import { decodeGrpcMessage, encodeGrpcMessage, isGrpcContentType } from "../../s
 
 describe("encodeGrpcMessage", () => {
   it("keeps printable ASCII as is, spaces and colons included", () => {
-    expect(encodeGrpcMessage("the order breaks the rules: order: quantity must be 1-150000 (got 0)"))
-      .toBe("the order breaks the rules: order: quantity must be 1-150000 (got 0)");
+    expect(encodeGrpcMessage("the order breaks the rules: order: quantity must be 1-150000 (got 0)")).toBe(
+      "the order breaks the rules: order: quantity must be 1-150000 (got 0)",
+    );
   });
 
   it("percent-encodes '%', control characters and non-ASCII as upper-case UTF-8 bytes", () => {
@@ -32,9 +33,11 @@ describe("decodeGrpcMessage", () => {
 
 describe("isGrpcContentType", () => {
   it("takes gRPC over HTTP/2 only, not gRPC-web or Connect", () => {
-    expect(["application/grpc", "application/grpc+proto", "application/grpc+json", "application/grpc;charset=utf-8"].map(isGrpcContentType))
-      .toEqual([true, true, true, true]);
-    expect(["application/grpc-web", "application/grpc-web+proto", "application/proto", "application/json", undefined].map(isGrpcContentType))
-      .toEqual([false, false, false, false, false]);
+    expect(
+      ["application/grpc", "application/grpc+proto", "application/grpc+json", "application/grpc;charset=utf-8"].map(isGrpcContentType),
+    ).toEqual([true, true, true, true]);
+    expect(
+      ["application/grpc-web", "application/grpc-web+proto", "application/proto", "application/json", undefined].map(isGrpcContentType),
+    ).toEqual([false, false, false, false, false]);
   });
 });

@@ -8,7 +8,13 @@ describe("LogBudget", () => {
   it("lets a burst through, then one line a second per kind, counting the lines left out", () => {
     let now = 0;
     const budget = new LogBudget(3, 1, () => now);
-    expect([budget.take("a"), budget.take("a"), budget.take("a"), budget.take("a"), budget.take("a")]).toEqual([0, 0, 0, undefined, undefined]);
+    expect([budget.take("a"), budget.take("a"), budget.take("a"), budget.take("a"), budget.take("a")]).toEqual([
+      0,
+      0,
+      0,
+      undefined,
+      undefined,
+    ]);
     expect(budget.take("b")).toBe(0); // another kind has its own bucket
     now = 1_000;
     expect(budget.take("a")).toBe(2);

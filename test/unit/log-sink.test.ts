@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from "node:util";
 import { describe, expect, it } from "vitest";
 import { logSink } from "../../src/core/runtime/log-sink.js";
 
@@ -13,9 +14,9 @@ describe("logSink", () => {
   it("prints a readable line naming the level, the role and the message at a terminal", () => {
     const out: string[] = [];
     logSink(true, (t) => out.push(t))(line);
-    const text = out.join("").replace(/\u001b\[[0-9;]*m/g, "");
+    const text = stripVTControlCharacters(out.join(""));
     expect(text).toMatch(/INFO.*oms: listening/);
     expect(text).toContain('orderId: "o-1"');
-    expect(text).not.toContain("{\"level\"");
+    expect(text).not.toContain('{"level"');
   });
 });

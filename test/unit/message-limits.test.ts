@@ -17,7 +17,14 @@ function largestOrder(): OrderSpec {
     cisType: CisType.GROUP,
   }));
   // 128 characters of 4 bytes each in UTF-8: the longest production order id.
-  return create(CreateOrderRequestSchema, { order: { productGroup: ProductGroup.WATER, releaseMethodType: ReleaseMethodType.CROSSBORDER, productionOrderId: "\u{1F600}".repeat(128), products } }).order!;
+  return create(CreateOrderRequestSchema, {
+    order: {
+      productGroup: ProductGroup.WATER,
+      releaseMethodType: ReleaseMethodType.CROSSBORDER,
+      productionOrderId: "\u{1F600}".repeat(128),
+      products,
+    },
+  }).order!;
 }
 
 describe("readLimitOf", () => {
@@ -32,6 +39,10 @@ describe("readLimitOf", () => {
     for (const m of [OmsService.method.createOrder, RegistrarService.method.createPool, EmitterService.method.createEmissionOrder]) {
       expect(readLimitOf(m)).toBe(ORDER_MESSAGE_BYTES);
     }
-    expect([OmsService.method.getOrder, OmsService.method.cancelOrder, EmitterService.method.verifyCode].map(readLimitOf)).toEqual([DEFAULT_MESSAGE_BYTES, DEFAULT_MESSAGE_BYTES, DEFAULT_MESSAGE_BYTES]);
+    expect([OmsService.method.getOrder, OmsService.method.cancelOrder, EmitterService.method.verifyCode].map(readLimitOf)).toEqual([
+      DEFAULT_MESSAGE_BYTES,
+      DEFAULT_MESSAGE_BYTES,
+      DEFAULT_MESSAGE_BYTES,
+    ]);
   });
 });

@@ -63,7 +63,10 @@ describe("retransmittingTransport", () => {
       expect(r.order?.orderId).toBe("o-1");
       expect(oms.seen.map((s) => s.requestId)).toEqual(["order-0001", "order-0001", "order-0001"]);
       expect(oms.seen.every((s) => s.deadlineMs !== undefined && s.deadlineMs <= POLICY.callTimeoutMs)).toBe(true);
-      expect(retries.map((l) => [l.what, l.attempt, l.code])).toEqual([["CreateOrder", 1, Code[code]], ["CreateOrder", 2, Code[code]]]);
+      expect(retries.map((l) => [l.what, l.attempt, l.code])).toEqual([
+        ["CreateOrder", 1, Code[code]],
+        ["CreateOrder", 2, Code[code]],
+      ]);
     }
   });
 
@@ -83,7 +86,9 @@ describe("retransmittingTransport", () => {
   it("gives up after its attempts with the last code, details and a message saying so", async () => {
     const oms = flakyOms(10, Code.Unavailable);
     const { log } = recordingLog();
-    const err = await rejection(createClient(OmsService, retransmittingTransport(oms.transport, POLICY, log)).createOrder({}, { headers: ID }));
+    const err = await rejection(
+      createClient(OmsService, retransmittingTransport(oms.transport, POLICY, log)).createOrder({}, { headers: ID }),
+    );
     expect(err.code).toBe(Code.Unavailable);
     expect(err.rawMessage).toMatch(/^CreateOrder: no reply after 4 attempts in \d+ ms \(last: busy\)$/);
     expect(err.details).toHaveLength(2);
@@ -93,10 +98,15 @@ describe("retransmittingTransport", () => {
   it("does not send again on INVALID_ARGUMENT, nor a call without a request id", async () => {
     const bad = flakyOms(10, Code.InvalidArgument);
     const { log } = recordingLog();
-    expect((await rejection(createClient(OmsService, retransmittingTransport(bad.transport, POLICY, log)).createOrder({}, { headers: ID }))).code).toBe(Code.InvalidArgument);
+    expect(
+      (await rejection(createClient(OmsService, retransmittingTransport(bad.transport, POLICY, log)).createOrder({}, { headers: ID })))
+        .code,
+    ).toBe(Code.InvalidArgument);
     expect(bad.seen).toHaveLength(1);
     const busy = flakyOms(10, Code.Unavailable);
-    const err = await rejection(createClient(OmsService, retransmittingTransport(busy.transport, POLICY, log)).getOrder({ orderId: "o-1" }));
+    const err = await rejection(
+      createClient(OmsService, retransmittingTransport(busy.transport, POLICY, log)).getOrder({ orderId: "o-1" }),
+    );
     expect([err.code, err.rawMessage]).toEqual([Code.Unavailable, "busy"]);
     expect(busy.seen.map((s) => [s.method, s.deadlineMs !== undefined])).toEqual([["GetOrder", true]]);
   });
@@ -105,8 +115,10 @@ describe("retransmittingTransport", () => {
     const oms = flakyOms(10, Code.Unavailable);
     const { log } = recordingLog();
     const caller = new AbortController();
-    const reply = createClient(OmsService, retransmittingTransport(oms.transport, { ...POLICY, attempts: 100 }, log))
-      .createOrder({}, { headers: ID, contextValues: retransmitUntil(caller.signal) });
+    const reply = createClient(OmsService, retransmittingTransport(oms.transport, { ...POLICY, attempts: 100 }, log)).createOrder(
+      {},
+      { headers: ID, contextValues: retransmitUntil(caller.signal) },
+    );
     await vi.waitUntil(() => oms.seen.length >= 2);
     caller.abort();
     const err = await rejection(reply);

@@ -36,7 +36,12 @@ describe("TLS configuration", () => {
     const { certFile, keyFile } = ca.issue("oms");
     const serverOnly = loadTls({ certFile, keyFile })!;
     expect(serverOnly.ca).toBeUndefined();
-    expect(serverTlsOptions(serverOnly)).toMatchObject({ requestCert: false, rejectUnauthorized: false, ALPNProtocols: ["h2"], allowHTTP1: false });
+    expect(serverTlsOptions(serverOnly)).toMatchObject({
+      requestCert: false,
+      rejectUnauthorized: false,
+      ALPNProtocols: ["h2"],
+      allowHTTP1: false,
+    });
     const mutual = loadTls({ certFile, keyFile, caFile: ca.caFile })!;
     expect(serverTlsOptions(mutual)).toMatchObject({ requestCert: true, rejectUnauthorized: true, ca: mutual.ca });
     expect(clientTlsOptions(mutual)).toMatchObject({ cert: mutual.cert, key: mutual.key, ca: mutual.ca, rejectUnauthorized: true });
@@ -55,10 +60,18 @@ describe("TLS configuration", () => {
   it("names the variable and the file it cannot read", () => {
     const { certFile, keyFile } = ca.issue("oms");
     const missing = join(ca.dir, "nowhere.crt");
-    expect(() => loadConfig([], { TLS_CERT_FILE: missing, TLS_KEY_FILE: keyFile })).toThrow(`TLS_CERT_FILE ${missing}: cannot read the file (no such file)`);
-    expect(() => loadConfig([], { TLS_CERT_FILE: certFile, TLS_KEY_FILE: missing })).toThrow(`TLS_KEY_FILE ${missing}: cannot read the file (no such file)`);
-    expect(() => loadConfig([], { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, TLS_CA_FILE: missing })).toThrow(`TLS_CA_FILE ${missing}: cannot read the file (no such file)`);
-    expect(() => loadConfig([], { TLS_CERT_FILE: ca.dir, TLS_KEY_FILE: keyFile })).toThrow(/TLS_CERT_FILE .*: cannot read the file \(it is a directory\)/);
+    expect(() => loadConfig([], { TLS_CERT_FILE: missing, TLS_KEY_FILE: keyFile })).toThrow(
+      `TLS_CERT_FILE ${missing}: cannot read the file (no such file)`,
+    );
+    expect(() => loadConfig([], { TLS_CERT_FILE: certFile, TLS_KEY_FILE: missing })).toThrow(
+      `TLS_KEY_FILE ${missing}: cannot read the file (no such file)`,
+    );
+    expect(() => loadConfig([], { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, TLS_CA_FILE: missing })).toThrow(
+      `TLS_CA_FILE ${missing}: cannot read the file (no such file)`,
+    );
+    expect(() => loadConfig([], { TLS_CERT_FILE: ca.dir, TLS_KEY_FILE: keyFile })).toThrow(
+      /TLS_CERT_FILE .*: cannot read the file \(it is a directory\)/,
+    );
   });
 
   it("refuses files that are not PEM, a swapped certificate and key, and a key of another certificate", () => {
@@ -67,9 +80,13 @@ describe("TLS configuration", () => {
     const junk = join(ca.dir, "junk.pem");
     writeFileSync(junk, "not a certificate\n");
     expect(() => loadTls({ certFile: junk, keyFile: oms.keyFile })).toThrow(/TLS_CERT_FILE .*junk\.pem: not a PEM file/);
-    expect(() => loadTls({ certFile: oms.certFile, keyFile: oms.keyFile, caFile: junk })).toThrow(/TLS_CA_FILE .*junk\.pem: not a PEM file/);
+    expect(() => loadTls({ certFile: oms.certFile, keyFile: oms.keyFile, caFile: junk })).toThrow(
+      /TLS_CA_FILE .*junk\.pem: not a PEM file/,
+    );
     expect(() => loadTls({ certFile: oms.keyFile, keyFile: oms.certFile })).toThrow(/TLS_CERT_FILE .*: no readable PEM certificate/);
-    expect(() => loadTls({ certFile: oms.certFile, keyFile: oms.certFile })).toThrow(/TLS_KEY_FILE .*: not a usable unencrypted PEM private key/);
+    expect(() => loadTls({ certFile: oms.certFile, keyFile: oms.certFile })).toThrow(
+      /TLS_KEY_FILE .*: not a usable unencrypted PEM private key/,
+    );
     expect(() => loadTls({ certFile: oms.certFile, keyFile: registrar.keyFile })).toThrow(
       `TLS_KEY_FILE ${registrar.keyFile} is not the private key of the certificate in TLS_CERT_FILE ${oms.certFile}`,
     );

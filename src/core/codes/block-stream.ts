@@ -32,12 +32,7 @@ const BATCH = 8;
  * ends it with DEADLINE_EXCEEDED or CANCELLED. No hop holds more than a few
  * blocks.
  */
-export async function* streamBlocks(
-  src: BlockSource,
-  orderId: string,
-  afterBlock: number,
-  signal: AbortSignal,
-): AsyncGenerator<CodeBlock> {
+export async function* streamBlocks(src: BlockSource, orderId: string, afterBlock: number, signal: AbortSignal): AsyncGenerator<CodeBlock> {
   let cursor = afterBlock;
   for (;;) {
     if (signal.aborted) throw abortedCallError(signal);

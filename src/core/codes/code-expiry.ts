@@ -21,7 +21,10 @@ export function startCodeExpiry(o: CodeExpiryOptions): () => void {
   const sweep = async (): Promise<void> => {
     for (const orderId of await o.finished(Date.now() - o.retentionMs)) await o.purge(orderId);
   };
-  const timer = setInterval(() => void sweep().catch((err: unknown) => o.log.warn({ err }, "code expiry failed")), Math.max(10, Math.min(o.retentionMs, 60 * 60 * 1000)));
+  const timer = setInterval(
+    () => void sweep().catch((err: unknown) => o.log.warn({ err }, "code expiry failed")),
+    Math.max(10, Math.min(o.retentionMs, 60 * 60 * 1000)),
+  );
   timer.unref();
   return () => clearInterval(timer);
 }
@@ -49,7 +52,9 @@ export function expireFinishedOrders<T extends FinishableDoc>(
     retentionMs: o.retentionMs,
     log: o.log,
     finished: async (before) =>
-      (await orders.find({ status: { $in: finished }, updatedAt: { $lt: before }, codesPurged: { $ne: true } } as Filter<T>)).map((x) => x._id),
+      (await orders.find({ status: { $in: finished }, updatedAt: { $lt: before }, codesPurged: { $ne: true } } as Filter<T>)).map(
+        (x) => x._id,
+      ),
     async purge(orderId) {
       const order = await orders.findOne({ _id: orderId } as Filter<T>);
       await blocks.dropAfter(orderId, 0);

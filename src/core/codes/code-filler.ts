@@ -78,9 +78,15 @@ export class CodeFiller {
     const lease = this.target.lease;
     if (!(await lease.acquire(orderId))) return;
     const lost = new AbortController();
-    const renew = setInterval(() => {
-      void lease.acquire(orderId).then((held) => held || lost.abort(), () => undefined);
-    }, Math.max(50, lease.ms / 3));
+    const renew = setInterval(
+      () => {
+        void lease.acquire(orderId).then(
+          (held) => held || lost.abort(),
+          () => undefined,
+        );
+      },
+      Math.max(50, lease.ms / 3),
+    );
     const both = AbortSignal.any([signal, lost.signal]);
     try {
       await this.run(orderId, both);
@@ -108,7 +114,14 @@ export class CodeFiller {
       if (signal.aborted) return;
       const owner = await this.target.fail(orderId);
       if (owner === undefined) return;
-      await this.d.journal.record({ step: this.d.step, orderId, requestId: owner.requestId, participantId: owner.participantId, error: err, cause: err });
+      await this.d.journal.record({
+        step: this.d.step,
+        orderId,
+        requestId: owner.requestId,
+        participantId: owner.participantId,
+        error: err,
+        cause: err,
+      });
       this.d.notifier.notify(orderId);
     }
   }

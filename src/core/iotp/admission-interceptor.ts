@@ -34,7 +34,12 @@ export function admissionInterceptor(services: readonly DescService[], limits: A
       gauge.refused += 1;
       // Jitter spreads the retries of many refused clients.
       const hint = Math.round(limits.retryHintMs * (1 + Math.random()));
-      throw transientError(`the server is busy (${used} ${streaming ? "open streams" : "calls in progress"}, limit ${limit}); retry in ${hint} ms`, Code.ResourceExhausted, "OVERLOADED", hint);
+      throw transientError(
+        `the server is busy (${used} ${streaming ? "open streams" : "calls in progress"}, limit ${limit}); retry in ${hint} ms`,
+        Code.ResourceExhausted,
+        "OVERLOADED",
+        hint,
+      );
     }
     if (!streaming) {
       gauge.inFlight += 1;

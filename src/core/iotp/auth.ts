@@ -1,10 +1,4 @@
-import {
-  Code,
-  ConnectError,
-  createContextKey,
-  type HandlerContext,
-  type Interceptor,
-} from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { meshError } from "../rpc/index.js";
 
 /** The roles of the mesh, plus "admin" for operators reading any journal. */
@@ -44,7 +38,10 @@ const MAX_PARTICIPANT_CHARS = 64;
  */
 export function parseTokens(spec: string): Map<string, Caller> {
   const table = new Map<string, Caller>();
-  const items = spec.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const items = spec
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   items.forEach((item, index) => {
     const where = `MESH_TOKENS entry ${index + 1} of ${items.length}`;
     const eq = item.indexOf("=");
@@ -52,8 +49,10 @@ export function parseTokens(spec: string): Map<string, Caller> {
     if (eq <= 0 || parts.length > 2) throw new Error(`${where} is not token=role[:participant]`);
     const [role = "", participantId = ""] = parts;
     if (!(ROLES as readonly string[]).includes(role)) throw new Error(`${where}: the role after "=" must be one of ${ROLES.join(", ")}`);
-    if (role === "apcs" && participantId === "") throw new Error(`${where}: an apcs token must name its participant (token=apcs:participant)`);
-    if (participantId.length > MAX_PARTICIPANT_CHARS) throw new Error(`${where}: a participant id is at most ${MAX_PARTICIPANT_CHARS} characters`);
+    if (role === "apcs" && participantId === "")
+      throw new Error(`${where}: an apcs token must name its participant (token=apcs:participant)`);
+    if (participantId.length > MAX_PARTICIPANT_CHARS)
+      throw new Error(`${where}: a participant id is at most ${MAX_PARTICIPANT_CHARS} characters`);
     table.set(item.slice(0, eq), { role: role as Role, participantId });
   });
   return table;
@@ -78,12 +77,21 @@ export function authInterceptor(tokens: ReadonlyMap<string, Caller>, policy: Acc
       throw error;
     };
     const match = /^Bearer\s+(\S+)$/i.exec(req.header.get("authorization") ?? "");
-    if (match === null) return fail(meshError("missing bearer token: send `authorization: Bearer <token>`", Code.Unauthenticated, "TOKEN_MISSING", AUTH_STEP));
+    if (match === null)
+      return fail(
+        meshError("missing bearer token: send `authorization: Bearer <token>`", Code.Unauthenticated, "TOKEN_MISSING", AUTH_STEP),
+      );
     const caller = tokens.get(match[1] ?? "");
     if (caller === undefined) return fail(meshError("unknown bearer token", Code.Unauthenticated, "TOKEN_UNKNOWN", AUTH_STEP));
     if (!allowed.includes(caller.role)) {
       const method = `${req.service.typeName}/${req.method.name}`;
-      return fail(meshError(`role ${caller.role} may not call ${method}`, Code.PermissionDenied, "ROLE_NOT_ALLOWED", { ...AUTH_STEP, metadata: { role: caller.role, method } }), caller.participantId);
+      return fail(
+        meshError(`role ${caller.role} may not call ${method}`, Code.PermissionDenied, "ROLE_NOT_ALLOWED", {
+          ...AUTH_STEP,
+          metadata: { role: caller.role, method },
+        }),
+        caller.participantId,
+      );
     }
     req.contextValues.set(callerKey, caller);
     return next(req);

@@ -26,8 +26,17 @@ export async function checkReply<T>(c: ReplyCheck, call: () => Promise<T>, probl
     const cause = ConnectError.from(err);
     const relayed = new ConnectError(relayMessage(c.below, cause), cause.code, undefined, undefined, cause);
     // Field violations and the step travel up unchanged; a role below that never answered is named here.
-    relayed.details = hasErrorInfo(cause) ? cause.details : [...cause.details, errorInfo("ROLE_BELOW_UNAVAILABLE", { step: `${c.step}.1`, metadata: { below: c.below } })];
-    await c.journal.record({ step: `${c.step}.1`, orderId: c.orderRef, requestId: c.requestId, participantId: c.participantId, error: relayed, cause });
+    relayed.details = hasErrorInfo(cause)
+      ? cause.details
+      : [...cause.details, errorInfo("ROLE_BELOW_UNAVAILABLE", { step: `${c.step}.1`, metadata: { below: c.below } })];
+    await c.journal.record({
+      step: `${c.step}.1`,
+      orderId: c.orderRef,
+      requestId: c.requestId,
+      participantId: c.participantId,
+      error: relayed,
+      cause,
+    });
     throw relayed; // N.2
   }
   const wrong = problem(reply);

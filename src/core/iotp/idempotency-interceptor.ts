@@ -108,7 +108,12 @@ async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSi
     if (await o.replies.orphaned(doc)) return "orphaned";
   }
   if (signal.aborted) throw abortedCallError(signal);
-  throw transientError("a request with this x-request-id is being processed; retry later for its reply", Code.Unavailable, "REQUEST_IN_PROGRESS", o.retryHintMs);
+  throw transientError(
+    "a request with this x-request-id is being processed; retry later for its reply",
+    Code.Unavailable,
+    "REQUEST_IN_PROGRESS",
+    o.retryHintMs,
+  );
 }
 
 function replay(req: UnaryRequest, doc: ReplyDoc): UnaryResponse {
@@ -125,7 +130,11 @@ function replay(req: UnaryRequest, doc: ReplyDoc): UnaryResponse {
     header: new Headers({ "content-type": req.header.get("content-type") ?? "application/grpc+proto", [REPLAY_HEADER]: "true" }),
     message: fromBinary(req.method.output, Buffer.from(doc.response ?? "", "base64")),
     // gRPC ends a call with its status in the trailers: a replay must carry it too.
-    trailer: new Headers(/^application\/grpc/.test(req.header.get("content-type") ?? "") ? { "grpc-status": "0", [REPLAY_HEADER]: "true" } : { [REPLAY_HEADER]: "true" }),
+    trailer: new Headers(
+      /^application\/grpc/.test(req.header.get("content-type") ?? "")
+        ? { "grpc-status": "0", [REPLAY_HEADER]: "true" }
+        : { [REPLAY_HEADER]: "true" },
+    ),
   } as UnaryResponse;
 }
 

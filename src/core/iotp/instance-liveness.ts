@@ -46,8 +46,14 @@ export class InstanceLiveness {
   /** Records this instance as alive and keeps it so until stop(). */
   static async start(store: Store, o: LivenessOptions, log?: Logger): Promise<InstanceLiveness> {
     // Two missed heartbeats must not make a live instance look dead.
-    if (o.deadMs < 2 * o.heartbeatMs) throw new Error(`INSTANCE_DEAD_MS (${o.deadMs}) must be at least twice INSTANCE_HEARTBEAT_MS (${o.heartbeatMs})`);
-    const liveness = new InstanceLiveness(await store.collection<InstanceDoc>("instances", [{ fields: ["heartbeatAt"] }]), o.heartbeatMs, o.deadMs, log);
+    if (o.deadMs < 2 * o.heartbeatMs)
+      throw new Error(`INSTANCE_DEAD_MS (${o.deadMs}) must be at least twice INSTANCE_HEARTBEAT_MS (${o.heartbeatMs})`);
+    const liveness = new InstanceLiveness(
+      await store.collection<InstanceDoc>("instances", [{ fields: ["heartbeatAt"] }]),
+      o.heartbeatMs,
+      o.deadMs,
+      log,
+    );
     const now = Date.now();
     await liveness.instances.insertOne({ _id: liveness.id, heartbeatAt: now, startedAt: now });
     liveness.lastBeat = now;
@@ -80,7 +86,8 @@ export class InstanceLiveness {
     if (this.beating !== undefined) return; // a slow store: one write at a time
     const now = Date.now();
     // A process that could not beat for deadMs may have been taken over meanwhile: say so.
-    if (now - this.lastBeat > this.deadMs) this.log?.warn({ instance: this.id, silentMs: now - this.lastBeat }, "heartbeat was late: this instance may have counted as dead");
+    if (now - this.lastBeat > this.deadMs)
+      this.log?.warn({ instance: this.id, silentMs: now - this.lastBeat }, "heartbeat was late: this instance may have counted as dead");
     this.beating = this.beat(now)
       .catch((err: unknown) => this.log?.warn({ err }, "heartbeat failed"))
       .finally(() => (this.beating = undefined));

@@ -2,11 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { randomBytes } from "node:crypto";
-import {
-  JournalEntrySchema,
-  JournalService,
-  type JournalEntry,
-} from "../../gen/emission/journal/v1/journal_pb.js";
+import { JournalEntrySchema, JournalService, type JournalEntry } from "../../gen/emission/journal/v1/journal_pb.js";
 import type { Collection, Filter, Store } from "../../store/store.js";
 import { callerOf } from "./auth.js";
 import { grpcCodeName, toConnectError } from "../rpc/index.js";
@@ -57,10 +53,7 @@ export class Journal {
   ) {}
 
   static async open(store: Store, role: string, log: Logger): Promise<Journal> {
-    const entries = await store.collection<JournalDoc>("journal", [
-      { fields: ["orderId"] },
-      { fields: ["participantId"] },
-    ]);
+    const entries = await store.collection<JournalDoc>("journal", [{ fields: ["orderId"] }, { fields: ["participantId"] }]);
     return new Journal(role, entries, log);
   }
 
@@ -85,7 +78,17 @@ export class Journal {
     // Refused calls (step auth) come at a caller's will: their log lines are rate-limited.
     const dropped = doc.step === "auth" ? this.refusalLines.take(doc.code) : 0;
     if (dropped === undefined) return toEntry(doc);
-    this.log.warn({ step: doc.step, orderId: doc.orderId, requestId: doc.requestId, code: doc.code, cause: doc.cause, ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}) }, doc.message);
+    this.log.warn(
+      {
+        step: doc.step,
+        orderId: doc.orderId,
+        requestId: doc.requestId,
+        code: doc.code,
+        cause: doc.cause,
+        ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}),
+      },
+      doc.message,
+    );
     return toEntry(doc);
   }
 

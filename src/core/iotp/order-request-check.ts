@@ -29,6 +29,12 @@ export async function requireWellFormedOrder<Desc extends DescMessage>(
   const violations = checkOrderRequest(schema, request);
   if (violations.length === 0 && request.order !== undefined) return request.order;
   const error = new RequestInvalidError(c.step, violations);
-  await c.journal.record({ step: `${c.step}.1`, orderId: request.order?.productionOrderId ?? "", requestId: c.requestId, participantId: c.participantId, error });
+  await c.journal.record({
+    step: `${c.step}.1`,
+    orderId: request.order?.productionOrderId ?? "",
+    requestId: c.requestId,
+    participantId: c.participantId,
+    error,
+  });
   throw error; // N.2
 }

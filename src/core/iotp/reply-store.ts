@@ -56,7 +56,15 @@ export class ReplyStore {
   }
 
   async claim(key: string, digest: string, now = Date.now()): Promise<Claim> {
-    const fresh: ReplyDoc = { _id: key, digest, state: "running", owner: this.instance, leaseUntil: now + this.leaseMs, createdAt: now, expiresAt: now + this.ttlMs };
+    const fresh: ReplyDoc = {
+      _id: key,
+      digest,
+      state: "running",
+      owner: this.instance,
+      leaseUntil: now + this.leaseMs,
+      createdAt: now,
+      expiresAt: now + this.ttlMs,
+    };
     const { duplicates } = await this.replies.insertMany([fresh]);
     if (duplicates.length === 0) return { kind: "new", since: now };
     const doc = await this.replies.findOne({ _id: key });
@@ -65,16 +73,25 @@ export class ReplyStore {
     if (doc.digest !== digest) return { kind: "mismatch", doc };
     if (doc.state === "done") return { kind: "done", doc };
     // The owner died mid-call: take over the same request (same start, same expiry).
-    return (await this.orphaned(doc, now)) ? this.takeOver(doc, { ...fresh, createdAt: doc.createdAt, expiresAt: doc.expiresAt }) : { kind: "running", doc };
+    return (await this.orphaned(doc, now))
+      ? this.takeOver(doc, { ...fresh, createdAt: doc.createdAt, expiresAt: doc.expiresAt })
+      : { kind: "running", doc };
   }
 
   /** A claim whose owner died (heartbeat or lease over) or that expired: take it with a conditional update. */
   private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
     const { _id, ...rest } = fresh;
-    const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state }, { $set: { ...rest } });
+    const taken = await this.replies.updateOne(
+      { _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state },
+      { $set: { ...rest } },
+    );
     if (taken !== undefined) return { kind: "new", since: fresh.createdAt };
     const now = await this.replies.findOne({ _id });
-    return now === undefined ? this.claim(_id, fresh.digest) : now.state === "done" ? { kind: "done", doc: now } : { kind: "running", doc: now };
+    return now === undefined
+      ? this.claim(_id, fresh.digest)
+      : now.state === "done"
+        ? { kind: "done", doc: now }
+        : { kind: "running", doc: now };
   }
 
   /** Keeps this instance's claim alive while the work runs. */

@@ -50,7 +50,8 @@ export function retransmittingTransport(inner: Transport, policy: RetransmitPoli
       const stop = [signal, contextValues?.get(giveUpKey)].filter((s) => s !== undefined);
       return retransmit(method.name, attempt, { policy, log, stop });
     },
-    stream: (method, signal, timeoutMs, header, input, contextValues) => inner.stream(method, signal, timeoutMs, header, input, contextValues),
+    stream: (method, signal, timeoutMs, header, input, contextValues) =>
+      inner.stream(method, signal, timeoutMs, header, input, contextValues),
   };
 }
 
@@ -82,7 +83,13 @@ async function retransmit<T>(what: string, attempt: () => Promise<T>, r: Retrans
 }
 
 function gaveUp(what: string, attempts: number, ms: number, last: ConnectError): ConnectError {
-  const e = new ConnectError(`${what}: no reply after ${attempts} attempts in ${ms} ms (last: ${last.rawMessage})`, last.code, last.metadata, undefined, last);
+  const e = new ConnectError(
+    `${what}: no reply after ${attempts} attempts in ${ms} ms (last: ${last.rawMessage})`,
+    last.code,
+    last.metadata,
+    undefined,
+    last,
+  );
   e.details = last.details;
   return e;
 }

@@ -58,7 +58,12 @@ function retransmitPolicy(config: MeshConfig): RetransmitPolicy {
   return { ...config.retransmit, callTimeoutMs: config.callTimeoutMs };
 }
 
-export function transportBelow(config: MeshConfig, below: { address: Address; token: string }, log: Logger, override?: Transport): Transport {
+export function transportBelow(
+  config: MeshConfig,
+  below: { address: Address; token: string },
+  log: Logger,
+  override?: Transport,
+): Transport {
   const transport = override ?? createDownstreamTransport({ ...below, maxMessageBytes: config.maxMessageBytes, tls: config.tls });
   return retransmittingTransport(transport, retransmitPolicy(config), log);
 }

@@ -4,10 +4,35 @@ import { connectNodeAdapter, type ConnectNodeAdapterOptions } from "@connectrpc/
 import http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { type AccessPolicy, type AdmissionGauge, admissionInterceptor, authInterceptor, type Caller, idempotencyInterceptor, type Journal, type ReplyStore } from "../iotp/index.js";
+import {
+  type AccessPolicy,
+  type AdmissionGauge,
+  admissionInterceptor,
+  authInterceptor,
+  type Caller,
+  idempotencyInterceptor,
+  type Journal,
+  type ReplyStore,
+} from "../iotp/index.js";
 import type { Address, MeshConfig } from "../config.js";
 import { warmContractRules } from "../../domain/contract-rules.js";
-import { contractInterceptor, DEFAULT_MESSAGE_BYTES, encodeGrpcMessage, errorInterceptor, grpcWire, HealthState, isMutual, limitedRouter, peerCommonName, registerHealth, registerReflection, requestIdInterceptor, serverTlsOptions, statusDetailsBin, type TlsMaterial } from "../rpc/index.js";
+import {
+  contractInterceptor,
+  DEFAULT_MESSAGE_BYTES,
+  encodeGrpcMessage,
+  errorInterceptor,
+  grpcWire,
+  HealthState,
+  isMutual,
+  limitedRouter,
+  peerCommonName,
+  registerHealth,
+  registerReflection,
+  requestIdInterceptor,
+  serverTlsOptions,
+  statusDetailsBin,
+  type TlsMaterial,
+} from "../rpc/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
 
 export interface ServerSpec {
@@ -31,13 +56,15 @@ export interface ServerSpec {
  * grpc-message encoding).
  */
 export function createMeshHandler(spec: ServerSpec, health: HealthState) {
-  return grpcWire(connectNodeAdapter({
-    // Every route has its own limit (limitedRouter); this bounds anything else.
-    readMaxBytes: DEFAULT_MESSAGE_BYTES,
-    interceptors: meshInterceptors(spec),
-    routes: meshRoutes(spec, health),
-    fallback: unimplemented,
-  }));
+  return grpcWire(
+    connectNodeAdapter({
+      // Every route has its own limit (limitedRouter); this bounds anything else.
+      readMaxBytes: DEFAULT_MESSAGE_BYTES,
+      interceptors: meshInterceptors(spec),
+      routes: meshRoutes(spec, health),
+      fallback: unimplemented,
+    }),
+  );
 }
 
 /**
@@ -66,11 +93,19 @@ export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inF
   const { serverRole: r } = spec;
   return [
     errorInterceptor(spec.log),
-    authInterceptor(spec.tokens, spec.policy, (f) => spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error })),
+    authInterceptor(spec.tokens, spec.policy, (f) =>
+      spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error }),
+    ),
     requestIdInterceptor(spec.services),
     contractInterceptor(spec.services),
     admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
-    idempotencyInterceptor({ replies: spec.replies, services: spec.services, notifier: new Notifier(), maxWaitMs: r.duplicateWaitMs, retryHintMs: r.retryHintMs }),
+    idempotencyInterceptor({
+      replies: spec.replies,
+      services: spec.services,
+      notifier: new Notifier(),
+      maxWaitMs: r.duplicateWaitMs,
+      retryHintMs: r.retryHintMs,
+    }),
   ];
 }
 
@@ -118,12 +153,13 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
   const health = new HealthState();
   warmContractRules(spec.services);
   const handler = createMeshHandler(spec, health);
-  const server: http2.Http2Server | http2.Http2SecureServer = tls === undefined
-    ? http2.createServer({}, handler)
-    : http2.createSecureServer(serverTlsOptions(tls), handler);
+  const server: http2.Http2Server | http2.Http2SecureServer =
+    tls === undefined ? http2.createServer({}, handler) : http2.createSecureServer(serverTlsOptions(tls), handler);
   if (tls !== undefined && isMutual(tls)) {
     // Who connects, by certificate: the bearer token still says which role a call is from.
-    server.on("secureConnection", (socket: TLSSocket) => spec.log.info({ peer: peerCommonName(socket), remote: socket.remoteAddress }, "tls peer connected"));
+    server.on("secureConnection", (socket: TLSSocket) =>
+      spec.log.info({ peer: peerCommonName(socket), remote: socket.remoteAddress }, "tls peer connected"),
+    );
   }
   if (tls !== undefined) {
     server.on("tlsClientError", (err: Error, socket: TLSSocket) => {
@@ -149,7 +185,9 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
   for (const s of spec.services) health.set(s.typeName, "serving");
   health.set("", "serving");
   // Always logged, whatever the level: supervisors and tests wait for this line to learn the port.
-  spec.log.child({}, { level: "info" }).info({ host: address.host, port, tls: tls === undefined ? "off" : isMutual(tls) ? "mutual" : "server" }, "listening");
+  spec.log
+    .child({}, { level: "info" })
+    .info({ host: address.host, port, tls: tls === undefined ? "off" : isMutual(tls) ? "mutual" : "server" }, "listening");
   return {
     port,
     health,
@@ -158,7 +196,9 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Open streams (code streams, watches) would hold close() forever.
       for (const s of sessions) s.close();
-      const timer = setTimeout(() => { for (const s of sessions) s.destroy(); }, 2_000);
+      const timer = setTimeout(() => {
+        for (const s of sessions) s.destroy();
+      }, 2_000);
       await closed;
       clearTimeout(timer);
     },

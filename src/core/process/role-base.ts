@@ -37,7 +37,10 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
   const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness);
   // Stored replies are forgotten after their time to live (no TTL index needed).
-  const sweeper = setInterval(() => void replies.sweep().catch((err: unknown) => log.warn({ err }, "reply sweep failed")), Math.min(replyTtlMs, 60_000));
+  const sweeper = setInterval(
+    () => void replies.sweep().catch((err: unknown) => log.warn({ err }, "reply sweep failed")),
+    Math.min(replyTtlMs, 60_000),
+  );
   sweeper.unref();
   return {
     config: o.config,
@@ -61,7 +64,12 @@ async function openStore(role: string, config: MeshConfig): Promise<Store> {
 }
 
 /** The server spec of a role: its services plus the journal, behind the shared interceptors. */
-export function roleSpec(base: RoleBase, services: DescService[], policy: AccessPolicy, routes: (router: ConnectRouter) => void): ServerSpec {
+export function roleSpec(
+  base: RoleBase,
+  services: DescService[],
+  policy: AccessPolicy,
+  routes: (router: ConnectRouter) => void,
+): ServerSpec {
   return {
     log: base.log,
     services: [...services, JournalService],

@@ -51,20 +51,27 @@ export function startRoleProcess(role: ServerRole, o: StartRoleOptions): Promise
   child.once("exit", () => process.off("exit", orphanGuard));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${role} did not start within ${o.startTimeoutMs ?? 20_000} ms`)), o.startTimeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${role} did not start within ${o.startTimeoutMs ?? 20_000} ms`)),
+      o.startTimeoutMs ?? 20_000,
+    );
     const onExit = (code: number | null): void => {
       clearTimeout(timer);
       reject(new Error(`${role} exited (code ${code}) before listening`));
     };
     child.once("exit", onExit);
-    createInterface({ input: child.stdout! }).on("line", (line) => {
+    // stdio is piped above, so stdout is there.
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
       o.onLine?.(line);
       if (!line.includes('"msg":"listening"')) return;
       clearTimeout(timer);
       child.off("exit", onExit);
       const { host, port } = JSON.parse(line) as { host: string; port: number };
       resolve({
-        role, port, address: `${host}:${port}`, child,
+        role,
+        port,
+        address: `${host}:${port}`,
+        child,
         async stop(signal = "SIGTERM") {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           await exited;

@@ -18,22 +18,27 @@ export function isMain(moduleUrl: string): boolean {
  */
 export function runMain(start: () => Promise<{ close(): Promise<void> }>): void {
   // A start that throws at once (bad configuration) is reported like one that fails later.
-  Promise.resolve().then(start).then(
-    (running) => {
-      let stopping = false;
-      const stop = (): void => {
-        if (stopping) return;
-        stopping = true;
-        // A store that no longer answers must not keep a stopping server alive.
-        setTimeout(() => process.exit(1), 10_000).unref();
-        running.close().then(() => process.exit(0), () => process.exit(1));
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-    },
-    (err: unknown) => {
-      process.stderr.write(`failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  Promise.resolve()
+    .then(start)
+    .then(
+      (running) => {
+        let stopping = false;
+        const stop = (): void => {
+          if (stopping) return;
+          stopping = true;
+          // A store that no longer answers must not keep a stopping server alive.
+          setTimeout(() => process.exit(1), 10_000).unref();
+          running.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      },
+      (err: unknown) => {
+        process.stderr.write(`failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      },
+    );
 }

@@ -12,7 +12,11 @@ import { RequestInvalidError } from "../../domain/domain-errors.js";
  * message as a whole (e.g. "exactly one of") has no field path: it is reported
  * on `messageField`. `step` is the journal step of the check, if it has one.
  */
-export function requireContract<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>, opts: { step?: string; messageField?: string } = {}): void {
+export function requireContract<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+  opts: { step?: string; messageField?: string } = {},
+): void {
   const violations = contractViolations(schema, message);
   if (violations.length === 0) return;
   throw new RequestInvalidError(

@@ -14,7 +14,8 @@ export function contractInterceptor(services: readonly DescService[]): Intercept
   const own = new Set(services.map((s) => s.typeName));
   return (next) => async (req) => {
     if (!own.has(req.service.typeName) || ORDER_METHODS.has(`${req.service.typeName}/${req.method.name}`)) return next(req);
-    const check = (message: unknown): void => requireContract(req.method.input, message as never, { messageField: wholeMessageField(req.method.input) });
+    const check = (message: unknown): void =>
+      requireContract(req.method.input, message as never, { messageField: wholeMessageField(req.method.input) });
     if (!req.stream) {
       check(req.message);
       return next(req);

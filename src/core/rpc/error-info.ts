@@ -40,12 +40,17 @@ export interface ErrorInfoOptions {
 /** The google.rpc.ErrorInfo detail of a mesh error. */
 export function errorInfo(reason: ErrorReason | string, o: ErrorInfoOptions = {}) {
   const metadata: Record<string, string> = { ...o.metadata };
-  if (o.step !== undefined && o.step !== "") metadata["step"] = o.step;
+  if (o.step !== undefined && o.step !== "") metadata.step = o.step;
   return { desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }) };
 }
 
 /** A ConnectError whose google.rpc.Status carries an ErrorInfo with the reason (and step). */
-export function meshError(message: string, code: Code, reason: ErrorReason, o: ErrorInfoOptions & { trailers?: Record<string, string> } = {}): ConnectError {
+export function meshError(
+  message: string,
+  code: Code,
+  reason: ErrorReason,
+  o: ErrorInfoOptions & { trailers?: Record<string, string> } = {},
+): ConnectError {
   return new ConnectError(message, code, o.trailers, [errorInfo(reason, o)]);
 }
 
@@ -67,7 +72,7 @@ export function withErrorInfo(err: ConnectError): ConnectError {
 /** The step (e.g. "4.2") named by an error's ErrorInfo detail, if any. */
 export function stepOf(err: ConnectError): string | undefined {
   for (const info of err.findDetails(ErrorInfoSchema)) {
-    if (info.domain === ERROR_DOMAIN && info.metadata["step"] !== undefined) return info.metadata["step"];
+    if (info.domain === ERROR_DOMAIN && info.metadata.step !== undefined) return info.metadata.step;
   }
   return undefined;
 }

@@ -20,12 +20,15 @@ export function errorInterceptor(log: Logger, budget = new LogBudget()): Interce
       // A client can cause refusals and resets at will: those lines are rate-limited per kind.
       const dropped = limited ? budget.take(`${level}:${e.code}`) : 0;
       if (dropped === undefined) throw e;
-      log[level]({
-        method: `${req.service.typeName}/${req.method.name}`,
-        requestId: clip(req.header.get(REQUEST_ID_HEADER) ?? "", MAX_ID_CHARS),
-        code: grpcCodeName(e.code),
-        ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}),
-      }, clip(e.rawMessage, MAX_MESSAGE_CHARS));
+      log[level](
+        {
+          method: `${req.service.typeName}/${req.method.name}`,
+          requestId: clip(req.header.get(REQUEST_ID_HEADER) ?? "", MAX_ID_CHARS),
+          code: grpcCodeName(e.code),
+          ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}),
+        },
+        clip(e.rawMessage, MAX_MESSAGE_CHARS),
+      );
       throw e;
     };
     try {

@@ -33,9 +33,8 @@ export function isGrpcContentType(contentType: string | undefined): boolean {
 export function encodeGrpcMessage(message: string): string {
   let out = "";
   for (const byte of Buffer.from(message, "utf8")) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25
-      ? String.fromCharCode(byte)
-      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
 }
@@ -101,7 +100,8 @@ export function grpcWire(handler: NodeHandler): NodeHandler {
  */
 function addConnectErrorInfo(res: http2.Http2ServerResponse): void {
   const proto = http2.Http2ServerResponse.prototype;
-  const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse = proto.writeHead;
+  const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse =
+    proto.writeHead;
   let held: { status: number; headers: OutgoingHttpHeaders; body: Buffer[] } | undefined;
   Object.assign(res, {
     writeHead(status: number, ...rest: unknown[]): http2.Http2ServerResponse {
@@ -143,7 +143,12 @@ function withErrorInfo(body: Buffer): Buffer {
     const code = CONNECT_CODES.indexOf(error.code ?? "");
     if (code < 1) return body;
     const info = toBinary(ErrorInfoSchema, errorInfo(bareErrorReason(code)).value);
-    return Buffer.from(JSON.stringify({ ...error, details: [{ type: ErrorInfoSchema.typeName, value: Buffer.from(info).toString("base64").replace(/=+$/, "") }] }));
+    return Buffer.from(
+      JSON.stringify({
+        ...error,
+        details: [{ type: ErrorInfoSchema.typeName, value: Buffer.from(info).toString("base64").replace(/=+$/, "") }],
+      }),
+    );
   } catch {
     return body;
   }
@@ -151,8 +156,23 @@ function withErrorInfo(body: Buffer): Buffer {
 
 /** Connect's code names, at their gRPC numbers. */
 const CONNECT_CODES = [
-  "ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied",
-  "resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated",
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
 ];
 
 /**
@@ -166,7 +186,8 @@ const CONNECT_CODES = [
  */
 export function sendTrailersOnlyOnEmptyBody(res: http2.Http2ServerResponse): void {
   const proto = http2.Http2ServerResponse.prototype;
-  const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse = proto.writeHead;
+  const writeHead: (this: http2.Http2ServerResponse, status: number, headers: OutgoingHttpHeaders) => http2.Http2ServerResponse =
+    proto.writeHead;
   let held: OutgoingHttpHeaders = {};
   let trailers: OutgoingHttpHeaders | undefined;
   let ending = false;
@@ -180,7 +201,8 @@ export function sendTrailersOnlyOnEmptyBody(res: http2.Http2ServerResponse): voi
     writeHead(status: number, ...rest: unknown[]): http2.Http2ServerResponse {
       const headers = headersArg(rest);
       // end() itself calls writeHead to send the merged head; array-form headers are not held.
-      if (ending || res.headersSent || headers === undefined) return proto.writeHead.apply(res, [status, ...rest] as Parameters<http2.Http2ServerResponse["writeHead"]>);
+      if (ending || res.headersSent || headers === undefined)
+        return proto.writeHead.apply(res, [status, ...rest] as Parameters<http2.Http2ServerResponse["writeHead"]>);
       res.statusCode = status;
       held = { ...held, ...headers };
       return res;

@@ -65,8 +65,8 @@ export class HealthState {
 
   /** Calls `listener` on every change of `service`; returns the unsubscribe. */
   watch(service: string, listener: HealthListener): () => void {
-    let set = this.listeners.get(service);
-    if (set === undefined) this.listeners.set(service, (set = new Set()));
+    const set = this.listeners.get(service) ?? new Set();
+    this.listeners.set(service, set);
     set.add(listener);
     return () => {
       set.delete(listener);
@@ -125,18 +125,20 @@ export function registerHealth(router: ConnectRouter, state: HealthState): void 
  * CANCELLED, shutdown (after NOT_SERVING was sent) with UNAVAILABLE, as a
  * client sees a grpc-go server stop, so its health checker looks elsewhere.
  */
-async function* watchStatus(
-  state: HealthState,
-  service: string,
-  signal: AbortSignal,
-): AsyncGenerator<{ status: ServingStatus }> {
+async function* watchStatus(state: HealthState, service: string, signal: AbortSignal): AsyncGenerator<{ status: ServingStatus }> {
   let pending: ServingStatus | undefined = state.get(service) ?? ServingStatus.SERVICE_UNKNOWN;
   let wake: (() => void) | undefined;
   const poke = (): void => wake?.();
-  const unsubscribe = subscribe(state, service, signal, (status) => {
-    pending = status;
-    poke();
-  }, poke);
+  const unsubscribe = subscribe(
+    state,
+    service,
+    signal,
+    (status) => {
+      pending = status;
+      poke();
+    },
+    poke,
+  );
   try {
     let sent: ServingStatus | undefined;
     for (;;) {
@@ -144,7 +146,10 @@ async function* watchStatus(
       if (pending !== undefined) {
         const status: ServingStatus = pending;
         pending = undefined;
-        if (status !== sent) yield { status: (sent = status) };
+        if (status !== sent) {
+          sent = status;
+          yield { status };
+        }
         continue;
       }
       if (state.isShutdown) throw new ConnectError("the server is shutting down", Code.Unavailable);
@@ -161,13 +166,7 @@ async function* watchStatus(
  * a generator parked at a yield is never resumed by some transports, so
  * its finally block alone could leak the listeners.
  */
-function subscribe(
-  state: HealthState,
-  service: string,
-  signal: AbortSignal,
-  onChange: HealthListener,
-  onEnd: () => void,
-): () => void {
+function subscribe(state: HealthState, service: string, signal: AbortSignal, onChange: HealthListener, onEnd: () => void): () => void {
   const unwatch = state.watch(service, onChange);
   const unclose = state.onShutdown(onEnd);
   const onAbort = (): void => {

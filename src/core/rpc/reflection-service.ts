@@ -73,10 +73,7 @@ export function registerReflection(router: ConnectRouter, services: DescService[
   router.service(ReflectionV1alpha, { serverReflectionInfo });
 }
 
-async function* answerAll(
-  index: DescriptorIndex,
-  requests: AsyncIterable<ReflectionRequest>,
-): AsyncGenerator<ReflectionResponse> {
+async function* answerAll(index: DescriptorIndex, requests: AsyncIterable<ReflectionRequest>): AsyncGenerator<ReflectionResponse> {
   for await (const req of requests) {
     yield { validHost: req.host, originalRequest: req, messageResponse: answer(index, req) };
   }
@@ -162,8 +159,8 @@ class DescriptorIndex {
   }
 
   private encode(file: DescFile): Uint8Array {
-    let bytes = this.encoded.get(file.proto.name);
-    if (bytes === undefined) this.encoded.set(file.proto.name, (bytes = toBinary(FileDescriptorProtoSchema, file.proto)));
+    const bytes = this.encoded.get(file.proto.name) ?? toBinary(FileDescriptorProtoSchema, file.proto);
+    this.encoded.set(file.proto.name, bytes);
     return bytes;
   }
 

@@ -6,7 +6,7 @@ import { meshError } from "./error-info.js";
 
 export const REQUEST_ID_HEADER = "x-request-id";
 
-const REQUEST_ID = /^[A-Za-z0-9._:\-]{8,128}$/;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 export const requestIdKey = createContextKey<string>("", { description: "x-request-id of the call" });
 
@@ -43,7 +43,11 @@ export function requestIdInterceptor(services: readonly DescService[]): Intercep
     const changesState = req.method.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
     if (id === null) {
       if (changesState) {
-        throw meshError(`${req.method.name} changes state and needs an ${REQUEST_ID_HEADER} header`, Code.InvalidArgument, "REQUEST_ID_MISSING");
+        throw meshError(
+          `${req.method.name} changes state and needs an ${REQUEST_ID_HEADER} header`,
+          Code.InvalidArgument,
+          "REQUEST_ID_MISSING",
+        );
       }
       return next(req);
     }

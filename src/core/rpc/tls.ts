@@ -61,7 +61,9 @@ function certificateOf(variable: string, file: string, pem: string): X509Certifi
   try {
     return new X509Certificate(pem);
   } catch (err) {
-    throw new TlsConfigError(`${variable} ${file}: no readable PEM certificate in it (${err instanceof Error ? err.message : String(err)})`);
+    throw new TlsConfigError(
+      `${variable} ${file}: no readable PEM certificate in it (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
 }
 
@@ -69,7 +71,9 @@ function privateKeyOf(file: string, pem: string): KeyObject {
   try {
     return createPrivateKey(pem);
   } catch (err) {
-    throw new TlsConfigError(`TLS_KEY_FILE ${file}: not a usable unencrypted PEM private key (${err instanceof Error ? err.message : String(err)})`);
+    throw new TlsConfigError(
+      `TLS_KEY_FILE ${file}: not a usable unencrypted PEM private key (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
 }
 
@@ -83,7 +87,9 @@ export function loadTls(f: TlsFiles): TlsMaterial | undefined {
   const { certFile, keyFile, caFile } = f;
   if (certFile === undefined && keyFile === undefined && caFile === undefined) return undefined;
   if (certFile === undefined && keyFile === undefined) {
-    throw new TlsConfigError("TLS_CA_FILE is set but TLS_CERT_FILE and TLS_KEY_FILE are not: TLS needs this process's own certificate and key too");
+    throw new TlsConfigError(
+      "TLS_CA_FILE is set but TLS_CERT_FILE and TLS_KEY_FILE are not: TLS needs this process's own certificate and key too",
+    );
   }
   if (keyFile === undefined) throw new TlsConfigError("TLS_CERT_FILE is set but TLS_KEY_FILE is not: a certificate needs its private key");
   if (certFile === undefined) throw new TlsConfigError("TLS_KEY_FILE is set but TLS_CERT_FILE is not: a private key needs its certificate");

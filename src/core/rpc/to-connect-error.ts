@@ -18,28 +18,49 @@ import {
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof RequestInvalidError) {
-    return new ConnectError(err.message, Code.InvalidArgument, undefined, [
-      badRequest(err.violations),
-      errorInfo("REQUEST_INVALID", { step: err.step }),
-    ], err);
+    return new ConnectError(
+      err.message,
+      Code.InvalidArgument,
+      undefined,
+      [badRequest(err.violations), errorInfo("REQUEST_INVALID", { step: err.step })],
+      err,
+    );
   }
   if (err instanceof OrderRejectedError) {
-    return new ConnectError(err.message, Code.FailedPrecondition, undefined, [
-      badRequest(err.violations),
-      {
-        desc: PreconditionFailureSchema,
-        value: create(PreconditionFailureSchema, {
-          violations: err.violations.map((v) => ({ type: "ORDER_RULE", subject: v.field, description: v.description })),
-        }),
-      },
-      errorInfo("ORDER_REJECTED", { step: err.step }),
-    ], err);
+    return new ConnectError(
+      err.message,
+      Code.FailedPrecondition,
+      undefined,
+      [
+        badRequest(err.violations),
+        {
+          desc: PreconditionFailureSchema,
+          value: create(PreconditionFailureSchema, {
+            violations: err.violations.map((v) => ({ type: "ORDER_RULE", subject: v.field, description: v.description })),
+          }),
+        },
+        errorInfo("ORDER_REJECTED", { step: err.step }),
+      ],
+      err,
+    );
   }
   if (err instanceof OrderNotFoundError) {
-    return new ConnectError(err.message, Code.NotFound, undefined, [errorInfo("ORDER_NOT_FOUND", { metadata: { orderId: err.orderId.slice(0, 128) } })], err);
+    return new ConnectError(
+      err.message,
+      Code.NotFound,
+      undefined,
+      [errorInfo("ORDER_NOT_FOUND", { metadata: { orderId: err.orderId.slice(0, 128) } })],
+      err,
+    );
   }
   if (err instanceof OrderStateError) {
-    return new ConnectError(err.message, Code.FailedPrecondition, undefined, [errorInfo("ORDER_STATE", { metadata: { state: err.state } })], err);
+    return new ConnectError(
+      err.message,
+      Code.FailedPrecondition,
+      undefined,
+      [errorInfo("ORDER_STATE", { metadata: { state: err.state } })],
+      err,
+    );
   }
   return ConnectError.from(err, Code.Internal);
 }

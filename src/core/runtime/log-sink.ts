@@ -8,6 +8,11 @@ import { prettyFactory } from "pino-pretty";
  */
 export function logSink(tty: boolean, write: (text: string) => void): (line: string) => void {
   if (!tty) return (line) => write(`${line}\n`);
-  const pretty = prettyFactory({ colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,role", messageFormat: "{role}: {msg}" });
+  const pretty = prettyFactory({
+    colorize: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    ignore: "pid,hostname,role",
+    messageFormat: "{role}: {msg}",
+  });
   return (line) => write(line.startsWith("{") ? pretty(line) : `${line}\n`);
 }

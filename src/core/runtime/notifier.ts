@@ -16,8 +16,8 @@ export class Notifier {
 
   wait(key: string, signal: AbortSignal, maxWaitMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      let set = this.waiters.get(key);
-      if (set === undefined) this.waiters.set(key, (set = new Set()));
+      const set = this.waiters.get(key) ?? new Set();
+      this.waiters.set(key, set);
       const done = (): void => {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
