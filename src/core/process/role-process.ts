@@ -29,8 +29,8 @@ export interface StartRoleOptions {
   startTimeoutMs?: number;
 }
 
-/** The compiled roles, whether this module runs from src/core (tests) or dist/core. */
-const DIST = new URL("../../dist/", import.meta.url);
+/** The compiled roles, whether this module runs from src/core/process (tests) or dist/core/process. */
+const DIST = new URL("../../../dist/", import.meta.url);
 
 /** The flag that sets a role's own address. */
 export function addressFlag(role: ServerRole): string {
