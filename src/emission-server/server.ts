@@ -46,7 +46,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const notifier = new Notifier();
   const { signingKeys, activeKeyId } = config.emissionServer;
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
-  const lease = new WorkLease(db.orders, base.liveness, config.serverRole.workLeaseMs);
+  const lease = new WorkLease(db.orders, base.liveness, config.serverRole.workLeaseMs, log);
   const emitter = new Emitter({ db, blocks, notifier, keys, rate: config.emissionServer.emissionRate, log, lease, ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }) });
   emitter.startResuming(); // orders left pending by a crash, or by an instance that died
   const routes = emissionServerRoutes({

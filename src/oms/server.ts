@@ -49,7 +49,7 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
   const registrar = createClient(RegistrarService, transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream));
-  const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs));
+  const filler = createArrayFiller({ blocks, notifier, tasks, journal, log }, orders, registrar, new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs, log));
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
   const cancelMarks = await openCancelMarks(store);

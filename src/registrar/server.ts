@@ -48,7 +48,7 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
   const emitter = createClient(EmitterService, transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream));
-  const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter, new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs));
+  const filler = createPoolFiller({ blocks, notifier, tasks, journal, log }, pools, emitter, new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs, log));
   filler.startResuming(); // pools left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
   const deps = { pools, blocks, emitter, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
