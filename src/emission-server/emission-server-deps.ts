@@ -2,6 +2,7 @@ import type { BlockStore } from "../core/block-store.js";
 import type { Journal } from "../core/journal.js";
 import type { Notifier } from "../core/notifier.js";
 import type { Emitter } from "./emitter.js";
+import type { EmitterFaults } from "./emitter-faults.js";
 import type { EmissionCollections } from "./emission-orders.js";
 import type { SigningKeys } from "./signing-keys.js";
 
@@ -16,4 +17,6 @@ export interface EmissionServerDeps {
   blockSize: number;
   maxActiveOrders: number;
   recheckMs: number;
+  /** Tests only: where to stop as if the process died. */
+  faults?: EmitterFaults;
 }

@@ -7,7 +7,7 @@ import { EmissionOrderSchema, EmitterService, type EmissionOrder } from "../gen/
 import { streamBlocks, type BlockProgress } from "../core/block-stream.js";
 import { OrderNotFoundError, OrderStateError, toConnectError } from "../core/domain-errors.js";
 import { requestIdOf } from "../core/request-id.js";
-import { requestSinceKey } from "../core/idempotency-interceptor.js";
+import { requestClaimKey, requestSinceKey } from "../core/idempotency-interceptor.js";
 import { cancelEmissionOrder, checkCode } from "./order-lifecycle.js";
 import { createEmissionOrder } from "./create-emission-order.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";
@@ -33,7 +33,7 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
   return (router) =>
     router.service(EmitterService, {
       async createEmissionOrder(req, ctx) {
-        const order = await createEmissionOrder(d, { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), since: ctx.values.get(requestSinceKey) });
+        const order = await createEmissionOrder(d, { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), since: ctx.values.get(requestSinceKey), claim: ctx.values.get(requestClaimKey) });
         return { orderId: order._id, readiness: readinessOf(order) }; // step 7
       },
       async getEmissionOrder(req) {

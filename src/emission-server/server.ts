@@ -18,6 +18,7 @@ import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { emissionServerRoutes } from "./routes.js";
 import { openSigningKeys } from "./signing-keys.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import { sweepAbandonedOrders } from "./abandoned-orders.js";
 
 export const ROLE = "emission-server";
 
@@ -54,7 +55,11 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     blockSize: config.emissionServer.blockSize,
     maxActiveOrders: config.emissionServer.maxActiveOrders,
     recheckMs: config.recheckMs,
+    ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
+  // A creator is seen dead after instanceDeadMs: looking more often, or at younger intents, finds nothing more.
+  const { instanceDeadMs } = config.serverRole;
+  const stopSweep = sweepAbandonedOrders({ db, replies: base.replies, log }, instanceDeadMs, instanceDeadMs);
   // The serial registry stays: a serial is never emitted again, whatever happened to its code.
   const stopExpiry = expireFinishedOrders(db.orders, [OrderStatus.CLOSED, OrderStatus.CANCELLED], blocks, {
     retentionMs: config.serverRole.codeRetentionMs,
@@ -68,6 +73,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     spec: roleSpec(base, [EmitterService], POLICY, routes),
     async stop() {
       stopExpiry();
+      stopSweep();
       keys.stop();
       await emitter.stop();
       await base.close();
