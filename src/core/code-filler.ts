@@ -20,10 +20,10 @@ export interface FillerTarget {
    * who asked for it, or undefined if the order was closed meanwhile.
    */
   fail(orderId: string): Promise<{ requestId: string; participantId: string } | undefined>;
-  /** Orders still being filled, resumed after a restart. */
-  filling(): Promise<string[]>;
+  /** Orders still being filled (with their lease), resumed after a restart or a holder's death. */
+  filling(): Promise<LeasedDoc[]>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "ms" | "scanMs">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "takeable" | "ms" | "scanMs">;
 }
 
 export interface CodeFillerDeps {
@@ -54,7 +54,8 @@ export class CodeFiller {
   }
 
   async resumeAll(): Promise<void> {
-    for (const orderId of await this.target.filling()) this.fill(orderId);
+    const now = Date.now();
+    for (const doc of await this.target.filling()) if (await this.target.lease.takeable(doc, now)) this.fill(doc._id);
   }
 
   /**
@@ -62,7 +63,15 @@ export class CodeFiller {
    * orders whose filler died with its instance are taken over within seconds.
    */
   startResuming(): void {
-    const scan = (): void => void this.resumeAll().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
+    // One scan at a time: on a slow store, scans started every interval would pile up and slow everything.
+    let scanning = false;
+    const scan = (): void => {
+      if (scanning) return;
+      scanning = true;
+      void this.resumeAll()
+        .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
+        .finally(() => (scanning = false));
+    };
     scan();
     this.scanner = setInterval(scan, Math.max(100, this.target.lease.scanMs));
     this.scanner.unref();

@@ -71,8 +71,11 @@ export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const GENERAL = {
   /** pino log level. */
   logLevel: text("LOG_LEVEL", "info"),
-  /** How long a waiting code stream sleeps before it re-reads its store. */
-  recheckMs: positiveInt("STREAM_RECHECK_MS", SECOND_MS),
+  /**
+   * How long a waiting code stream sleeps before it re-reads its store: what
+   * another instance stored is seen only then, at every hop a take-over adds it.
+   */
+  recheckMs: positiveInt("STREAM_RECHECK_MS", SECOND_MS / 4),
   /** Deadline of each attempt of a unary call one role makes to the role below. */
   callTimeoutMs: positiveInt("CALL_TIMEOUT_MS", 30 * SECOND_MS),
 };
@@ -80,9 +83,14 @@ const GENERAL = {
 /** Server-role processing (IOTP §4.5): stored replies, overload, leases. */
 const SERVER_ROLE = {
   /** How often an instance records in its role's store that it is alive. */
-  instanceHeartbeatMs: positiveInt("INSTANCE_HEARTBEAT_MS", SECOND_MS),
-  /** After how long without a heartbeat an instance counts as dead, and its claims and leases are taken over. */
-  instanceDeadMs: positiveInt("INSTANCE_DEAD_MS", 3 * SECOND_MS),
+  instanceHeartbeatMs: positiveInt("INSTANCE_HEARTBEAT_MS", SECOND_MS / 2),
+  /**
+   * After how long without a heartbeat an instance counts as dead, and its
+   * claims and leases are taken over: four missed beats, so a slow store
+   * does not make a live one look dead, and a killed one's work moves within
+   * about two seconds.
+   */
+  instanceDeadMs: positiveInt("INSTANCE_DEAD_MS", 2 * SECOND_MS),
   /** How long stored replies are kept. */
   replyTtlMs: positiveInt("REPLY_TTL_MS", DAY_MS),
   /** How long a claim on a running call holds if its process dies. */

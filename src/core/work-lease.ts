@@ -53,6 +53,15 @@ export class WorkLease<T extends LeasedDoc> {
     return taken !== undefined;
   }
 
+  /**
+   * Whether acquire() could take this document's lease now, judged from the
+   * document as read (no write): lets a resume scan skip work that a live
+   * instance holds, at the cost of one read per scan, not several writes per order.
+   */
+  async takeable(doc: LeasedDoc, now = Date.now()): Promise<boolean> {
+    return doc.leaseOwner === this.owner || doc.leaseUntil < now || !(await this.liveness.isAlive(doc.leaseOwner, now));
+  }
+
   async release(id: string): Promise<void> {
     await this.docs.updateOne({ _id: id, leaseOwner: this.owner } as Filter<T>, { $set: { leaseUntil: 0 } } as Update<T>);
   }

@@ -41,7 +41,7 @@ export function createArrayFiller(
         { $set: { status: OrderStatus.DECLINED, bufferStatus: BufferStatus.REJECTED, updatedAt: Date.now() } },
       );
     },
-    filling: async () => (await orders.find({ status: { $in: FILLING } })).map((o) => o._id),
+    filling: () => orders.find({ status: { $in: FILLING } }),
     lease,
   };
   return new CodeFiller({ ...deps, step: "14.1" }, target);

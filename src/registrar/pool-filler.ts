@@ -30,7 +30,7 @@ export function createPoolFiller(
     async fail(orderId) {
       return pools.updateOne({ _id: orderId, status: { $in: FILLING } }, { $set: { status: PoolStatus.REJECTED, updatedAt: Date.now() } });
     },
-    filling: async () => (await pools.find({ status: { $in: FILLING } })).map((p) => p._id),
+    filling: () => pools.find({ status: { $in: FILLING } }),
     lease,
   };
   return new CodeFiller({ ...deps, step: "10.1" }, target);
