@@ -90,9 +90,11 @@ export class CodeFiller {
     const lease = this.target.lease;
     if (!(await lease.acquire(orderId))) return;
     const lost = new AbortController();
+    // Renewed (and checked) every two scans, not only every third of the lease: if this instance was
+    // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
     const renew = setInterval(() => {
       void lease.acquire(orderId).then((held) => held || lost.abort(), () => undefined);
-    }, Math.max(50, lease.ms / 3));
+    }, Math.max(50, Math.min(lease.ms / 3, 2 * lease.scanMs)));
     const both = AbortSignal.any([signal, lost.signal]);
     try {
       await this.run(orderId, both);
