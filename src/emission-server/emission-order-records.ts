@@ -77,8 +77,8 @@ export class EmissionOrders {
   }
 
   /** Which instance emits which order, when several share one database. */
-  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number): WorkLease<EmissionOrderDoc> {
-    return new WorkLease(this.docs, liveness, ms);
+  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number, log?: Logger): WorkLease<EmissionOrderDoc> {
+    return new WorkLease(this.docs, liveness, ms, log);
   }
 
   /** Drops the codes of closed and cancelled orders after the retention period, and what `alsoDrop` names. */

@@ -12,6 +12,7 @@ import { openEmissionRecords } from "./emission-records.js";
 import { emissionServerRoutes } from "./routes.js";
 import { openSigningKeys } from "./signing-keys.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import { sweepAbandonedOrders } from "./abandoned-orders.js";
 
 export const ROLE = "emission-server";
 
@@ -40,7 +41,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const notifier = new Notifier();
   const { signingKeys, activeKeyId } = config.emissionServer;
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
-  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs);
+  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs, log);
   const emitter = new Emitter({
     db,
     blocks,
@@ -62,7 +63,11 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     blockSize: config.emissionServer.blockSize,
     maxActiveOrders: config.emissionServer.maxActiveOrders,
     recheckMs: config.recheckMs,
+    ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
+  // A creator is seen dead after instanceDeadMs: looking more often, or at younger intents, finds nothing more.
+  const { instanceDeadMs } = config.serverRole;
+  const stopSweep = sweepAbandonedOrders({ db, replies: base.replies, log }, instanceDeadMs, instanceDeadMs);
   // The serial registry stays: a serial is never emitted again, whatever happened to its code.
   const stopExpiry = db.orders.expireFinished(blocks, {
     retentionMs: config.serverRole.codeRetentionMs,
@@ -73,6 +78,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     spec: roleSpec(base, [EmitterService], POLICY, routes),
     async stop() {
       stopExpiry();
+      stopSweep();
       keys.stop();
       await emitter.stop();
       await base.close();

@@ -17,10 +17,10 @@ export interface FillerTarget {
    * who asked for it, or undefined if the order was closed meanwhile.
    */
   fail(orderId: string): Promise<{ requestId: string; participantId: string } | undefined>;
-  /** Orders still being filled, resumed after a restart. */
-  filling(): Promise<string[]>;
+  /** Orders still being filled (with their lease), resumed after a restart or a holder's death. */
+  filling(): Promise<LeasedDoc[]>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "ms" | "scanMs">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "takeable" | "ms" | "scanMs">;
 }
 
 export interface CodeFillerDeps {
@@ -51,7 +51,8 @@ export class CodeFiller {
   }
 
   async resumeAll(): Promise<void> {
-    for (const orderId of await this.target.filling()) this.fill(orderId);
+    const now = Date.now();
+    for (const doc of await this.target.filling()) if (await this.target.lease.takeable(doc, now)) this.fill(doc._id);
   }
 
   /**
@@ -59,7 +60,15 @@ export class CodeFiller {
    * orders whose filler died with its instance are taken over within seconds.
    */
   startResuming(): void {
-    const scan = (): void => void this.resumeAll().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
+    // One scan at a time: on a slow store, scans started every interval would pile up and slow everything.
+    let scanning = false;
+    const scan = (): void => {
+      if (scanning) return;
+      scanning = true;
+      void this.resumeAll()
+        .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
+        .finally(() => (scanning = false));
+    };
     scan();
     this.scanner = setInterval(scan, Math.max(100, this.target.lease.scanMs));
     this.scanner.unref();
@@ -78,6 +87,8 @@ export class CodeFiller {
     const lease = this.target.lease;
     if (!(await lease.acquire(orderId))) return;
     const lost = new AbortController();
+    // Renewed (and checked) every two scans, not only every third of the lease: if this instance was
+    // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
     const renew = setInterval(
       () => {
         void lease.acquire(orderId).then(
@@ -85,7 +96,7 @@ export class CodeFiller {
           () => undefined,
         );
       },
-      Math.max(50, lease.ms / 3),
+      Math.max(50, Math.min(lease.ms / 3, 2 * lease.scanMs)),
     );
     const both = AbortSignal.any([signal, lost.signal]);
     try {

@@ -62,7 +62,7 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
     { blocks, notifier, tasks, journal, log, step: role.fillStep },
     records,
     below,
-    records.lease(base.liveness, config.serverRole.workLeaseMs),
+    records.lease(base.liveness, config.serverRole.workLeaseMs, log),
   );
   filler.startResuming(); // records left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);

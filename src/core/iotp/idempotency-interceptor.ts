@@ -14,6 +14,9 @@ import type { ReplyDoc, ReplyStore } from "./reply-store.js";
  */
 export const requestSinceKey = createContextKey<number>(0, { description: "first claim of the request" });
 
+/** The key of the request's stored-reply claim, for a handler whose half-done work a sweep may have to undo (it takes the claim first). */
+export const requestClaimKey = createContextKey<string>("", { description: "stored-reply key of the request" });
+
 /**
  * Metadata saying a reply is a stored one, not new work: always in the
  * trailing metadata (where a gRPC client finds it for errors and successes
@@ -52,6 +55,7 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
       switch (claim.kind) {
         case "new":
           req.contextValues.set(requestSinceKey, claim.since);
+          req.contextValues.set(requestClaimKey, key);
           return runOnce(o, key, req, async () => {
             const res = await next(req);
             if (res.stream) throw new ConnectError("a unary call answered with a stream", Code.Internal);

@@ -8,7 +8,7 @@ export { type AdmissionGauge, admissionInterceptor } from "./admission-intercept
 export { type AccessPolicy, authInterceptor, type Caller, callerOf, parseTokens } from "./auth.js";
 export { checkReply } from "./check-reply.js";
 export { DownstreamOutbox } from "./downstream-outbox.js";
-export { idempotencyInterceptor, requestSinceKey } from "./idempotency-interceptor.js";
+export { idempotencyInterceptor, requestClaimKey, requestSinceKey } from "./idempotency-interceptor.js";
 export { InstanceLiveness } from "./instance-liveness.js";
 export { Journal, registerJournal } from "./journal.js";
 export { requireWellFormedOrder } from "./order-request-check.js";

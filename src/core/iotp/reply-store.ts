@@ -94,6 +94,24 @@ export class ReplyStore {
         : { kind: "running", doc: now };
   }
 
+  /**
+   * For a sweep that undoes what a dead call left half-written: takes the
+   * claim of `key` over if its owner died, so that no retry runs the request
+   * meanwhile. "free": no run can continue under this claim (none, done, or
+   * expired: a new run gets a new `since`); "seized": this instance holds it
+   * (release() it when done); "busy": a live instance runs the request.
+   */
+  async seize(key: string, now = Date.now()): Promise<"free" | "seized" | "busy"> {
+    const doc = await this.replies.findOne({ _id: key });
+    if (doc === undefined || doc.state === "done" || doc.expiresAt <= now) return "free";
+    if (doc.owner === this.instance || !(await this.orphaned(doc, now))) return "busy";
+    const taken = await this.replies.updateOne(
+      { _id: key, owner: doc.owner, leaseUntil: doc.leaseUntil, state: "running" },
+      { $set: { owner: this.instance, leaseUntil: now + this.leaseMs } },
+    );
+    return taken === undefined ? "busy" : "seized";
+  }
+
   /** Keeps this instance's claim alive while the work runs. */
   async renew(key: string): Promise<void> {
     await this.replies.updateOne({ _id: key, owner: this.instance, state: "running" }, { $set: { leaseUntil: Date.now() + this.leaseMs } });
