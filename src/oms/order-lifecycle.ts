@@ -3,7 +3,7 @@ import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.j
 import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
 import type { BlockStore, CodeFiller } from "../core/codes/index.js";
 import { OrderStateError } from "../domain/domain-errors.js";
-import { type DownstreamOutbox, type Journal, retransmitUntil } from "../core/iotp/index.js";
+import { type DownstreamOutbox, type Journal, requireQuota, retransmitUntil } from "../core/iotp/index.js";
 import type { Notifier } from "../core/runtime/index.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
@@ -19,6 +19,8 @@ export interface OrderLifecycleDeps {
   notifier: Notifier;
   journal: Journal;
   outbox: DownstreamOutbox;
+  /** How long a cancel mark is kept, and how many one participant may have (then a new one is refused). */
+  cancelMarkLimits: { retentionMs: number; maxPerCaller: number };
 }
 
 /** Closes the order here, then its pool and emission order below. Closing twice is harmless. */
@@ -43,14 +45,21 @@ export async function cancelOrder(
     await loadOrder(d.orders, req.orderId, participantId);
     return endOrder(d, req.orderId, participantId, requestId, "cancel");
   }
-  await insertOrLoad(d.cancelMarks, { _id: cancelMarkId(participantId, req.createRequestId), createdAt: Date.now() });
+  const _id = cancelMarkId(participantId, req.createRequestId);
+  const now = Date.now();
+  const { retentionMs, maxPerCaller } = d.cancelMarkLimits;
+  // New marks past the cap are refused, never old ones dropped: a dropped mark would let its order run.
+  if (!(await isCancelledBeforeCreation(d, participantId, req.createRequestId)))
+    await requireQuota(d.cancelMarks, { participantId, expiresAt: { $gt: now } }, maxPerCaller, "cancel marks");
+  await insertOrLoad(d.cancelMarks, { _id, participantId, createdAt: now, expiresAt: now + retentionMs });
   const placed = await d.orders.findOne({ participantId, requestId: req.createRequestId });
   return placed === undefined ? undefined : endOrder(d, placed._id, participantId, requestId, "cancel");
 }
 
 /** Whether a cancel already named this CreateOrder request. */
 export async function isCancelledBeforeCreation(d: OrderLifecycleDeps, participantId: string, createRequestId: string): Promise<boolean> {
-  return (await d.cancelMarks.findOne({ _id: cancelMarkId(participantId, createRequestId) })) !== undefined;
+  const mark = await d.cancelMarks.findOne({ _id: cancelMarkId(participantId, createRequestId) });
+  return mark !== undefined && (mark.expiresAt === undefined || mark.expiresAt > Date.now());
 }
 
 async function endOrder(

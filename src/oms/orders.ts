@@ -49,11 +49,15 @@ export async function openOrders(store: Store): Promise<Collection<OrderDoc>> {
 export interface CancelMarkDoc {
   /** "<participant>|<create request id>" */
   _id: string;
+  /** Its owner, for the per-participant cap (CANCEL_MARK_MAX_PER_CALLER); absent on marks of older versions. */
+  participantId?: string;
   createdAt: number;
+  /** Forgotten after CANCEL_MARK_RETENTION_MS; absent: kept. */
+  expiresAt?: number;
 }
 
 export async function openCancelMarks(store: Store): Promise<Collection<CancelMarkDoc>> {
-  return store.collection<CancelMarkDoc>("cancel_marks");
+  return store.collection<CancelMarkDoc>("cancel_marks", [{ fields: ["participantId"] }, { fields: ["expiresAt"] }]);
 }
 
 export function cancelMarkId(participantId: string, createRequestId: string): string {

@@ -1,5 +1,5 @@
 import { createClient, type Transport } from "@connectrpc/connect";
-import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/index.js";
+import { type AccessPolicy, DownstreamOutbox, sweepEvery, WorkLease } from "../core/iotp/index.js";
 import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
 import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
@@ -62,7 +62,15 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
   const cancelMarks = await openCancelMarks(store);
-  const deps = { orders, cancelMarks, blocks, registrar, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
+  const { cancelMarkRetentionMs: retentionMs, cancelMarkMaxPerCaller: maxPerCaller } = config.retention;
+  const cancelMarkLimits = { retentionMs, maxPerCaller };
+  const stopMarkSweep = sweepEvery(
+    Math.min(retentionMs, 60_000),
+    () => cancelMarks.deleteMany({ expiresAt: { $lt: Date.now() } }),
+    log,
+    "cancel mark",
+  );
+  const deps = { orders, cancelMarks, cancelMarkLimits, blocks, registrar, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
   // After a restart: closes and cancels the Registrar has not confirmed go out again.
   for (const order of await orders.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, order);
   const routes = omsRoutes(deps);
@@ -74,6 +82,7 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
     spec: roleSpec(base, [OmsService], POLICY, routes),
     async stop() {
       stopExpiry();
+      stopMarkSweep();
       filler.stopResuming();
       await tasks.stopAll();
       await base.close();
