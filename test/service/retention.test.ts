@@ -1,4 +1,6 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
+import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { Journal } from "../../src/core/iotp/journal.js";
@@ -87,5 +89,35 @@ describe("OMS cancel marks", () => {
     await sleep(2_100);
     const placed = await oms.createOrder({ order: milkOrder(5) }, { headers: { "x-request-id": "never-placed-0001" } });
     expect(placed.order?.status).toBe(OrderStatus.APPROVED);
+  });
+});
+
+describe("refused calls", () => {
+  it("leave the stored replies and the journal untouched but for one aggregate entry per cause", async () => {
+    const mesh = await inMemoryMesh();
+    try {
+      await mesh.apcs.placeOrder(milkOrder(5), "refusals-ok-0001");
+      const [replies, journal] = [await mesh.count("oms", "replies"), await mesh.count("oms", "journal")];
+      const anonymous = createClient(OmsService, inMemoryTransport(mesh.oms.spec));
+      const forged = createClient(OmsService, mesh.to("oms", "forged-token"));
+      for (let n = 0; n < 40; n++) {
+        const headers = { "x-request-id": n % 2 === 0 ? `HUGE-${"z".repeat(10_000)}` : `bad id ${n}` };
+        const client = n < 20 ? anonymous : forged;
+        expect((await rejection(client.createOrder({ order: milkOrder(5) }, { headers }))).code).toBe(Code.Unauthenticated);
+      }
+      // A caller with a token and a malformed request id: refused as malformed, before any reply is stored.
+      const malformed = await rejection(mesh.omsClient().createOrder({ order: milkOrder(5) }, { headers: { "x-request-id": "bad id" } }));
+      expect(reasonOf(malformed)).toBe("REQUEST_ID_MALFORMED");
+      expect([await mesh.count("oms", "replies"), await mesh.count("oms", "journal")]).toEqual([replies, journal]);
+      await mesh.oms.spec.refusals.flush();
+      const added = (await mesh.journal("oms")).slice(0, (await mesh.count("oms", "journal")) - journal);
+      expect(added.map((e) => [e.step, e.participantId, e.requestId, /^\d+ calls? refused \(\w+\)/.exec(e.message)?.[0]]).sort()).toEqual([
+        ["auth", "", "", "20 calls refused (TOKEN_MISSING)"],
+        ["auth", "", "", "20 calls refused (TOKEN_UNKNOWN)"],
+        ["malformed", "7700000001", "", "1 call refused (REQUEST_ID_MALFORMED)"],
+      ]);
+    } finally {
+      await mesh.close();
+    }
   });
 });
