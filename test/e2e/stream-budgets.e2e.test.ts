@@ -1,18 +1,20 @@
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { createClient } from "@connectrpc/connect";
 import http2 from "node:http2";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Apcs } from "../../src/apcs/apcs-client.js";
 import { parseAddress } from "../../src/core/config.js";
 import { createDownstreamTransport } from "../../src/core/process/downstream-transport.js";
+import { JournalService } from "../../src/gen/emission/journal/v1/journal_pb.js";
 import { CreateOrderRequestSchema, OmsService, WatchOrderRequestSchema } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { HealthCheckRequestSchema } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { grpcJsServerStream, grpcJsUnary } from "../support/grpc-js-client.js";
 import { milkOrder } from "../support/orders.js";
 import { startMesh } from "../support/processes.js";
 import { grpcFrame, rawGrpcCall } from "../support/raw-grpc.js";
-import { TOKENS } from "../support/test-config.js";
+import { PARTICIPANT, TOKENS } from "../support/test-config.js";
 
 /** Small budgets, so a flood is a few dozen streams, not thousands. */
 const PER_PARTICIPANT = 24;
@@ -21,6 +23,24 @@ const PER_CONNECTION = 2_400;
 const HEALTH_WATCH = "/grpc.health.v1.Health/Watch";
 
 type Mesh = Awaited<ReturnType<typeof startMesh>>;
+
+/** Streams refused for their budget, as OMS journaled them per window (step overload), by participant. */
+async function streamRefusals(mesh: Mesh, participantId: string, expected: number): Promise<number> {
+  const journal = createClient(
+    JournalService,
+    createDownstreamTransport({ address: parseAddress(mesh.oms.address), token: TOKENS.admin, maxMessageBytes: 4 * 1024 * 1024 }),
+  );
+  let total = 0;
+  for (let i = 0; i < 50 && total < expected; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const { entries } = await journal.listJournal({ step: "overload", pageSize: 1000 });
+    total = entries
+      .filter((e) => e.participantId === participantId)
+      .map((e) => /^(\d+) calls? refused \(STREAMS_EXHAUSTED\)/.exec(e.message)?.[1])
+      .reduce((n, c) => n + Number(c ?? 0), 0);
+  }
+  return total;
+}
 
 function apcsFor(mesh: Mesh, token: string): Promise<Apcs> {
   return Apcs.open({
@@ -94,6 +114,7 @@ describe("stream budgets per participant and per connection (real processes)", (
         expect(r.error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
         expect(Number(r.error.metadata.get("grpc-retry-pushback-ms")[0])).toBeGreaterThan(0);
       }
+      expect(await streamRefusals(mesh, PARTICIPANT, 3)).toBe(3);
       // B, meanwhile: an order placed, watched and its codes streamed, each within a second.
       const started = Date.now();
       const theirs = await b.placeOrder(milkOrder(10));
@@ -129,6 +150,7 @@ describe("stream budgets per participant and per connection (real processes)", (
         expect(r.status).toBe("8");
         expect(Number(r.pushback)).toBeGreaterThan(0);
       }
+      expect(await streamRefusals(mesh, "", 2)).toBe(2);
       // Another connection has its own bound.
       expect((await rawStream(other, HEALTH_WATCH, body).began).status).toBeUndefined();
       // A closed watch frees its slot.
