@@ -18,20 +18,21 @@ export function errorInterceptor(log: Logger, budget = new LogBudget(), counted:
   return (next) => async (req) => {
     const fail = (err: unknown): never => {
       const e = withErrorInfo(toConnectError(err));
-      if (counted(e)) throw e;
+      const line = {
+        method: `${req.service.typeName}/${req.method.name}`,
+        requestId: loggableRequestId(req.header.get(REQUEST_ID_HEADER)),
+        code: grpcCodeName(e.code),
+      };
+      // Counted refusals are journaled in aggregate; one line each only when debugging.
+      if (counted(e)) {
+        log.debug(line, clip(e.rawMessage, MAX_MESSAGE_CHARS));
+        throw e;
+      }
       const { level, limited } = levelOf(e, req.signal.aborted);
       // A client can cause refusals and resets at will: those lines are rate-limited per kind.
       const dropped = limited ? budget.take(`${level}:${e.code}`) : 0;
       if (dropped === undefined) throw e;
-      log[level](
-        {
-          method: `${req.service.typeName}/${req.method.name}`,
-          requestId: loggableRequestId(req.header.get(REQUEST_ID_HEADER)),
-          code: grpcCodeName(e.code),
-          ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}),
-        },
-        clip(e.rawMessage, MAX_MESSAGE_CHARS),
-      );
+      log[level]({ ...line, ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}) }, clip(e.rawMessage, MAX_MESSAGE_CHARS));
       throw e;
     };
     try {
