@@ -58,6 +58,7 @@ export class StreamGate {
   private readonly open = new Map<string, number>();
   private readonly infraBySession = new WeakMap<http2.Http2Session, number>();
   private total = 0;
+  private readonly wire = new Map<string, RefusalWire>();
 
   constructor(private readonly o: StreamGateOptions) {
     for (const s of o.services) {
@@ -93,13 +94,15 @@ export class StreamGate {
     const used = this.open.get(key) ?? 0;
     const s = this.o.streams;
     const budget = caller !== undefined && caller.role !== "apcs" ? s.maxStreamsPerRole : s.maxStreamsPerParticipant;
-    const refusal =
+    const refusal: Refusal | undefined =
       this.total >= this.o.maxStreams
-        ? `the server has ${this.total} open streams (limit ${this.o.maxStreams})`
+        ? "server"
         : used >= budget
-          ? `${caller === undefined ? "this caller" : "your"} streams are at their limit of ${budget}`
+          ? caller !== undefined && caller.role !== "apcs"
+            ? "role"
+            : "participant"
           : kind === "infra" && onSession >= s.maxInfraStreamsPerConnection
-            ? `this connection has ${onSession} health and reflection streams open (limit ${s.maxInfraStreamsPerConnection})`
+            ? "connection"
             : undefined;
     if (refusal !== undefined) {
       this.refuse(req, res, refusal, caller?.participantId ?? "");
@@ -119,41 +122,78 @@ export class StreamGate {
   }
 
   /** RESOURCE_EXHAUSTED with a jittered retry hint, in the caller's protocol; counted, never logged. */
-  private refuse(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, why: string, participantId: string): void {
+  private refuse(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, why: Refusal, participantId: string): void {
     const hint = Math.round(this.o.retryHintMs * (1 + Math.random()));
-    const message = `${why}; retry in ${hint} ms`;
-    this.o.refusals.add("STREAMS_EXHAUSTED", Code.ResourceExhausted, message, participantId);
-    const info = errorInfo("STREAMS_EXHAUSTED").value;
-    const retry = create(RetryInfoSchema, { retryDelay: durationFromMs(hint) });
+    const r = this.refusalOf(why, hint);
+    this.o.refusals.add("STREAMS_EXHAUSTED", Code.ResourceExhausted, r.message, participantId);
     const contentType = headerOf(req, "content-type");
     res.statusCode = 200;
     if (contentType.startsWith("application/connect")) {
       // Connect streaming: the error is the end-of-stream message.
       res.setHeader("content-type", contentType);
-      const details = [
-        { type: RetryInfoSchema.typeName, value: base64(toBinary(RetryInfoSchema, retry)) },
-        { type: ErrorInfoSchema.typeName, value: base64(toBinary(ErrorInfoSchema, info)) },
-      ];
-      const json = Buffer.from(JSON.stringify({ error: { code: "resource_exhausted", message, details } }));
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt8(0b10, 0);
-      prefix.writeUInt32BE(json.length, 1);
-      res.end(Buffer.concat([prefix, json]));
+      res.end(r.connectBody);
       return;
     }
     // gRPC (and gRPC-web): Trailers-Only, one HEADERS frame with END_STREAM, which retry policies honour.
+    res.setHeader("content-type", contentType.startsWith("application/grpc") ? contentType : "application/grpc");
+    for (const [name, value] of Object.entries(r.grpcHeaders)) res.setHeader(name, value);
+    res.end();
+  }
+
+  /**
+   * A refusal's wire form, made once per cause and hint and kept (a few
+   * hundred at most): encoding a google.rpc.Status per refused stream would
+   * cost more than the rest of the refusal.
+   */
+  private refusalOf(why: Refusal, hint: number): RefusalWire {
+    const key = `${why}:${hint}`;
+    const cached = this.wire.get(key);
+    if (cached !== undefined) return cached;
+    const s = this.o.streams;
+    const limit = {
+      server: `the server's streams are at their limit of ${this.o.maxStreams}`,
+      role: `this role's streams are at their limit of ${s.maxStreamsPerRole}`,
+      participant: `this participant's streams are at their limit of ${s.maxStreamsPerParticipant}`,
+      connection: `this connection's health and reflection streams are at their limit of ${s.maxInfraStreamsPerConnection}`,
+    }[why];
+    const message = `${limit}; retry in ${hint} ms`;
+    const info = errorInfo("STREAMS_EXHAUSTED").value;
+    const retry = create(RetryInfoSchema, { retryDelay: durationFromMs(hint) });
     const status = create(StatusSchema, {
       code: Code.ResourceExhausted,
       message,
       details: [anyPack(RetryInfoSchema, retry), anyPack(ErrorInfoSchema, info)],
     });
-    res.setHeader("content-type", contentType.startsWith("application/grpc") ? contentType : "application/grpc");
-    res.setHeader("grpc-status", String(Code.ResourceExhausted));
-    res.setHeader("grpc-message", encodeGrpcMessage(message));
-    res.setHeader("grpc-retry-pushback-ms", String(hint));
-    res.setHeader("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)).toString("base64"));
-    res.end();
+    const details = [
+      { type: RetryInfoSchema.typeName, value: base64(toBinary(RetryInfoSchema, retry)) },
+      { type: ErrorInfoSchema.typeName, value: base64(toBinary(ErrorInfoSchema, info)) },
+    ];
+    const json = Buffer.from(JSON.stringify({ error: { code: "resource_exhausted", message, details } }));
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt8(0b10, 0);
+    prefix.writeUInt32BE(json.length, 1);
+    const wire: RefusalWire = {
+      message,
+      grpcHeaders: {
+        "grpc-status": String(Code.ResourceExhausted),
+        "grpc-message": encodeGrpcMessage(message),
+        "grpc-retry-pushback-ms": String(hint),
+        "grpc-status-details-bin": Buffer.from(toBinary(StatusSchema, status)).toString("base64"),
+      },
+      connectBody: Buffer.concat([prefix, json]),
+    };
+    this.wire.set(key, wire);
+    return wire;
   }
+}
+
+/** Which budget a refused stream is over. */
+type Refusal = "server" | "role" | "participant" | "connection";
+
+interface RefusalWire {
+  message: string;
+  grpcHeaders: Record<string, string>;
+  connectBody: Buffer;
 }
 
 function headerOf(req: http2.Http2ServerRequest, name: string): string {
