@@ -1,6 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { reasonOf } from "../../src/core/rpc/error-info.js";
+import { retryHintOf } from "../../src/core/rpc/retry-hint.js";
+import { rejection } from "../support/rejection.js";
 import http2 from "node:http2";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -114,7 +118,20 @@ describe("stream budgets per participant and per connection (real processes)", (
         expect(r.error.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
         expect(Number(r.error.metadata.get("grpc-retry-pushback-ms")[0])).toBeGreaterThan(0);
       }
-      expect(await streamRefusals(mesh, PARTICIPANT, 3)).toBe(3);
+      // Over the Connect protocol the refusal is the stream's end message, with the same reason and hint.
+      const overConnect = createClient(OmsService, createConnectTransport({ baseUrl: `http://${mesh.oms.address}`, httpVersion: "2" }));
+      const connectRefusal = await rejection(
+        (async () => {
+          for await (const _ of overConnect.watchOrder({ orderId: order.orderId }, { headers: { authorization: `Bearer ${TOKENS.apcs}` } }))
+            break;
+        })(),
+      );
+      expect([connectRefusal.code, reasonOf(connectRefusal), retryHintOf(connectRefusal) !== undefined]).toEqual([
+        Code.ResourceExhausted,
+        "STREAMS_EXHAUSTED",
+        true,
+      ]);
+      expect(await streamRefusals(mesh, PARTICIPANT, 4)).toBe(4);
       // B, meanwhile: an order placed, watched and its codes streamed, each within a second.
       const started = Date.now();
       const theirs = await b.placeOrder(milkOrder(10));
