@@ -37,7 +37,7 @@ import {
   type TlsMaterial,
 } from "../rpc/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
-import { StreamGate } from "./stream-gate.js";
+import { StreamGate, type StreamGateGauge } from "./stream-gate.js";
 
 export interface ServerSpec {
   log: Logger;
@@ -149,6 +149,8 @@ export interface BuiltRole {
 export interface RunningServer {
   port: number;
   health: HealthState;
+  /** Open streams now, in all and per caller (for metrics). */
+  streams(): StreamGateGauge;
   close(): Promise<void>;
 }
 
@@ -220,6 +222,7 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
   return {
     port,
     health,
+    streams: () => gate.gauge(),
     async close() {
       health.shutdown();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
