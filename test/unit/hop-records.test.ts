@@ -115,11 +115,25 @@ describe("OmsOrders", () => {
     });
 
     it("keeps a cancel's mark of a CreateOrder request id, per participant", async () => {
-      const marks = await CancelMarks.open(await open());
+      const marks = await CancelMarks.open(await open(), { retentionMs: 60_000, maxPerCaller: 2 });
       await marks.mark("p1", "create-1");
       await marks.mark("p1", "create-1");
       expect(await marks.named("p1", "create-1")).toBe(true);
       expect(await marks.named("p2", "create-1")).toBe(false);
+    });
+
+    it("refuses a participant's new cancel mark past its cap, and forgets marks past their retention", async () => {
+      const marks = await CancelMarks.open(await open(), { retentionMs: 1_000, maxPerCaller: 2 });
+      const t0 = Date.now();
+      await marks.mark("p1", "a", t0);
+      await marks.mark("p1", "b", t0);
+      await expect(marks.mark("p1", "c", t0)).rejects.toThrow("too many cancel marks");
+      await marks.mark("p1", "b", t0); // the same mark again takes nothing new
+      await marks.mark("p2", "c", t0); // another participant has its own cap
+      expect(await marks.named("p1", "a", t0 + 2_000)).toBe(false);
+      await marks.sweepExpired(t0 + 2_000);
+      await marks.mark("p1", "c", t0 + 2_000);
+      expect(await marks.named("p1", "c", t0 + 2_000)).toBe(true);
     });
   });
 });

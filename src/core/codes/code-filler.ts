@@ -37,6 +37,10 @@ export interface CodeFillerDeps {
  * Fetches an order's codes from the role below asynchronously (steps 10.1
  * and 14.1): the stream is opened at once, the role below sends blocks as
  * they exist, and each block is stored here before the next is taken.
+ * One stream per order being filled, all over the one connection to the
+ * role below, with no bound here: the bound is the orders still active at
+ * the Emission server (participants × MAX_ACTIVE_ORDERS), which config.ts
+ * holds MAX_STREAMS_PER_ROLE and MAX_STREAMS_PER_CONNECTION to.
  */
 export class CodeFiller {
   constructor(

@@ -35,6 +35,10 @@ export interface Hop<T extends HopRecordDoc, R extends HopRecords<T>, B extends 
   records: R;
   client: Client<B>;
   store: Store;
+  config: MeshConfig;
+  log: Logger;
+  /** Registers what the role's own parts need stopped with the role (sweeps, timers). */
+  onStop(stop: () => void): void;
 }
 
 export interface HopOptions {
@@ -66,6 +70,7 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
   );
   filler.startResuming(); // records left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
+  const stops: (() => void)[] = [];
   const hop: Hop<T, R, B> = {
     role: role.role,
     records,
@@ -78,6 +83,9 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
     outbox,
     recheckMs: config.recheckMs,
     store,
+    config,
+    log,
+    onStop: (stop) => stops.push(stop),
   };
   await resendPendingEnds(hop);
   const routes = await role.routes(hop);
@@ -86,6 +94,7 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
     spec: roleSpec(base, [role.service], role.policy, routes),
     async stop() {
       stopExpiry();
+      for (const stop of stops) stop();
       filler.stopResuming();
       await tasks.stopAll();
       await base.close();

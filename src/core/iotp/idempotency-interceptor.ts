@@ -51,7 +51,7 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
     const digest = createHash("sha256").update(toBinary(req.method.input, req.message)).digest("base64");
     const until = Date.now() + o.maxWaitMs;
     for (;;) {
-      const claim = await o.replies.claim(key, digest);
+      const claim = await o.replies.claim(key, digest, Date.now(), callerName(req));
       switch (claim.kind) {
         case "new":
           req.contextValues.set(requestSinceKey, claim.since);
@@ -75,9 +75,14 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
   };
 }
 
-function replyKey(req: UnaryRequest): string {
+/** The caller as its stored replies are counted: "<role>:<participant>", "" for none. */
+function callerName(req: UnaryRequest): string {
   const caller = req.contextValues.get(callerKey);
-  const who = caller === undefined ? "anonymous" : `${caller.role}:${caller.participantId}`;
+  return caller === undefined ? "" : `${caller.role}:${caller.participantId}`;
+}
+
+function replyKey(req: UnaryRequest): string {
+  const who = callerName(req) || "anonymous";
   return `${who}|${req.service.typeName}/${req.method.name}|${req.header.get(REQUEST_ID_HEADER) ?? ""}`;
 }
 

@@ -12,6 +12,9 @@ import {
   type Caller,
   idempotencyInterceptor,
   type Journal,
+  type RefusalTally,
+  refusalInterceptor,
+  refusalKindOf,
   type ReplyStore,
 } from "../iotp/index.js";
 import type { Address, MeshConfig } from "../config.js";
@@ -34,6 +37,7 @@ import {
   type TlsMaterial,
 } from "../rpc/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
+import { StreamGate, type StreamGateGauge } from "./stream-gate.js";
 
 export interface ServerSpec {
   log: Logger;
@@ -43,8 +47,11 @@ export interface ServerSpec {
   tokens: ReadonlyMap<string, Caller>;
   /** Stored replies of the role's state-changing calls. */
   replies: ReplyStore;
-  /** Where refused calls are journaled. */
+  /** The role's journal. */
   journal: Journal;
+  /** Refusals (auth, malformed headers, overload): counted, journaled in aggregate, not logged one by one. */
+  refusals: RefusalTally;
+  streams: MeshConfig["streams"];
   serverRole: MeshConfig["serverRole"];
   routes(router: ConnectRouter): void;
 }
@@ -92,10 +99,9 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
 export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 }): Interceptor[] {
   const { serverRole: r } = spec;
   return [
-    errorInterceptor(spec.log),
-    authInterceptor(spec.tokens, spec.policy, (f) =>
-      spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error }),
-    ),
+    errorInterceptor(spec.log, undefined, (e) => refusalKindOf(e) !== undefined),
+    refusalInterceptor(spec.refusals),
+    authInterceptor(spec.tokens, spec.policy, (error, participantId) => spec.refusals.count(error, participantId)),
     requestIdInterceptor(spec.services),
     contractInterceptor(spec.services),
     admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
@@ -119,6 +125,20 @@ export function meshRoutes(spec: ServerSpec, health: HealthState): (router: Conn
   };
 }
 
+/**
+ * What one HTTP/2 connection may hold: its streams at once (past it the
+ * client gets REFUSED_STREAM, which gRPC clients retry), the headers of one
+ * call, and the memory nghttp2 buffers for it (frames, header tables) before
+ * it refuses new streams (ENHANCE_YOUR_CALM).
+ */
+function sessionLimits(s: MeshConfig["streams"]): http2.ServerOptions {
+  return {
+    settings: { maxConcurrentStreams: s.maxStreamsPerConnection, maxHeaderListSize: s.maxHeaderListBytes },
+    maxHeaderListPairs: 128,
+    maxSessionMemory: 32,
+  };
+}
+
 /** A role wired to its store, ready to serve: tests can also serve it in memory. */
 export interface BuiltRole {
   spec: ServerSpec;
@@ -129,6 +149,8 @@ export interface BuiltRole {
 export interface RunningServer {
   port: number;
   health: HealthState;
+  /** Open streams now, in all and per caller (for metrics). */
+  streams(): StreamGateGauge;
   close(): Promise<void>;
 }
 
@@ -152,9 +174,18 @@ export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial
 export async function listen(spec: ServerSpec, address: Address, tls?: TlsMaterial): Promise<RunningServer> {
   const health = new HealthState();
   warmContractRules(spec.services);
-  const handler = createMeshHandler(spec, health);
+  const gate = new StreamGate({
+    services: spec.services,
+    tokens: spec.tokens,
+    streams: spec.streams,
+    maxStreams: spec.serverRole.maxStreams,
+    retryHintMs: spec.serverRole.retryHintMs,
+    refusals: spec.refusals,
+  });
+  const handler = gate.wrap(createMeshHandler(spec, health));
+  const options = sessionLimits(spec.streams);
   const server: http2.Http2Server | http2.Http2SecureServer =
-    tls === undefined ? http2.createServer({}, handler) : http2.createSecureServer(serverTlsOptions(tls), handler);
+    tls === undefined ? http2.createServer(options, handler) : http2.createSecureServer({ ...serverTlsOptions(tls), ...options }, handler);
   if (tls !== undefined && isMutual(tls)) {
     // Who connects, by certificate: the bearer token still says which role a call is from.
     server.on("secureConnection", (socket: TLSSocket) =>
@@ -191,6 +222,7 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
   return {
     port,
     health,
+    streams: () => gate.gauge(),
     async close() {
       health.shutdown();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -3,7 +3,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { MemoryStore } from "../../store/memory-store.js";
 import { MongoStore } from "../../store/mongo-store.js";
 import type { Store } from "../../store/store.js";
-import { type AccessPolicy, InstanceLiveness, Journal, registerJournal, ReplyStore } from "../iotp/index.js";
+import { type AccessPolicy, InstanceLiveness, Journal, RefusalTally, registerJournal, ReplyStore, sweepEvery } from "../iotp/index.js";
 import type { MeshConfig } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
 import { createLogger, type Logger } from "../runtime/index.js";
@@ -16,6 +16,8 @@ export interface RoleBase {
   store: Store;
   journal: Journal;
   replies: ReplyStore;
+  /** Refusals counted per cause, journaled in aggregate (and read by metrics). */
+  refusals: RefusalTally;
   /** This instance's heartbeat in the role's store: who holds claims and leases, and whether they still live. */
   liveness: InstanceLiveness;
   /** Stops the reply sweeper and closes a store the role opened itself. */
@@ -35,22 +37,30 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const store = o.store ?? (await openStore(o.role, o.config));
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
-  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness);
-  // Stored replies are forgotten after their time to live (no TTL index needed).
-  const sweeper = setInterval(
-    () => void replies.sweep().catch((err: unknown) => log.warn({ err }, "reply sweep failed")),
-    Math.min(replyTtlMs, 60_000),
-  );
-  sweeper.unref();
+  const r = o.config.retention;
+  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness, {
+    perParticipant: r.replyMaxPerParticipant,
+    perRole: r.replyMaxPerRole,
+  });
+  const journal = await Journal.open(store, o.role, log, { retentionMs: r.journalRetentionMs, maxPerCaller: r.journalMaxPerCaller });
+  const refusals = new RefusalTally((record) => journal.record(record), r.refusalWindowMs);
+  refusals.start();
+  // Stored replies and journal entries are forgotten after their time (no TTL index needed).
+  const stopSweeps = [
+    sweepEvery(Math.min(replyTtlMs, 60_000), () => replies.sweep(), log, "reply"),
+    sweepEvery(Math.min(r.journalRetentionMs, 60_000), () => journal.sweep(), log, "journal"),
+  ];
   return {
     config: o.config,
     log,
     store,
-    journal: await Journal.open(store, o.role, log),
+    journal,
     replies,
+    refusals,
     liveness,
     async close() {
-      clearInterval(sweeper);
+      for (const stop of stopSweeps) stop();
+      await refusals.stop();
       await liveness.stop().catch((err: unknown) => log.warn({ err }, "could not remove the instance record"));
       if (o.store === undefined) await store.close();
     },
@@ -77,6 +87,8 @@ export function roleSpec(
     tokens: base.config.tokens,
     replies: base.replies,
     journal: base.journal,
+    refusals: base.refusals,
+    streams: base.config.streams,
     serverRole: base.config.serverRole,
     routes(router) {
       routes(router);
