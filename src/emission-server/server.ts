@@ -73,12 +73,16 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
       await db.chunks.deleteMany({ _id: { $in: chunks } });
     },
   });
+  const stopWork = async (): Promise<void> => {
+    stopExpiry();
+    keys.stop();
+    await emitter.stop();
+  };
   return {
     spec: roleSpec(base, [EmitterService], POLICY, routes),
+    stopWork,
     async stop() {
-      stopExpiry();
-      keys.stop();
-      await emitter.stop();
+      await stopWork();
       await base.close();
     },
   };

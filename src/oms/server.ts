@@ -49,10 +49,8 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const registrar = createClient(
-    RegistrarService,
-    transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream),
-  );
+  const below = transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream);
+  const registrar = createClient(RegistrarService, below);
   const filler = createArrayFiller(
     { blocks, notifier, tasks, journal, log },
     orders,
@@ -70,12 +68,16 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
     retentionMs: config.serverRole.codeRetentionMs,
     log,
   });
+  const stopWork = async (): Promise<void> => {
+    stopExpiry();
+    filler.stopResuming();
+    await tasks.stopAll();
+  };
   return {
-    spec: roleSpec(base, [OmsService], POLICY, routes),
+    spec: roleSpec(base, [OmsService], POLICY, routes, below),
+    stopWork,
     async stop() {
-      stopExpiry();
-      filler.stopResuming();
-      await tasks.stopAll();
+      await stopWork();
       await base.close();
     },
   };

@@ -48,10 +48,8 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const emitter = createClient(
-    EmitterService,
-    transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream),
-  );
+  const below = transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream);
+  const emitter = createClient(EmitterService, below);
   const filler = createPoolFiller(
     { blocks, notifier, tasks, journal, log },
     pools,
@@ -68,12 +66,16 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
     retentionMs: config.serverRole.codeRetentionMs,
     log,
   });
+  const stopWork = async (): Promise<void> => {
+    stopExpiry();
+    filler.stopResuming();
+    await tasks.stopAll();
+  };
   return {
-    spec: roleSpec(base, [RegistrarService], POLICY, routes),
+    spec: roleSpec(base, [RegistrarService], POLICY, routes, below),
+    stopWork,
     async stop() {
-      stopExpiry();
-      filler.stopResuming();
-      await tasks.stopAll();
+      await stopWork();
       await base.close();
     },
   };

@@ -16,6 +16,7 @@ import {
 } from "../iotp/index.js";
 import type { Address, MeshConfig } from "../config.js";
 import { warmContractRules } from "../../domain/contract-rules.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import {
   contractInterceptor,
   DEFAULT_MESSAGE_BYTES,
@@ -34,6 +35,9 @@ import {
   type TlsMaterial,
 } from "../rpc/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
+import { CallDrain } from "./call-drain.js";
+import { Readiness, type ReadinessProbes } from "./readiness.js";
+import { shutDown } from "./shutdown.js";
 
 export interface ServerSpec {
   log: Logger;
@@ -47,6 +51,8 @@ export interface ServerSpec {
   journal: Journal;
   serverRole: MeshConfig["serverRole"];
   routes(router: ConnectRouter): void;
+  /** What the role's readiness depends on (its store, the role below); always ready without. */
+  probes?: ReadinessProbes;
 }
 
 /**
@@ -55,12 +61,12 @@ export interface ServerSpec {
  * with gRPC responses made wire-conformant (Trailers-Only errors, spec
  * grpc-message encoding).
  */
-export function createMeshHandler(spec: ServerSpec, health: HealthState) {
+export function createMeshHandler(spec: ServerSpec, health: HealthState, drain?: CallDrain) {
   return grpcWire(
     connectNodeAdapter({
       // Every route has its own limit (limitedRouter); this bounds anything else.
       readMaxBytes: DEFAULT_MESSAGE_BYTES,
-      interceptors: meshInterceptors(spec),
+      interceptors: meshInterceptors(spec, undefined, drain),
       routes: meshRoutes(spec, health),
       fallback: unimplemented,
     }),
@@ -85,14 +91,20 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
 
 /**
  * Outermost first: every error is logged and mapped; callers are
- * authenticated before anything else; a request breaking its contract is
+ * authenticated before anything else (a server shutting down refuses calls
+ * even before that); a request breaking its contract is
  * refused before it is stored or worked on; overload is refused before any work;
  * duplicates are answered from stored replies.
  */
-export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 }): Interceptor[] {
+export function meshInterceptors(
+  spec: ServerSpec,
+  gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 },
+  drain?: CallDrain,
+): Interceptor[] {
   const { serverRole: r } = spec;
   return [
     errorInterceptor(spec.log),
+    ...(drain === undefined ? [] : [drain.interceptor()]),
     authInterceptor(spec.tokens, spec.policy, (f) =>
       spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error }),
     ),
@@ -122,25 +134,86 @@ export function meshRoutes(spec: ServerSpec, health: HealthState): (router: Conn
 /** A role wired to its store, ready to serve: tests can also serve it in memory. */
 export interface BuiltRole {
   spec: ServerSpec;
-  /** Stops the role's background work (after the server stopped taking calls). */
+  /**
+   * Stops the role's background work at a safe point (a block stored, never
+   * half of one) and releases its leases, leaving the store open for the
+   * calls still in progress. Work started after it does not run.
+   */
+  stopWork(): Promise<void>;
+  /** Stops the background work and closes the role (its store, its instance record). */
   stop(): Promise<void>;
 }
 
 export interface RunningServer {
   port: number;
   health: HealthState;
+  /** The grace period close() gives calls in progress. */
+  graceMs: number;
+  /** Shuts down gracefully (see shutdown.ts). */
   close(): Promise<void>;
 }
 
-/** Serves a built role on the address (over TLS when `tls` is given), and stops the role when the server closes. */
+/** Serves a built role on the address (over TLS when `tls` is given); close() shuts it down gracefully. */
 export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial): Promise<RunningServer> {
-  const server = await listen(role.spec, address, tls);
+  const graceMs = role.spec.serverRole.shutdownGraceMs;
+  const drain = new CallDrain(role.spec.serverRole.retryHintMs);
+  const server = await listen(role.spec, address, tls, drain);
+  const { health } = server;
+  const r = role.spec.serverRole;
+  const probes = role.spec.probes ?? { store: () => Promise.resolve() };
+  const readiness = new Readiness(
+    health,
+    role.spec.services.map((s) => s.typeName),
+    probes,
+    { probeMs: r.healthProbeMs, timeoutMs: r.healthProbeTimeoutMs, belowUnreachableMs: r.belowUnreachableMs },
+    role.spec.log,
+  );
+  readiness.start();
+  let closing: Promise<void> | undefined;
   return {
-    ...server,
-    async close() {
-      await server.close();
-      await role.stop();
+    port: server.port,
+    health,
+    graceMs,
+    close() {
+      closing ??= shutDown({
+        log: role.spec.log,
+        health,
+        readiness,
+        drain,
+        graceMs,
+        stopListening: server.stopListening,
+        stopWork: () => role.stopWork(),
+        async close() {
+          await server.close();
+          await role.stop();
+        },
+      });
+      return closing;
     },
+  };
+}
+
+interface Listening {
+  port: number;
+  health: HealthState;
+  /** Stops accepting connections; those open stay. */
+  stopListening(): void;
+  /** Closes every connection (GOAWAY, then destroyed after a while) and the listener. */
+  close(): Promise<void>;
+}
+
+type NodeHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+
+/**
+ * While draining, a connection that brings a new call (a health check aside)
+ * gets GOAWAY once that call is answered: the refusal tells the client to try
+ * again, and its retry opens a new connection, which reaches another instance.
+ * Calls still running on the connection finish on it.
+ */
+function goAwayWhileDraining(handler: NodeHandler, drain: CallDrain): NodeHandler {
+  return (req, res) => {
+    if (drain.isDraining && !req.url.startsWith(`/${Health.typeName}/`)) res.once("finish", () => req.stream.session?.close());
+    handler(req, res);
   };
 }
 
@@ -149,10 +222,10 @@ export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial
  * over TLS (h2 by ALPN) when `tls` is given: with a CA in it, only clients
  * presenting a certificate signed by that CA get through the handshake.
  */
-export async function listen(spec: ServerSpec, address: Address, tls?: TlsMaterial): Promise<RunningServer> {
+async function listen(spec: ServerSpec, address: Address, tls: TlsMaterial | undefined, drain: CallDrain): Promise<Listening> {
   const health = new HealthState();
   warmContractRules(spec.services);
-  const handler = createMeshHandler(spec, health);
+  const handler = goAwayWhileDraining(createMeshHandler(spec, health, drain), drain);
   const server: http2.Http2Server | http2.Http2SecureServer =
     tls === undefined ? http2.createServer({}, handler) : http2.createSecureServer(serverTlsOptions(tls), handler);
   if (tls !== undefined && isMutual(tls)) {
@@ -182,8 +255,10 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
     server.listen(address.port, address.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  for (const s of spec.services) health.set(s.typeName, "serving");
-  health.set("", "serving");
+  let closed: Promise<void> | undefined;
+  const stopListening = (): void => {
+    closed ??= new Promise<void>((resolve) => server.close(() => resolve()));
+  };
   // Always logged, whatever the level: supervisors and tests wait for this line to learn the port.
   spec.log
     .child({}, { level: "info" })
@@ -191,9 +266,10 @@ export async function listen(spec: ServerSpec, address: Address, tls?: TlsMateri
   return {
     port,
     health,
+    stopListening,
     async close() {
       health.shutdown();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      stopListening();
       // Open streams (code streams, watches) would hold close() forever.
       for (const s of sessions) s.close();
       const timer = setTimeout(() => {
