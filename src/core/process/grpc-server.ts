@@ -36,7 +36,7 @@ import {
 } from "../rpc/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
 import { CallDrain } from "./call-drain.js";
-import { Readiness, type ReadinessProbes } from "./readiness.js";
+import { type ReadinessProbes, roleReadiness } from "./readiness.js";
 import { shutDown } from "./shutdown.js";
 
 export interface ServerSpec {
@@ -159,15 +159,7 @@ export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial
   const drain = new CallDrain(role.spec.serverRole.retryHintMs);
   const server = await listen(role.spec, address, tls, drain);
   const { health } = server;
-  const r = role.spec.serverRole;
-  const probes = role.spec.probes ?? { store: () => Promise.resolve() };
-  const readiness = new Readiness(
-    health,
-    role.spec.services.map((s) => s.typeName),
-    probes,
-    { probeMs: r.healthProbeMs, timeoutMs: r.healthProbeTimeoutMs, belowUnreachableMs: r.belowUnreachableMs },
-    role.spec.log,
-  );
+  const readiness = roleReadiness(health, role.spec);
   readiness.start();
   let closing: Promise<void> | undefined;
   return {

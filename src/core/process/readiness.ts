@@ -1,3 +1,4 @@
+import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import type { HealthState } from "../rpc/index.js";
@@ -114,6 +115,26 @@ export class Readiness {
     for (const service of this.services) this.health.set(service, status);
     this.health.set("", status);
   }
+}
+
+/** What readiness reads of a role's server spec (ServerSpec has it). */
+export interface ReadinessSubject {
+  services: readonly DescService[];
+  probes?: ReadinessProbes | undefined;
+  serverRole: { healthProbeMs: number; healthProbeTimeoutMs: number; belowUnreachableMs: number };
+  log: Logger;
+}
+
+/** The readiness of a role's services, probed as configured (HEALTH_PROBE_MS, HEALTH_PROBE_TIMEOUT_MS, ROLE_BELOW_UNREACHABLE_MS). */
+export function roleReadiness(health: HealthState, spec: ReadinessSubject): Readiness {
+  const r = spec.serverRole;
+  return new Readiness(
+    health,
+    spec.services.map((s) => s.typeName),
+    spec.probes ?? { store: () => Promise.resolve() },
+    { probeMs: r.healthProbeMs, timeoutMs: r.healthProbeTimeoutMs, belowUnreachableMs: r.belowUnreachableMs },
+    spec.log,
+  );
 }
 
 /** A probe of the role below: health Check of its whole server ("" service), sent once. */
