@@ -40,7 +40,7 @@ export class Readiness {
   private storeProbe: Promise<boolean> | undefined;
   private belowAnsweredAt: number = Date.now();
   private ready = true;
-  private readonly stopping = new AbortController();
+  private stopped = false;
 
   constructor(
     private readonly health: HealthState,
@@ -60,7 +60,7 @@ export class Readiness {
 
   stop(): void {
     clearInterval(this.timer);
-    this.stopping.abort();
+    this.stopped = true;
   }
 
   /** One probe round (the timer runs them; tests may too). */
@@ -74,7 +74,7 @@ export class Readiness {
     if (belowOk) this.belowAnsweredAt = Math.max(this.belowAnsweredAt, now);
     const belowSilentMs = now - this.belowAnsweredAt;
     const belowDown = belowSilentMs >= this.o.belowUnreachableMs;
-    if (this.stopping.signal.aborted) return;
+    if (this.stopped) return;
     const ready = storeOk && !belowDown;
     if (ready === this.ready) return;
     if (ready) this.log.info("ready again: the store and the role below answer");
@@ -101,8 +101,7 @@ export class Readiness {
   private async probeBelow(): Promise<boolean> {
     if (this.probes.below === undefined) return true;
     try {
-      const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.o.timeoutMs)]);
-      await this.probes.below(signal, this.o.timeoutMs);
+      await this.probes.below(AbortSignal.timeout(this.o.timeoutMs), this.o.timeoutMs);
       return true;
     } catch (err) {
       return !UNREACHABLE.has(ConnectError.from(err).code);
