@@ -188,7 +188,7 @@ export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial
 interface Listening {
   port: number;
   health: HealthState;
-  /** Stops accepting connections; those open stay. */
+  /** Stops accepting connections and sends GOAWAY on idle ones; those with calls open stay. */
   stopListening(): void;
   /** Closes every connection (GOAWAY, then destroyed after a while) and the listener. */
   close(): Promise<void>;
@@ -234,13 +234,23 @@ async function listen(spec: ServerSpec, address: Address, tls: TlsMaterial | und
       spec.log.warn({ remote: socket.remoteAddress, reason }, "tls handshake failed");
     });
   }
-  const sessions = new Set<http2.ServerHttp2Session>();
+  /** Every open connection, with the streams (calls) open on it. */
+  const sessions = new Map<http2.Http2Session, number>();
   // Small gRPC frames must not wait for Nagle's algorithm.
   server.on("connection", (socket: Socket) => socket.setNoDelay(true));
   server.on("secureConnection", (socket: Socket) => socket.setNoDelay(true));
   server.on("session", (s) => {
-    sessions.add(s);
+    sessions.set(s, 0);
     s.once("close", () => sessions.delete(s));
+  });
+  server.on("stream", (stream: http2.ServerHttp2Stream) => {
+    const s = stream.session;
+    if (s === undefined || !sessions.has(s)) return;
+    sessions.set(s, (sessions.get(s) ?? 0) + 1);
+    stream.once("close", () => {
+      const open = sessions.get(s);
+      if (open !== undefined) sessions.set(s, open - 1);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -250,6 +260,8 @@ async function listen(spec: ServerSpec, address: Address, tls: TlsMaterial | und
   let closed: Promise<void> | undefined;
   const stopListening = (): void => {
     closed ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    // GOAWAY to idle connections: their clients' next call connects again, to another instance.
+    for (const [session, streams] of sessions) if (streams === 0) session.close();
   };
   // Always logged, whatever the level: supervisors and tests wait for this line to learn the port.
   spec.log
@@ -263,9 +275,9 @@ async function listen(spec: ServerSpec, address: Address, tls: TlsMaterial | und
       health.shutdown();
       stopListening();
       // Open streams (code streams, watches) would hold close() forever.
-      for (const s of sessions) s.close();
+      for (const s of sessions.keys()) s.close();
       const timer = setTimeout(() => {
-        for (const s of sessions) s.destroy();
+        for (const s of sessions.keys()) s.destroy();
       }, 2_000);
       await closed;
       clearTimeout(timer);
