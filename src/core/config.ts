@@ -109,6 +109,14 @@ const SERVER_ROLE = {
   workLeaseMs: positiveInt("WORK_LEASE_MS", 15 * SECOND_MS),
   /** How long codes of a finished order are kept after it was closed or cancelled. */
   codeRetentionMs: positiveInt("CODE_RETENTION_MS", 7 * DAY_MS),
+  /** How often a role checks that its store and the role below answer (readiness). */
+  healthProbeMs: positiveInt("HEALTH_PROBE_MS", SECOND_MS),
+  /** A store or role below that has not answered a probe within this long counts as not answering. */
+  healthProbeTimeoutMs: positiveInt("HEALTH_PROBE_TIMEOUT_MS", 2 * SECOND_MS),
+  /** A role below unreachable this long makes the role NOT_SERVING (a short blip does not). */
+  belowUnreachableMs: positiveInt("ROLE_BELOW_UNREACHABLE_MS", 10 * SECOND_MS),
+  /** On SIGTERM: how long calls in progress may take to finish before they are cut. */
+  shutdownGraceMs: positiveInt("SHUTDOWN_GRACE_MS", 15 * SECOND_MS),
 };
 
 /**

@@ -72,6 +72,11 @@ export class Emitter {
    * was interrupted once already, and its stream is waiting.
    */
   enqueue(order: EmissionOrderDoc, now = false): void {
+    if (this.stopping.signal.aborted) {
+      // Stopping: the order is another instance's to emit, at once.
+      void this.d.lease.release(order._id).catch(() => undefined);
+      return;
+    }
     if (this.queued.has(order._id)) return;
     this.queued.add(order._id);
     if (now) this.queue.unshift(order._id);
@@ -124,10 +129,16 @@ export class Emitter {
     this.scanner.unref();
   }
 
+  /**
+   * Stops at a safe point (the block being made is stored first) and releases
+   * the leases of the orders not finished, so another instance emits them at
+   * once instead of after the lease or this instance's heartbeat ran out.
+   */
   async stop(): Promise<void> {
     clearInterval(this.scanner);
     this.stopping.abort();
     await Promise.all([...this.workers]);
+    await Promise.all([...this.queued].map((id) => this.d.lease.release(id).catch(() => undefined)));
   }
 
   private async drain(): Promise<void> {
@@ -154,7 +165,8 @@ export class Emitter {
       if (retry) {
         this.queue.push(id);
         this.backlog += remaining - progress.emitted;
-      } else {
+      } else if (!this.stopping.signal.aborted) {
+        // When stopping, it stays queued, so stop() releases its lease.
         this.queued.delete(id);
       }
     }

@@ -74,13 +74,17 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     log,
     alsoDrop: (order) => db.serials.dropChunks(order),
   });
+  const stopWork = async (): Promise<void> => {
+    stopExpiry();
+    stopSweep();
+    keys.stop();
+    await emitter.stop();
+  };
   return {
     spec: roleSpec(base, [EmitterService], POLICY, routes),
+    stopWork,
     async stop() {
-      stopExpiry();
-      stopSweep();
-      keys.stop();
-      await emitter.stop();
+      await stopWork();
       await base.close();
     },
   };

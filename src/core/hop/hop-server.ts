@@ -60,7 +60,8 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const client = createClient(role.below.service, transportBelow(config, role.below.at(config), log, o.downstream));
+  const transport = transportBelow(config, role.below.at(config), log, o.downstream);
+  const client = createClient(role.below.service, transport);
   const below = role.below.adapt(client);
   const filler = createHopFiller(
     { blocks, notifier, tasks, journal, log, step: role.fillStep },
@@ -90,13 +91,18 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
   await resendPendingEnds(hop);
   const routes = await role.routes(hop);
   const stopExpiry = records.expireFinished(role.finished, blocks, { retentionMs: config.serverRole.codeRetentionMs, log });
+  const stopWork = async (): Promise<void> => {
+    stopExpiry();
+    for (const stop of stops) stop();
+    filler.stopResuming();
+    await tasks.stopAll();
+  };
   return {
-    spec: roleSpec(base, [role.service], role.policy, routes),
+    // The transport below also tells readiness whether the role below answers.
+    spec: roleSpec(base, [role.service], role.policy, routes, transport),
+    stopWork,
     async stop() {
-      stopExpiry();
-      for (const stop of stops) stop();
-      filler.stopResuming();
-      await tasks.stopAll();
+      await stopWork();
       await base.close();
     },
   };

@@ -1,11 +1,12 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Transport } from "@connectrpc/connect";
 import { MemoryStore } from "../../store/memory-store.js";
 import { MongoStore } from "../../store/mongo-store.js";
 import type { Store } from "../../store/store.js";
 import { type AccessPolicy, InstanceLiveness, Journal, RefusalTally, registerJournal, ReplyStore, sweepEvery } from "../iotp/index.js";
 import type { MeshConfig } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
+import { probeBelow } from "./readiness.js";
 import { createLogger, type Logger } from "../runtime/index.js";
 import { JournalService } from "../../gen/emission/journal/v1/journal_pb.js";
 
@@ -73,14 +74,20 @@ async function openStore(role: string, config: MeshConfig): Promise<Store> {
   return MongoStore.connect(config.mongodb.uri, `${config.mongodb.databasePrefix}${role}`);
 }
 
-/** The server spec of a role: its services plus the journal, behind the shared interceptors. */
+/**
+ * The server spec of a role: its services plus the journal, behind the shared
+ * interceptors; ready while its store answers and, given `below` (the
+ * transport to the role below), while that role answers.
+ */
 export function roleSpec(
   base: RoleBase,
   services: DescService[],
   policy: AccessPolicy,
   routes: (router: ConnectRouter) => void,
+  below?: Transport,
 ): ServerSpec {
   return {
+    probes: { store: () => base.liveness.probe(), ...(below === undefined ? {} : { below: probeBelow(below) }) },
     log: base.log,
     services: [...services, JournalService],
     policy,

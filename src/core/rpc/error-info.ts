@@ -31,7 +31,8 @@ export type ErrorReason =
   | "MESSAGE_TOO_LARGE"
   | "ROLE_BELOW_UNAVAILABLE"
   | "REPLY_UNUSABLE"
-  | "SERVICE_UNKNOWN";
+  | "SERVICE_UNKNOWN"
+  | "SHUTTING_DOWN";
 
 export interface ErrorInfoOptions {
   /** The seed step that failed, spelled as in the journal ("4.2", "9.1", "auth"). */

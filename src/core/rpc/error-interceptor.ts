@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { clip, LogBudget, type Logger, MAX_MESSAGE_CHARS } from "../runtime/index.js";
 import { toConnectError } from "./to-connect-error.js";
-import { withErrorInfo } from "./error-info.js";
+import { reasonOf, withErrorInfo } from "./error-info.js";
 import { grpcCodeName } from "./grpc-code-name.js";
 import { loggableRequestId, REQUEST_ID_HEADER } from "./request-id.js";
 
@@ -48,12 +48,15 @@ export function errorInterceptor(log: Logger, budget = new LogBudget(), counted:
 /**
  * error: a fault of the mesh (an internal error, a role below failing);
  * warn, rate-limited: a caller refused for its token or role;
- * info, rate-limited: the caller went away (cancel, reset stream: "Premature close");
+ * info, rate-limited: the caller went away (cancel, reset stream: "Premature close"),
+ * or the server is shutting down (SHUTTING_DOWN);
  * info: the caller's own mistake (a malformed request, an unknown order).
  */
 export function levelOf(e: ConnectError, callerGone: boolean): { level: Level; limited: boolean } {
   if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) return { level: "warn", limited: true };
   if (callerGone || e.code === Code.Canceled) return { level: "info", limited: true };
+  // Refusals and streams ended by a server shutting down are expected, not faults.
+  if (reasonOf(e) === "SHUTTING_DOWN") return { level: "info", limited: true };
   return { level: e.cause instanceof ConnectError || e.code >= 12 ? "error" : "info", limited: false };
 }
 
