@@ -180,7 +180,7 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
     totalBlocks: plan.totalBlocks,
     emittedBlocks: 0,
     emittedCodes: 0,
-    readyAt: d.emitter.estimateReadyAt(plan.totalCodes, now),
+    readyAt: d.emitter.estimateReadyAt(input.participantId, plan.totalCodes, now),
     createdAt: now,
     updatedAt: now,
   };

@@ -48,8 +48,10 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     notifier,
     keys,
     rate: config.emissionServer.emissionRate,
+    blockSize: config.emissionServer.blockSize,
     log,
     lease,
+    instances: () => base.liveness.liveCount(),
     ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
   emitter.startResuming(); // orders left pending by a crash, or by an instance that died
