@@ -9,6 +9,7 @@ import { OrderRejectedError, type FieldViolation } from "../domain/domain-errors
 import { type Journal, requireWellFormedOrder } from "../core/iotp/index.js";
 import { checkOrder } from "../domain/order-validation.js";
 import type { Emitter } from "./emitter.js";
+import { type BacklogLimits, checkBacklogShare } from "./backlog-share.js";
 import { chunkKey, planBlocks, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 
 export interface CreateDeps {
@@ -17,6 +18,7 @@ export interface CreateDeps {
   journal: Journal;
   blockSize: number;
   maxActiveOrders: number;
+  backlog: Omit<BacklogLimits, "rate">;
 }
 
 export interface CreateInput {
@@ -52,6 +54,7 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
   const active = await d.db.slots.count({ participantId: input.participantId, _id: { $ne: orderId } });
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
+  if (violations.length === 0) await checkBacklog(d, input, spec, orderId);
   if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
   if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
     await releaseSerials(d, orderId);
@@ -67,6 +70,23 @@ async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpe
     error,
   });
   throw error; // 5.2
+}
+
+/** Step 5, bounded backlog per participant: refused before anything is written; 5.1 journal, 5.2 error reply. */
+async function checkBacklog(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
+  const codes = spec.products.reduce((n, p) => n + p.quantity, 0);
+  try {
+    await checkBacklogShare(d.db, { participantId: input.participantId, orderId, codes }, { ...d.backlog, rate: d.emitter.rate });
+  } catch (error) {
+    await d.journal.record({
+      step: "5.1",
+      orderId: spec.productionOrderId,
+      requestId: input.requestId,
+      participantId: input.participantId,
+      error,
+    });
+    throw error; // 5.2
+  }
 }
 
 /**

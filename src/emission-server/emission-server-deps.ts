@@ -15,5 +15,7 @@ export interface EmissionServerDeps {
   keys: SigningKeys;
   blockSize: number;
   maxActiveOrders: number;
+  /** Bounded backlog per participant (MAX_BACKLOG_SHARE, BACKLOG_FREE_CODES). */
+  backlog: { sharePercent: number; freeCodes: number };
   recheckMs: number;
 }

@@ -72,6 +72,11 @@ export class Emitter {
     return now + Math.ceil((this.schedule.codesUntilDone(participantId, codes) / this.d.rate) * 1000);
   }
 
+  /** Codes per second this instance emits. */
+  get rate(): number {
+    return this.d.rate;
+  }
+
   get instance(): string {
     return this.d.lease.owner;
   }

@@ -64,6 +64,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     keys,
     blockSize: config.emissionServer.blockSize,
     maxActiveOrders: config.emissionServer.maxActiveOrders,
+    backlog: { sharePercent: config.emissionServer.maxBacklogShare, freeCodes: config.emissionServer.backlogFreeCodes },
     recheckMs: config.recheckMs,
   });
   // The serial registry stays: a serial is never emitted again, whatever happened to its code.
