@@ -13,6 +13,7 @@ import { MemoryStore } from "../store/memory-store.js";
 import type { Collection, Store } from "../store/store.js";
 import { openApcsOrders, openPlacements, type ApcsOrderDoc, type PlacementDoc } from "./apcs-orders.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
+import { ACK_DEFAULTS, type AckPolicy, BlockAcknowledger } from "./block-acknowledger.js";
 
 export const ROLE = "apcs";
 
@@ -34,11 +35,13 @@ export interface ApcsOptions {
    * order's cursor is still kept, so cut streams still resume exactly once.
    */
   storeCodes?: boolean;
+  /** How often received blocks are acknowledged to OMS (default ACK_DEFAULTS: every 16 blocks or 250 ms, and at the end). */
+  ack?: Partial<AckPolicy>;
 }
 
 export interface ReceiveOptions {
   signal?: AbortSignal;
-  /** Called after each block is stored here and before it is acknowledged; a failure stops receiving. */
+  /** Called after each block is stored here and before it is acknowledged (which may be with later blocks); a failure stops receiving. */
   onBlock?: (block: CodeBlock, order: ApcsOrderDoc) => void | Promise<void>;
 }
 
@@ -49,6 +52,8 @@ export interface ReceiveOptions {
 export class Apcs {
   private readonly oms: Client<typeof OmsService>;
   private readonly tasks: BackgroundTasks;
+  /** Acknowledgers of the code streams being received, by order. */
+  private readonly receiving = new Map<string, BlockAcknowledger>();
 
   private constructor(
     private readonly o: ApcsOptions,
@@ -176,10 +181,24 @@ export class Apcs {
 
   /**
    * Receives every code of the order exactly once: each block is stored here,
-   * then acknowledged to OMS; a cut stream resumes after the last stored block.
+   * then acknowledged to OMS cumulatively in the background (BlockAcknowledger),
+   * the last one before this returns; a cut stream resumes after the last stored block.
    */
   async receiveCodes(orderId: string, opts: ReceiveOptions = {}): Promise<ApcsOrderDoc> {
     const signal = opts.signal ?? new AbortController().signal;
+    const acks = new BlockAcknowledger((through) => this.acknowledge(orderId, through), { ...ACK_DEFAULTS, ...this.o.ack }, this.o.log);
+    this.receiving.set(orderId, acks);
+    try {
+      await this.pump(orderId, signal, acks, opts);
+      await acks.flush();
+    } finally {
+      acks.close();
+      if (this.receiving.get(orderId) === acks) this.receiving.delete(orderId);
+    }
+    return this.savedOrder(orderId);
+  }
+
+  private async pump(orderId: string, signal: AbortSignal, acks: BlockAcknowledger, opts: ReceiveOptions): Promise<void> {
     await pumpBlocks({
       orderId,
       signal,
@@ -195,10 +214,12 @@ export class Apcs {
       store: async (block) => {
         const order = await this.storeBlock(block);
         await opts.onBlock?.(block, order);
-        await this.acknowledge(orderId, block.seq);
+        // Not awaited: an acknowledgement never holds up the stream. The last one is, so that a
+        // failure to send it resumes the stream, whose first step sends it again.
+        acks.storedThrough(block.seq);
+        if (block.last) await acks.flush();
       },
     });
-    return this.savedOrder(orderId);
   }
 
   private async storeBlock(block: CodeBlock): Promise<ApcsOrderDoc> {
@@ -257,6 +278,12 @@ export class Apcs {
     requestId = newRequestId(),
   ): Promise<Order | undefined> {
     const req = "orderId" in target ? { orderId: target.orderId, reason } : { createRequestId: target.createRequestId, reason };
+    // What the line stored is acknowledged first: a cancel voids every code not acknowledged.
+    if ("orderId" in target)
+      await this.receiving
+        .get(target.orderId)
+        ?.flush()
+        .catch(() => undefined);
     const r = await this.oms.cancelOrder(req, { headers: { [REQUEST_ID_HEADER]: requestId } });
     if (r.order !== undefined) {
       await this.tasks.stop(`status:${r.order.orderId}`);
