@@ -2,9 +2,15 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { OrderSpecSchema, type CodeBlock } from "../gen/emission/common/v1/order_pb.js";
-import { type CreateOrderResponse, OmsService, type Order, type ProductGroupRules } from "../gen/emission/oms/v1/oms_pb.js";
+import {
+  type CreateOrderResponse,
+  OmsService,
+  type Order,
+  type ProductGroupRules,
+  type StreamCodesRequestSchema,
+} from "../gen/emission/oms/v1/oms_pb.js";
 import { BackgroundTasks, type Logger } from "../core/runtime/index.js";
-import { blocksOf, BlockStore, pumpBlocks } from "../core/codes/index.js";
+import { BlockStore, decodeBlock, type EncodedBlock, encodedCodeStream, pumpBlocks } from "../core/codes/index.js";
 import { checkReply, Journal, type RetransmitPolicy, retransmittingTransport } from "../core/iotp/index.js";
 import { CLIENT_DEFAULTS } from "../core/config.js";
 import { OrderNotFoundError } from "../domain/domain-errors.js";
@@ -51,6 +57,8 @@ export interface ReceiveOptions {
  */
 export class Apcs {
   private readonly oms: Client<typeof OmsService>;
+  /** StreamCodes of OMS with the blocks kept as they came: stored as they are, decoded only for onBlock. */
+  private readonly codeStream: ReturnType<typeof encodedCodeStream<typeof StreamCodesRequestSchema>>;
   private readonly tasks: BackgroundTasks;
   /** Acknowledgers of the code streams being received, by order. */
   private readonly receiving = new Map<string, BlockAcknowledger>();
@@ -64,7 +72,9 @@ export class Apcs {
     readonly journal: Journal,
   ) {
     const policy = { ...CLIENT_DEFAULTS.retransmit, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs };
-    this.oms = createClient(OmsService, retransmittingTransport(o.transport, policy, o.log));
+    const transport = retransmittingTransport(o.transport, policy, o.log);
+    this.oms = createClient(OmsService, transport);
+    this.codeStream = encodedCodeStream(transport, OmsService.method.streamCodes);
     this.tasks = new BackgroundTasks(o.log);
   }
 
@@ -203,7 +213,7 @@ export class Apcs {
       orderId,
       signal,
       log: this.o.log,
-      open: (afterBlock, s) => blocksOf(this.oms.streamCodes({ orderId, afterBlock }, { signal: s })),
+      open: (afterBlock, s) => this.codeStream({ orderId, afterBlock }, s),
       cursor: async () => (await this.savedOrder(orderId)).storedBlocks,
       // A resumed run first re-sends the acknowledgement of what is stored (the same ack id: the same ack).
       complete: async (cursor) => {
@@ -213,7 +223,7 @@ export class Apcs {
       },
       store: async (block) => {
         const order = await this.storeBlock(block);
-        await opts.onBlock?.(block, order);
+        if (opts.onBlock !== undefined) await opts.onBlock(decodeBlock(block), order);
         // Not awaited: an acknowledgement never holds up the stream. The last one is, so that a
         // failure to send it resumes the stream, whose first step sends it again.
         acks.storedThrough(block.seq);
@@ -222,12 +232,12 @@ export class Apcs {
     });
   }
 
-  private async storeBlock(block: CodeBlock): Promise<ApcsOrderDoc> {
+  private async storeBlock(block: EncodedBlock): Promise<ApcsOrderDoc> {
     if (this.o.storeCodes !== false) await this.blocks.put(block);
     const saved = await this.savedOrder(block.orderId);
     const updated = await this.orders.updateOne(
       { _id: block.orderId, storedBlocks: block.seq - 1 },
-      { $set: { storedBlocks: block.seq, storedCodes: saved.storedCodes + block.codes.length, updatedAt: Date.now() } },
+      { $set: { storedBlocks: block.seq, storedCodes: saved.storedCodes + block.count, updatedAt: Date.now() } },
     );
     return updated ?? this.savedOrder(block.orderId);
   }
@@ -244,7 +254,7 @@ export class Apcs {
     for (let after = 0; after < doc.storedBlocks; ) {
       const batch = await this.blocks.range(orderId, after, doc.storedBlocks, 16);
       if (batch.length === 0) return;
-      for (const block of batch) yield block;
+      for (const block of batch) yield decodeBlock(block);
       after = batch[batch.length - 1]?.seq ?? doc.storedBlocks;
     }
   }

@@ -1,8 +1,5 @@
-import type { Client } from "@connectrpc/connect";
-import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { blocksOf, CodeFiller, type CodeFillerDeps, type FillerTarget } from "../core/codes/index.js";
+import { CodeFiller, type CodeFillerDeps, type EncodedBlock, type FillerTarget } from "../core/codes/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
 import type { Collection } from "../store/store.js";
 import { FILLING, type OrderDoc } from "./orders.js";
@@ -11,13 +8,14 @@ import { FILLING, type OrderDoc } from "./orders.js";
 export function createArrayFiller(
   deps: Omit<CodeFillerDeps, "step">,
   orders: Collection<OrderDoc>,
-  registrar: Client<typeof RegistrarService>,
+  /** StreamCodes of the role below, blocks kept encoded (encodedCodeStream). */
+  streamCodes: (request: { orderId: string; afterBlock: number }, signal: AbortSignal) => AsyncIterable<EncodedBlock>,
   lease: WorkLease<OrderDoc>,
 ): CodeFiller {
   const target: FillerTarget = {
-    open: (orderId, afterBlock, signal) => blocksOf(registrar.streamCodes({ orderId, afterBlock }, { signal })),
+    open: (orderId, afterBlock, signal) => streamCodes({ orderId, afterBlock }, signal),
     cursor: async (orderId) => (await orders.findOne({ _id: orderId }))?.receivedBlocks ?? 0,
-    async advance(block: CodeBlock) {
+    async advance(block: EncodedBlock) {
       const order = await orders.findOne({ _id: block.orderId });
       if (order?.receivedBlocks !== block.seq - 1) return;
       // Absolute values, not $inc: the same step applied twice changes nothing.
@@ -27,7 +25,7 @@ export function createArrayFiller(
           $set: {
             receivedBlocks: block.seq,
             bufferStatus: BufferStatus.ACTIVE,
-            receivedCodes: order.receivedCodes + block.codes.length,
+            receivedCodes: order.receivedCodes + block.count,
             ...(block.last ? { status: OrderStatus.READY } : {}),
             updatedAt: Date.now(),
           },

@@ -1,9 +1,9 @@
 import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
+import { OmsService, StreamCodesResponseSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { abortedCallError, meshError, requestIdOf, toConnectError } from "../core/rpc/index.js";
 import { callerOf } from "../core/iotp/index.js";
-import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
+import { type BlockProgress, streamBlocks, blockResponse } from "../core/codes/index.js";
 import { OrderStateError, RequestInvalidError } from "../domain/domain-errors.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
@@ -51,7 +51,9 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
           return { stored: o.receivedBlocks, total: o.totalBlocks, ...(ended === undefined ? {} : { ended: toConnectError(ended) }) };
         };
         const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
-        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
+        // Each block goes out as it was encoded where it was made.
+        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal))
+          yield blockResponse(StreamCodesResponseSchema, block, ctx);
       },
       async getBlock(req, ctx) {
         const order = await loadOrder(d.orders, req.orderId, participant(ctx));

@@ -1,7 +1,7 @@
 import { createClient, type Transport } from "@connectrpc/connect";
 import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/index.js";
 import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
-import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
+import { BlockStore, encodedCodeStream, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import {
   type BuiltRole,
@@ -49,14 +49,12 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const registrar = createClient(
-    RegistrarService,
-    transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream),
-  );
+  const below = transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream);
+  const registrar = createClient(RegistrarService, below);
   const filler = createArrayFiller(
     { blocks, notifier, tasks, journal, log },
     orders,
-    registrar,
+    encodedCodeStream(below, RegistrarService.method.streamCodes),
     new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs),
   );
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died

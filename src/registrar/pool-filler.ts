@@ -1,8 +1,5 @@
-import type { Client } from "@connectrpc/connect";
-import type { CodeBlock } from "../gen/emission/common/v1/order_pb.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
-import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
-import { blocksOf, CodeFiller, type CodeFillerDeps, type FillerTarget } from "../core/codes/index.js";
+import { CodeFiller, type CodeFillerDeps, type EncodedBlock, type FillerTarget } from "../core/codes/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
 import type { Collection } from "../store/store.js";
 import { FILLING, loadPool, type PoolDoc } from "./pools.js";
@@ -11,13 +8,14 @@ import { FILLING, loadPool, type PoolDoc } from "./pools.js";
 export function createPoolFiller(
   deps: Omit<CodeFillerDeps, "step">,
   pools: Collection<PoolDoc>,
-  emitter: Client<typeof EmitterService>,
+  /** StreamCodes of the role below, blocks kept encoded (encodedCodeStream). */
+  streamCodes: (request: { orderId: string; afterBlock: number }, signal: AbortSignal) => AsyncIterable<EncodedBlock>,
   lease: WorkLease<PoolDoc>,
 ): CodeFiller {
   const target: FillerTarget = {
-    open: (orderId, afterBlock, signal) => blocksOf(emitter.streamCodes({ orderId, afterBlock }, { signal })),
+    open: (orderId, afterBlock, signal) => streamCodes({ orderId, afterBlock }, signal),
     cursor: async (orderId) => (await loadPool(pools, orderId)).pooledBlocks,
-    async advance(block: CodeBlock) {
+    async advance(block: EncodedBlock) {
       const pool = await loadPool(pools, block.orderId);
       if (pool.pooledBlocks !== block.seq - 1) return;
       // Absolute values, not $inc: the same step applied twice changes nothing.
@@ -26,7 +24,7 @@ export function createPoolFiller(
         {
           $set: {
             pooledBlocks: block.seq,
-            pooledCodes: pool.pooledCodes + block.codes.length,
+            pooledCodes: pool.pooledCodes + block.count,
             status: block.last ? PoolStatus.READY : PoolStatus.IN_PROCESS,
             updatedAt: Date.now(),
           },

@@ -1,7 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
-import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
+import { RegistrarService, StreamCodesResponseSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
+import { type BlockProgress, streamBlocks, blockResponse } from "../core/codes/index.js";
 import { requestIdOf, toConnectError } from "../core/rpc/index.js";
 import { OrderStateError } from "../domain/domain-errors.js";
 import { createPool } from "./create-pool.js";
@@ -39,7 +39,9 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
       async *streamCodes(req, ctx) {
         await loadPool(d.pools, req.orderId);
         const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
-        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
+        // Each block goes out as it was encoded where it was made.
+        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal))
+          yield blockResponse(StreamCodesResponseSchema, block, ctx);
       },
       async closePool(req, ctx) {
         return { pool: toPoolMessage(await closePool(d, req.orderId, requestIdOf(ctx))) };

@@ -1,7 +1,7 @@
 import { createClient, type Transport } from "@connectrpc/connect";
 import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/index.js";
 import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
-import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
+import { BlockStore, encodedCodeStream, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import {
   type BuiltRole,
@@ -48,14 +48,12 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const emitter = createClient(
-    EmitterService,
-    transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream),
-  );
+  const below = transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream);
+  const emitter = createClient(EmitterService, below);
   const filler = createPoolFiller(
     { blocks, notifier, tasks, journal, log },
     pools,
-    emitter,
+    encodedCodeStream(below, EmitterService.method.streamCodes),
     new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs),
   );
   filler.startResuming(); // pools left filling by a crash, or by an instance that died
