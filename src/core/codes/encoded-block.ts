@@ -116,6 +116,7 @@ async function* encodedBlocksOf(responses: AsyncIterable<Empty>): AsyncIterable<
   for await (const r of responses) {
     const field = r.$unknown?.find((u) => u.no === BLOCK_FIELD && u.wireType === WireType.LengthDelimited);
     if (field === undefined) throw new ConnectError("code stream sent a message without a block", Code.DataLoss);
-    yield readEncodedBlock(field.data);
+    // A copy: the field is a view into the frame it came in, which a stored block would keep alive.
+    yield readEncodedBlock(field.data.slice());
   }
 }
