@@ -2,9 +2,15 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { OrderSpecSchema, type CodeBlock } from "../gen/emission/common/v1/order_pb.js";
-import { type CreateOrderResponse, OmsService, type Order, type ProductGroupRules } from "../gen/emission/oms/v1/oms_pb.js";
+import {
+  type CreateOrderResponse,
+  OmsService,
+  type Order,
+  type ProductGroupRules,
+  type StreamCodesRequestSchema,
+} from "../gen/emission/oms/v1/oms_pb.js";
 import { BackgroundTasks, type Logger } from "../core/runtime/index.js";
-import { blocksOf, BlockStore, pumpBlocks } from "../core/codes/index.js";
+import { BlockStore, decodeBlock, type EncodedBlock, encodedCodeStream, pumpBlocks } from "../core/codes/index.js";
 import { checkReply, Journal, type RetransmitPolicy, retransmittingTransport } from "../core/iotp/index.js";
 import { CLIENT_DEFAULTS } from "../core/config.js";
 import { OrderNotFoundError } from "../domain/domain-errors.js";
@@ -13,6 +19,7 @@ import { MemoryStore } from "../store/memory-store.js";
 import type { Collection, Store } from "../store/store.js";
 import { openApcsOrders, openPlacements, type ApcsOrderDoc, type PlacementDoc } from "./apcs-orders.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
+import { ACK_DEFAULTS, type AckPolicy, BlockAcknowledger } from "./block-acknowledger.js";
 
 export const ROLE = "apcs";
 
@@ -34,11 +41,13 @@ export interface ApcsOptions {
    * order's cursor is still kept, so cut streams still resume exactly once.
    */
   storeCodes?: boolean;
+  /** How often received blocks are acknowledged to OMS (default ACK_DEFAULTS: every 16 blocks or 250 ms, and at the end). */
+  ack?: Partial<AckPolicy>;
 }
 
 export interface ReceiveOptions {
   signal?: AbortSignal;
-  /** Called after each block is stored here and before it is acknowledged; a failure stops receiving. */
+  /** Called after each block is stored here and before it is acknowledged (which may be with later blocks); a failure stops receiving. */
   onBlock?: (block: CodeBlock, order: ApcsOrderDoc) => void | Promise<void>;
 }
 
@@ -48,7 +57,11 @@ export interface ReceiveOptions {
  */
 export class Apcs {
   private readonly oms: Client<typeof OmsService>;
+  /** StreamCodes of OMS with the blocks kept as they came: stored as they are, decoded only for onBlock. */
+  private readonly codeStream: ReturnType<typeof encodedCodeStream<typeof StreamCodesRequestSchema>>;
   private readonly tasks: BackgroundTasks;
+  /** Acknowledgers of the code streams being received, by order. */
+  private readonly receiving = new Map<string, BlockAcknowledger>();
 
   private constructor(
     private readonly o: ApcsOptions,
@@ -59,7 +72,9 @@ export class Apcs {
     readonly journal: Journal,
   ) {
     const policy = { ...CLIENT_DEFAULTS.retransmit, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs };
-    this.oms = createClient(OmsService, retransmittingTransport(o.transport, policy, o.log));
+    const transport = retransmittingTransport(o.transport, policy, o.log);
+    this.oms = createClient(OmsService, transport);
+    this.codeStream = encodedCodeStream(transport, OmsService.method.streamCodes);
     this.tasks = new BackgroundTasks(o.log);
   }
 
@@ -176,15 +191,29 @@ export class Apcs {
 
   /**
    * Receives every code of the order exactly once: each block is stored here,
-   * then acknowledged to OMS; a cut stream resumes after the last stored block.
+   * then acknowledged to OMS cumulatively in the background (BlockAcknowledger),
+   * the last one before this returns; a cut stream resumes after the last stored block.
    */
   async receiveCodes(orderId: string, opts: ReceiveOptions = {}): Promise<ApcsOrderDoc> {
     const signal = opts.signal ?? new AbortController().signal;
+    const acks = new BlockAcknowledger((through) => this.acknowledge(orderId, through), { ...ACK_DEFAULTS, ...this.o.ack }, this.o.log);
+    this.receiving.set(orderId, acks);
+    try {
+      await this.pump(orderId, signal, acks, opts);
+      await acks.flush();
+    } finally {
+      acks.close();
+      if (this.receiving.get(orderId) === acks) this.receiving.delete(orderId);
+    }
+    return this.savedOrder(orderId);
+  }
+
+  private async pump(orderId: string, signal: AbortSignal, acks: BlockAcknowledger, opts: ReceiveOptions): Promise<void> {
     await pumpBlocks({
       orderId,
       signal,
       log: this.o.log,
-      open: (afterBlock, s) => blocksOf(this.oms.streamCodes({ orderId, afterBlock }, { signal: s })),
+      open: (afterBlock, s) => this.codeStream({ orderId, afterBlock }, s),
       cursor: async () => (await this.savedOrder(orderId)).storedBlocks,
       // A resumed run first re-sends the acknowledgement of what is stored (the same ack id: the same ack).
       complete: async (cursor) => {
@@ -194,19 +223,21 @@ export class Apcs {
       },
       store: async (block) => {
         const order = await this.storeBlock(block);
-        await opts.onBlock?.(block, order);
-        await this.acknowledge(orderId, block.seq);
+        if (opts.onBlock !== undefined) await opts.onBlock(decodeBlock(block), order);
+        // Not awaited: an acknowledgement never holds up the stream. The last one is, so that a
+        // failure to send it resumes the stream, whose first step sends it again.
+        acks.storedThrough(block.seq);
+        if (block.last) await acks.flush();
       },
     });
-    return this.savedOrder(orderId);
   }
 
-  private async storeBlock(block: CodeBlock): Promise<ApcsOrderDoc> {
+  private async storeBlock(block: EncodedBlock): Promise<ApcsOrderDoc> {
     if (this.o.storeCodes !== false) await this.blocks.put(block);
     const saved = await this.savedOrder(block.orderId);
     const updated = await this.orders.updateOne(
       { _id: block.orderId, storedBlocks: block.seq - 1 },
-      { $set: { storedBlocks: block.seq, storedCodes: saved.storedCodes + block.codes.length, updatedAt: Date.now() } },
+      { $set: { storedBlocks: block.seq, storedCodes: saved.storedCodes + block.count, updatedAt: Date.now() } },
     );
     return updated ?? this.savedOrder(block.orderId);
   }
@@ -223,7 +254,7 @@ export class Apcs {
     for (let after = 0; after < doc.storedBlocks; ) {
       const batch = await this.blocks.range(orderId, after, doc.storedBlocks, 16);
       if (batch.length === 0) return;
-      for (const block of batch) yield block;
+      for (const block of batch) yield decodeBlock(block);
       after = batch[batch.length - 1]?.seq ?? doc.storedBlocks;
     }
   }
@@ -257,6 +288,12 @@ export class Apcs {
     requestId = newRequestId(),
   ): Promise<Order | undefined> {
     const req = "orderId" in target ? { orderId: target.orderId, reason } : { createRequestId: target.createRequestId, reason };
+    // What the line stored is acknowledged first: a cancel voids every code not acknowledged.
+    if ("orderId" in target)
+      await this.receiving
+        .get(target.orderId)
+        ?.flush()
+        .catch(() => undefined);
     const r = await this.oms.cancelOrder(req, { headers: { [REQUEST_ID_HEADER]: requestId } });
     if (r.order !== undefined) {
       await this.tasks.stop(`status:${r.order.orderId}`);

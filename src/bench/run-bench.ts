@@ -1,15 +1,20 @@
 import { readFileSync } from "node:fs";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { pino } from "pino";
 import { Apcs } from "../apcs/apcs-client.js";
 import { MAX_MESSAGE_BYTES, parseAddress } from "../core/config.js";
 import { createDownstreamTransport, type RoleProcess, SERVER_ROLES, startRoleProcess } from "../core/process/index.js";
+import { encodeBlock, encodedResponse, readEncodedBlock } from "../core/codes/index.js";
+import { GS } from "../domain/code-format.js";
 import { gtinCheckDigit } from "../domain/gtin.js";
-import { CisType, ProductGroup, ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
+import { CisType, CodeBlockSchema, ProductGroup, ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
+import { StreamCodesResponseSchema } from "../gen/emission/oms/v1/oms_pb.js";
 
 /**
  * `npm run bench`: the three roles as processes on loopback, driven by the
  * APCS library. Reports end-to-end throughput and memory for one 150 000-code
- * order, and CreateOrder latency. Figures only: nothing here passes or fails.
+ * order, CreateOrder latency, and what one hop spends on a block. Figures
+ * only: nothing here passes or fails.
  */
 const BIG_ORDER = 150_000;
 const SMALL_ORDERS = 200;
@@ -87,7 +92,39 @@ async function createLatency(apcs: Apcs): Promise<void> {
   console.log(`| ${[50, 95, 99, 100].map((p) => `${percentile(times, p).toFixed(2)} ms`).join(" | ")} |`);
 }
 
+/**
+ * What one hop spends on a 1 000-code block it passes on, in this process:
+ * decoding the response and encoding it again (each hop before blocks were
+ * kept encoded) against reading the block's header and sending its bytes.
+ */
+function hopCost(): void {
+  const codes = Array.from(
+    { length: 1_000 },
+    (_, i) => `0104600000000017215${String(i).padStart(12, "0")}${GS}91EK01${GS}92${"x".repeat(44)}`,
+  );
+  const block = create(CodeBlockSchema, { orderId: "o", seq: 1, blockId: "o/1", gtin: "04600000000017", codes });
+  const bytes = toBinary(StreamCodesResponseSchema, create(StreamCodesResponseSchema, { block }));
+  const wire = encodeBlock(block).wire;
+  const paths: [string, () => void][] = [
+    ["decoded and encoded again", () => toBinary(StreamCodesResponseSchema, fromBinary(StreamCodesResponseSchema, bytes))],
+    [
+      "kept encoded (header read, bytes sent)",
+      () => toBinary(StreamCodesResponseSchema, encodedResponse(StreamCodesResponseSchema, readEncodedBlock(wire.slice()))),
+    ],
+  ];
+  console.log(`\nOne hop passing on a 1 000-code block (${bytes.length} bytes), in one process:`);
+  console.log(`| path | per block | codes/s per core |\n|---|---|---|`);
+  for (const [name, pass] of paths) {
+    const n = 1_000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) pass();
+    const ms = (performance.now() - t0) / n;
+    console.log(`| ${name} | ${ms.toFixed(2)} ms | ${Math.round(1_000_000 / ms)} |`);
+  }
+}
+
 async function main(): Promise<void> {
+  hopCost();
   const roles = await startMesh();
   const oms = roles.find((r) => r.role === "oms");
   if (oms === undefined) throw new Error("OMS did not start");

@@ -32,6 +32,12 @@ function positiveInt(env: string, fallback: number): Setting<number> {
   return { env, schema: POSITIVE_INT.default(fallback) };
 }
 
+const PERCENT = "expected a whole percentage from 1 to 100";
+
+function percent(env: string, fallback: number): Setting<number> {
+  return { env, schema: POSITIVE_INT.max(100, { error: PERCENT }).default(fallback) };
+}
+
 function text(env: string, fallback: string): Setting<string> {
   return { env, schema: z.string().default(fallback) };
 }
@@ -191,6 +197,15 @@ const EMISSION_SERVER = {
   blockSize: positiveInt("BLOCK_SIZE", 1_000),
   /** Active orders per participant. */
   maxActiveOrders: positiveInt("MAX_ACTIVE_ORDERS", 100),
+  /**
+   * Share (percent) of the emission backlog (codes ordered and not yet emitted, on every instance)
+   * one participant may hold with its new order; beyond it the order is refused at step 5 with
+   * FAILED_PRECONDITION (BACKLOG_SHARE_EXCEEDED) and a retry hint. A participant with nothing
+   * waiting always gets one order in.
+   */
+  maxBacklogShare: percent("MAX_BACKLOG_SHARE", 50),
+  /** Backlog (codes, new order included) up to which no participant is refused for its share. */
+  backlogFreeCodes: positiveInt("BACKLOG_FREE_CODES", 1_000_000),
   /** "EK01:base64secret,..."; empty means the ring kept in the Emission server's store (src/emission-server/signing-keys.ts). */
   signingKeys: text("EMISSION_KEYS", ""),
   /** Empty means the last key listed. */

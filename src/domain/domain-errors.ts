@@ -46,6 +46,36 @@ export class OrderStateError extends Error {
   }
 }
 
+/** What a participant holds of the emission backlog when its new order is refused. */
+export interface BacklogShare {
+  /** Codes of its orders not yet emitted. */
+  held: number;
+  /** Codes of everyone's orders not yet emitted. */
+  backlog: number;
+  sharePercent: number;
+  /** When its share should have drained enough for the order. */
+  retryAfterMs: number;
+}
+
+/**
+ * The participant already holds its share of the emission backlog (step 5):
+ * FAILED_PRECONDITION with a retry hint. Final for this request id; the line
+ * places the order again later, under a new one.
+ */
+export class BacklogShareError extends Error {
+  constructor(
+    readonly step: string,
+    readonly participantId: string,
+    readonly share: BacklogShare,
+  ) {
+    super(
+      `participant ${participantId} already has ${share.held} of the ${share.backlog} codes waiting for emission, ` +
+        `more than its ${share.sharePercent}% share with this order: place it again in about ${Math.ceil(share.retryAfterMs / 1000)} s`,
+    );
+    this.name = "BacklogShareError";
+  }
+}
+
 function summarize(violations: readonly FieldViolation[]): string {
   const shown = violations.slice(0, 3).map((v) => `${v.field}: ${v.description}`);
   const more = violations.length > 3 ? ` (and ${violations.length - 3} more)` : "";

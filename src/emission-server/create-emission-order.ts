@@ -11,6 +11,7 @@ import type { Emitter } from "./emitter.js";
 import { chunkKey, planBlocks, serialKey, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 import type { EmissionRecords } from "./emission-records.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import { type BacklogLimits, checkBacklogShare } from "./backlog-share.js";
 
 export interface CreateDeps {
   db: EmissionRecords;
@@ -20,6 +21,7 @@ export interface CreateDeps {
   maxActiveOrders: number;
   /** Tests only: where to stop as if the process died. */
   faults?: EmitterFaults;
+  backlog: Omit<BacklogLimits, "rate">;
 }
 
 export interface CreateInput {
@@ -57,6 +59,7 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
   const active = await d.db.slots.othersThan(input.participantId, orderId);
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
+  if (violations.length === 0) await checkBacklog(d, input, spec, orderId);
   if (violations.length === 0) {
     await recordIntent(d, input, spec, orderId);
     violations = await reserveSelfMadeSerials(d, spec, orderId);
@@ -76,6 +79,23 @@ async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpe
     error,
   });
   throw error; // 5.2
+}
+
+/** Step 5, bounded backlog per participant: refused before anything is written; 5.1 journal, 5.2 error reply. */
+async function checkBacklog(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
+  const codes = spec.products.reduce((n, p) => n + p.quantity, 0);
+  try {
+    await checkBacklogShare(d.db.orders, { participantId: input.participantId, orderId, codes }, { ...d.backlog, rate: d.emitter.rate });
+  } catch (error) {
+    await d.journal.record({
+      step: "5.1",
+      orderId: spec.productionOrderId,
+      requestId: input.requestId,
+      participantId: input.participantId,
+      error,
+    });
+    throw error; // 5.2
+  }
 }
 
 /**
@@ -207,7 +227,7 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
     totalBlocks: plan.totalBlocks,
     emittedBlocks: 0,
     emittedCodes: 0,
-    readyAt: d.emitter.estimateReadyAt(plan.totalCodes, now),
+    readyAt: d.emitter.estimateReadyAt(input.participantId, plan.totalCodes, now),
     createdAt: now,
     updatedAt: now,
   };

@@ -16,6 +16,8 @@ export interface EmissionServerDeps {
   keys: SigningKeys;
   blockSize: number;
   maxActiveOrders: number;
+  /** Bounded backlog per participant (MAX_BACKLOG_SHARE, BACKLOG_FREE_CODES). */
+  backlog: { sharePercent: number; freeCodes: number };
   recheckMs: number;
   /** Tests only: where to stop as if the process died. */
   faults?: EmitterFaults;

@@ -10,12 +10,12 @@ import { chunkKey, locateBlock, type EmissionOrderDoc } from "./emission-orders.
 import type { EmissionRecords } from "./emission-records.js";
 import { allocateBlockSerials } from "./block-serials.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import { FairSchedule } from "./fair-schedule.js";
 import type { SigningKeys } from "./signing-keys.js";
 
 /**
- * Orders emitted at once by one instance, sharing its rate: a few, so that an
- * order taken over from a dead instance starts at once instead of waiting
- * behind a long one, and one large order does not hold up small ones.
+ * Blocks one instance makes at once, sharing its rate: a few, so that the
+ * store's round trips of one block overlap the pacing of others.
  */
 const EMITTING = 4;
 
@@ -27,35 +27,55 @@ export interface EmitterDeps {
   keys: Pick<SigningKeys, "ring">;
   /** Codes per second. */
   rate: number;
+  /** Codes per block of new orders: the unit of a turn. */
+  blockSize: number;
   log: Logger;
   /** Which instance emits which order: several instances can share one database. */
   lease: WorkLease<EmissionOrderDoc>;
+  /** How many instances of the Emission server are alive (this one included), to share the orders among them. */
+  instances?: () => Promise<number>;
   /** Tests only: where to stop as if the process died. */
   faults?: EmitterFaults;
 }
 
+/** What making one block of an order came to. */
+interface Turn {
+  codes: number;
+  /** The order needs no more turns here: emitted, closed, cancelled or taken over. */
+  done: boolean;
+}
+
 /**
- * Step 6.1: emission runs in the background, up to EMITTING orders at a time in arrival
- * order, paced at the configured rate so the readiness estimate of step 6
- * holds. Each block is stored before the order's progress says it exists.
+ * Step 6.1: emission runs in the background, block by block, taking orders in
+ * turn fairly across participants and then across one participant's orders
+ * (FairSchedule), paced at the configured rate so the readiness estimate of
+ * step 6 holds. Each block is stored before the order's progress says it
+ * exists. Instances on one database share the pending orders: one holding
+ * more than its share hands the surplus over at a block boundary.
  */
 export class Emitter {
-  private readonly queue: string[] = [];
-  private readonly queued = new Set<string>();
+  private readonly schedule: FairSchedule;
   private scanner: NodeJS.Timeout | undefined;
-  /** Codes queued or being emitted: the work ahead of a new order. */
-  private backlog = 0;
   /** The drain loops running, at most EMITTING. */
   private readonly workers = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   /** When the block being paced may leave: the end of its time slot. */
   private nextSlot = 0;
+  /** Orders to give up at their next block boundary, for another instance to take. */
+  private readonly handingOff = new Set<string>();
 
-  constructor(private readonly d: EmitterDeps) {}
+  constructor(private readonly d: EmitterDeps) {
+    this.schedule = new FairSchedule(d.blockSize);
+  }
 
-  /** Step 6: when an order of `codes` codes placed now will be ready. */
-  estimateReadyAt(codes: number, now = Date.now()): number {
-    return now + Math.ceil(((this.backlog + codes) / this.d.rate) * 1000);
+  /** Step 6: when an order of `codes` codes for `participantId`, placed now, will be ready, following the rotation. */
+  estimateReadyAt(participantId: string, codes: number, now = Date.now()): number {
+    return now + Math.ceil((this.schedule.codesUntilDone(participantId, codes) / this.d.rate) * 1000);
+  }
+
+  /** Codes per second this instance emits. */
+  get rate(): number {
+    return this.d.rate;
   }
 
   get instance(): string {
@@ -66,52 +86,54 @@ export class Emitter {
     return this.d.lease.ms;
   }
 
-  /**
-   * Step 6.1: hand the order to the background emitter. A taken-over order
-   * (`now`) goes first and gets a worker of its own if every one is busy: it
-   * was interrupted once already, and its stream is waiting.
-   */
-  enqueue(order: EmissionOrderDoc, now = false): void {
+  /** Step 6.1: hand the order to the background emitter. */
+  enqueue(order: EmissionOrderDoc): void {
     if (this.stopping.signal.aborted) {
       // Stopping: the order is another instance's to emit, at once.
       void this.d.lease.release(order._id).catch(() => undefined);
       return;
     }
-    if (this.queued.has(order._id)) return;
-    this.queued.add(order._id);
-    if (now) this.queue.unshift(order._id);
-    else this.queue.push(order._id);
-    this.backlog += order.totalCodes - order.emittedCodes;
-    // A worker for every waiting order, up to EMITTING at once. (Counting workers against the queue's
-    // length, as this did, left an order queued behind running ones whenever fewer were waiting than
-    // running: a taken-over or new order then waited for a long order to finish.)
-    while (this.queue.length > this.idle && (this.workers.size < EMITTING || now)) {
+    if (this.schedule.has(order._id)) return;
+    this.schedule.add(order._id, order.participantId, order.totalCodes - order.emittedCodes);
+    // Logged, so a stalled stream can be put on a timeline: when and where its order's emission (re)started.
+    this.d.log.info(
+      { orderId: order._id, fromBlock: order.emittedBlocks + 1, blocks: order.totalBlocks, instance: this.instance },
+      "emitting",
+    );
+    while (this.workers.size < Math.min(EMITTING, this.schedule.size)) {
       const worker: Promise<void> = this.drain().finally(() => this.workers.delete(worker));
       this.workers.add(worker);
-      now = false;
     }
-  }
-
-  /** Workers waiting for an order (none: every worker is emitting one). */
-  private get idle(): number {
-    return Math.max(0, this.workers.size - (this.queued.size - this.queue.length));
   }
 
   /**
-   * Picks up pending orders nobody is emitting: after a restart, or when the
-   * instance that held them died. Runs now and then every heartbeat.
+   * Picks up pending orders nobody is emitting: after a restart, when the
+   * instance that held them died, or when another handed them over; keeps
+   * the leases of orders waiting for their turn; hands over what is beyond
+   * this instance's share. Runs now and then every heartbeat.
    */
   async resume(): Promise<void> {
     const pending = await this.d.db.orders.pendingOldestFirst();
+    const share = Math.ceil(pending.length / Math.max(1, (await this.d.instances?.()) ?? 1));
+    const now = Date.now();
     for (const order of pending) {
-      if (this.queued.has(order._id) || this.stopping.signal.aborted) continue;
+      if (this.stopping.signal.aborted) return;
+      if (this.schedule.has(order._id)) {
+        if (order.leaseOwner === this.instance && order.leaseUntil < now + this.d.lease.ms / 2) await this.d.lease.acquire(order._id, now);
+        continue;
+      }
       // Skipped without a write while a live instance holds it.
-      if (!(await this.d.lease.takeable(order))) continue;
-      // Taken by whichever instance sees it first, busy or not, and started at once: leaving a dead
-      // instance's order to an idle one made it wait out its whole lease (WORK_LEASE_MS) when every
-      // instance was busy.
-      if (await this.d.lease.acquire(order._id)) this.enqueue(order, true);
+      if (!(await this.d.lease.takeable(order, now))) continue;
+      // A dead instance's order is taken by whichever instance sees it first, busy or not: its stream is
+      // waiting, and leaving it to an instance below its share made it wait out its whole lease when every
+      // instance was busy. A free order (run out, or handed over) goes to an instance below its share, or to
+      // anyone once nobody took it for a whole lease (its view of the others may be stale).
+      const free = order.leaseUntil < now;
+      const below = this.schedule.size < share;
+      if (free && !below && order.leaseUntil >= now - this.d.lease.ms) continue;
+      if (await this.d.lease.acquire(order._id, now)) this.enqueue(order);
     }
+    this.handOverSurplus(this.schedule.size - share);
   }
 
   startResuming(): void {
@@ -122,7 +144,9 @@ export class Emitter {
       scanning = true;
       void this.resume()
         .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
-        .finally(() => (scanning = false));
+        .finally(() => {
+          scanning = false;
+        });
     };
     scan();
     this.scanner = setInterval(scan, Math.max(100, this.d.lease.scanMs));
@@ -138,65 +162,69 @@ export class Emitter {
     clearInterval(this.scanner);
     this.stopping.abort();
     await Promise.all([...this.workers]);
-    await Promise.all([...this.queued].map((id) => this.d.lease.release(id).catch(() => undefined)));
+    await Promise.all(this.schedule.ids().map((id) => this.d.lease.release(id).catch(() => undefined)));
   }
 
+  /** Gives up the `surplus` orders with the most codes left: moving a long order costs it least. */
+  private handOverSurplus(surplus: number): void {
+    if (surplus <= 0) return;
+    const largest = this.schedule
+      .ids()
+      .filter((id) => !this.handingOff.has(id))
+      .sort((a, b) => this.schedule.remaining(b) - this.schedule.remaining(a));
+    for (const id of largest.slice(0, surplus)) {
+      this.handingOff.add(id);
+      if (!this.schedule.busy(id)) void this.handOver(id);
+    }
+  }
+
+  /** Expires the lease now (not 0): an instance at its share leaves it to one below for a lease's time. */
+  private async handOver(id: string): Promise<void> {
+    this.schedule.remove(id);
+    this.handingOff.delete(id);
+    await this.d.lease.handOver(id).catch((err: unknown) => this.d.log.warn({ orderId: id, err }, "handing the order over failed"));
+  }
+
+  /** One worker: takes the next order whose turn it is, makes one block of it, and so on while there are any. */
   private async drain(): Promise<void> {
-    for (let id = this.queue.shift(); id !== undefined && !this.stopping.signal.aborted; id = this.queue.shift()) {
-      const order = await this.d.db.orders.get(id);
-      if (order === undefined) {
-        this.queued.delete(id);
-        continue;
-      }
-      const remaining = order.totalCodes - order.emittedCodes;
-      const progress = { emitted: 0 };
-      let retry = false;
+    for (let id = this.schedule.take(); id !== undefined && !this.stopping.signal.aborted; id = this.schedule.take()) {
+      let turn: Turn;
       try {
-        await this.emitOrder(order, progress);
+        turn = await this.emitNextBlock(id);
       } catch (err) {
-        // A failing store must not lose the order: it goes back in the queue.
+        // A failing store must not lose the order: it keeps its place in the rotation.
         this.d.log.error({ orderId: id, err }, "emission failed; retrying the order");
         await sleep(1_000, this.stopping.signal);
         const latest = await this.d.db.orders.get(id).catch(() => undefined);
-        retry = latest?.status === OrderStatus.PENDING;
+        turn = { codes: 0, done: latest !== undefined && latest.status !== OrderStatus.PENDING };
       }
-      // Emitted codes left the backlog block by block; drop what will never be.
-      this.backlog -= remaining - progress.emitted;
-      if (retry) {
-        this.queue.push(id);
-        this.backlog += remaining - progress.emitted;
-      } else if (!this.stopping.signal.aborted) {
-        // When stopping, it stays queued, so stop() releases its lease.
-        this.queued.delete(id);
+      if (turn.done) {
+        this.schedule.remove(id);
+        this.handingOff.delete(id);
+      } else if (this.handingOff.has(id)) {
+        await this.handOver(id);
+      } else {
+        this.schedule.release(id, turn.codes);
       }
     }
   }
 
-  /** Emits the order's missing blocks, counting the codes in `progress`. */
-  private async emitOrder(order: EmissionOrderDoc, progress: { emitted: number }): Promise<void> {
-    // Logged, so a stalled stream can be put on a timeline: when and where its order's emission (re)started.
-    this.d.log.info(
-      { orderId: order._id, fromBlock: order.emittedBlocks + 1, blocks: order.totalBlocks, instance: this.instance },
-      "emitting",
-    );
-    for (let seq = order.emittedBlocks + 1; seq <= order.totalBlocks; seq++) {
-      if (this.stopping.signal.aborted) return;
-      const fresh = await this.d.db.orders.get(order._id);
-      if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return; // closed or cancelled: stop
-      if (!(await this.d.lease.acquire(fresh._id))) return; // another instance took the order over
-      const codes = await this.makeBlock(fresh, seq);
-      await this.pace(codes.length);
-      const last = seq === order.totalBlocks;
-      const { product } = locateBlock(fresh, seq);
-      await this.d.blocks.put(
-        create(CodeBlockSchema, { orderId: order._id, seq, blockId: blockId(order._id, seq), gtin: product.gtin, codes, last }),
-      );
-      const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
-      if (updated === undefined) return; // closed meanwhile: the block stays unseen
-      progress.emitted += codes.length;
-      this.backlog -= codes.length;
-      this.d.notifier.notify(order._id);
-    }
+  /** Makes, stores and records the order's next missing block. */
+  private async emitNextBlock(id: string): Promise<Turn> {
+    const fresh = await this.d.db.orders.get(id);
+    if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return { codes: 0, done: true }; // closed or cancelled: stop
+    if (!(await this.d.lease.acquire(id))) return { codes: 0, done: true }; // another instance took the order over
+    const seq = fresh.emittedBlocks + 1;
+    if (seq > fresh.totalBlocks) return { codes: 0, done: true };
+    const codes = await this.makeBlock(fresh, seq);
+    await this.pace(codes.length);
+    const last = seq === fresh.totalBlocks;
+    const { product } = locateBlock(fresh, seq);
+    await this.d.blocks.put(create(CodeBlockSchema, { orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last }));
+    const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
+    if (updated === undefined) return { codes: 0, done: true }; // closed meanwhile: the block stays unseen
+    this.d.notifier.notify(id);
+    return { codes: codes.length, done: last };
   }
 
   /** The signed codes of block `seq`: its product's serials, reserved or generated. */

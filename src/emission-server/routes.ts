@@ -2,8 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { EmissionOrderSchema, EmitterService, type EmissionOrder } from "../gen/emission/emitter/v1/emitter_pb.js";
-import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
+import {
+  EmissionOrderSchema,
+  EmitterService,
+  type EmissionOrder,
+  StreamCodesResponseSchema,
+} from "../gen/emission/emitter/v1/emitter_pb.js";
+import { type BlockProgress, streamBlocks, blockResponse } from "../core/codes/index.js";
 import { requestIdOf, toConnectError } from "../core/rpc/index.js";
 import { OrderStateError } from "../domain/domain-errors.js";
 import { readinessOf } from "../core/hop/index.js";
@@ -43,7 +48,9 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
       async *streamCodes(req, ctx) {
         await load(req.orderId);
         const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
-        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
+        // Each block goes out as it was encoded where it was made.
+        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal))
+          yield blockResponse(StreamCodesResponseSchema, block, ctx);
       },
       async verifyCode(req) {
         const v = await checkCode(d, req.code);

@@ -48,8 +48,10 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     notifier,
     keys,
     rate: config.emissionServer.emissionRate,
+    blockSize: config.emissionServer.blockSize,
     log,
     lease,
+    instances: () => base.liveness.liveCount(),
     ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
   emitter.startResuming(); // orders left pending by a crash, or by an instance that died
@@ -62,6 +64,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     keys,
     blockSize: config.emissionServer.blockSize,
     maxActiveOrders: config.emissionServer.maxActiveOrders,
+    backlog: { sharePercent: config.emissionServer.maxBacklogShare, freeCodes: config.emissionServer.backlogFreeCodes },
     recheckMs: config.recheckMs,
     ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });

@@ -1,9 +1,10 @@
 import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
+import { OmsService, StreamCodesResponseSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { abortedCallError, meshError, requestIdOf } from "../core/rpc/index.js";
 import { callerOf } from "../core/iotp/index.js";
 import { streamHopBlocks } from "../core/hop/index.js";
+import { blockResponse } from "../core/codes/index.js";
 import { OrderStateError, RequestInvalidError } from "../domain/domain-errors.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
@@ -41,7 +42,8 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         for await (const order of watch(d, req.orderId, participant(ctx), ctx.signal)) yield { order: toOrderMessage(order) };
       },
       async *streamCodes(req, ctx) {
-        for await (const block of streamHopBlocks(d, req, participant(ctx), ctx.signal)) yield { block };
+        for await (const block of streamHopBlocks(d, req, participant(ctx), ctx.signal))
+          yield blockResponse(StreamCodesResponseSchema, block, ctx); // as it was encoded where it was made
       },
       async getBlock(req, ctx) {
         const order = await d.records.load(req.orderId, participant(ctx));

@@ -1,4 +1,4 @@
-import { blocksOf } from "../core/codes/index.js";
+import { encodedCodeStream } from "../core/codes/index.js";
 import { loadConfig, type Address } from "../core/config.js";
 import { buildHop, type HopOptions, type HopRole } from "../core/hop/index.js";
 import { type AccessPolicy, sweepEvery } from "../core/iotp/index.js";
@@ -28,12 +28,15 @@ const OMS_HOP: HopRole<OrderDoc, OmsOrders, typeof RegistrarService> = {
   below: {
     service: RegistrarService,
     at: (config) => ({ address: config.registrar.address, token: config.oms.token }),
-    adapt: (registrar) => ({
-      names: { close: "ClosePool", cancel: "CancelPool" },
-      streamCodes: (orderId, afterBlock, signal) => blocksOf(registrar.streamCodes({ orderId, afterBlock }, { signal })),
-      close: (orderId, options) => registrar.closePool({ orderId }, options),
-      cancel: (orderId, deliveredThroughBlock, options) => registrar.cancelPool({ orderId, deliveredThroughBlock }, options),
-    }),
+    adapt: (registrar, transport) => {
+      const streamCodes = encodedCodeStream(transport, RegistrarService.method.streamCodes);
+      return {
+        names: { close: "ClosePool", cancel: "CancelPool" },
+        streamCodes: (orderId, afterBlock, signal) => streamCodes({ orderId, afterBlock }, signal),
+        close: (orderId, options) => registrar.closePool({ orderId }, options),
+        cancel: (orderId, deliveredThroughBlock, options) => registrar.cancelPool({ orderId, deliveredThroughBlock }, options),
+      };
+    },
   },
   // Step 14.1: the code array is filled from the Registrar's pool stream.
   fillStep: "14.1",

@@ -1,7 +1,8 @@
 import type { ConnectRouter } from "@connectrpc/connect";
-import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
+import { RegistrarService, StreamCodesResponseSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { readinessOf, streamHopBlocks } from "../core/hop/index.js";
 import { requestIdOf } from "../core/rpc/index.js";
+import { blockResponse } from "../core/codes/index.js";
 import { createPool } from "./create-pool.js";
 import { cancelPool, closePool, type PoolLifecycleDeps } from "./pool-lifecycle.js";
 import { toPoolMessage } from "./pools.js";
@@ -23,7 +24,7 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
         return { pool: toPoolMessage(await d.records.load(req.orderId)) };
       },
       async *streamCodes(req, ctx) {
-        for await (const block of streamHopBlocks(d, req, "", ctx.signal)) yield { block };
+        for await (const block of streamHopBlocks(d, req, "", ctx.signal)) yield blockResponse(StreamCodesResponseSchema, block, ctx); // as it was encoded where it was made
       },
       async closePool(req, ctx) {
         return { pool: toPoolMessage(await closePool(d, req.orderId, requestIdOf(ctx))) };

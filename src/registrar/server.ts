@@ -1,4 +1,4 @@
-import { blocksOf } from "../core/codes/index.js";
+import { encodedCodeStream } from "../core/codes/index.js";
 import { loadConfig, type Address } from "../core/config.js";
 import { buildHop, type HopOptions, type HopRole } from "../core/hop/index.js";
 import type { AccessPolicy } from "../core/iotp/index.js";
@@ -27,12 +27,15 @@ const REGISTRAR_HOP: HopRole<PoolDoc, Pools, typeof EmitterService> = {
   below: {
     service: EmitterService,
     at: (config) => ({ address: config.emissionServer.address, token: config.registrar.token }),
-    adapt: (emitter) => ({
-      names: { close: "CloseEmissionOrder", cancel: "CancelEmissionOrder" },
-      streamCodes: (orderId, afterBlock, signal) => blocksOf(emitter.streamCodes({ orderId, afterBlock }, { signal })),
-      close: (orderId, options) => emitter.closeEmissionOrder({ orderId }, options),
-      cancel: (orderId, deliveredThroughBlock, options) => emitter.cancelEmissionOrder({ orderId, deliveredThroughBlock }, options),
-    }),
+    adapt: (emitter, transport) => {
+      const streamCodes = encodedCodeStream(transport, EmitterService.method.streamCodes);
+      return {
+        names: { close: "CloseEmissionOrder", cancel: "CancelEmissionOrder" },
+        streamCodes: (orderId, afterBlock, signal) => streamCodes({ orderId, afterBlock }, signal),
+        close: (orderId, options) => emitter.closeEmissionOrder({ orderId }, options),
+        cancel: (orderId, deliveredThroughBlock, options) => emitter.cancelEmissionOrder({ orderId, deliveredThroughBlock }, options),
+      };
+    },
   },
   // Step 10.1: the pool is filled from the Emission server's code stream.
   fillStep: "10.1",

@@ -228,11 +228,13 @@ function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
 
 /**
  * A frozen deep copy of a stored document. Documents are plain data
- * (objects, arrays, strings, numbers, booleans), so a direct walk is enough,
+ * (objects, arrays, strings, numbers, booleans, bytes), so a direct walk is enough,
  * and much cheaper than structuredClone on the emission path.
  */
 function frozenCopy<V>(value: V): V {
   if (typeof value !== "object" || value === null) return value;
+  // Bytes (an encoded code block) are shared, not copied: nothing in the mesh writes into stored bytes.
+  if (value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return Object.freeze(value.map((v: unknown) => frozenCopy(v))) as V;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = frozenCopy(v);

@@ -38,8 +38,9 @@ export class MongoStore implements Store {
    * the callers of this process (not across processes sharing the server).
    */
   static async connect(uri: string, dbName: string): Promise<MongoStore> {
-    // ignoreUndefined: an absent optional field stays absent (the driver would store null).
-    const client = new MongoClient(uri, { ignoreUndefined: true });
+    // ignoreUndefined: an absent optional field stays absent (the driver would store null);
+    // promoteBuffers: stored bytes (encoded code blocks) come back as Buffers, not BSON Binary objects.
+    const client = new MongoClient(uri, { ignoreUndefined: true, promoteBuffers: true });
     try {
       await client.connect();
       const server = await describeServer(client);

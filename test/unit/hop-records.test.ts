@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { encodeBlock } from "../../src/core/codes/encoded-block.js";
 import { newHopRecord } from "../../src/core/hop/index.js";
 import { OrderNotFoundError, OrderStateError } from "../../src/domain/domain-errors.js";
 import { CodeBlockSchema, ReadinessSchema } from "../../src/gen/emission/common/v1/order_pb.js";
@@ -33,7 +34,7 @@ function order(id: string): OrderDoc {
 }
 
 const block = (orderId: string, seq: number, last = false) =>
-  create(CodeBlockSchema, { orderId, seq, codes: Array.from({ length: 10 }, (_, i) => `c${seq}-${i}`), last });
+  encodeBlock(create(CodeBlockSchema, { orderId, seq, codes: Array.from({ length: 10 }, (_, i) => `c${seq}-${i}`), last }));
 
 describe("HopRecords (the Registrar's pools)", () => {
   onBothStores((open) => {

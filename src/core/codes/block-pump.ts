@@ -2,14 +2,20 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
 import { type Logger, sleep } from "../runtime/index.js";
 
-export interface BlockPumpOptions {
+/** What the pump needs of a block, decoded or encoded. */
+export interface NumberedBlock {
+  seq: number;
+  last: boolean;
+}
+
+export interface BlockPumpOptions<B extends NumberedBlock> {
   orderId: string;
   /** Opens the upstream StreamCodes after the given block. */
-  open(afterBlock: number, signal: AbortSignal): AsyncIterable<CodeBlock>;
+  open(afterBlock: number, signal: AbortSignal): AsyncIterable<B>;
   /** Highest block stored contiguously here: where a resumed stream starts. */
   cursor(): Promise<number>;
   /** Stores one block (idempotently) and advances the cursor. */
-  store(block: CodeBlock): Promise<void>;
+  store(block: B): Promise<void>;
   /**
    * Whether the stream is done at this cursor (all blocks stored); it may
    * also finish what the last run left undone, such as a lost acknowledgement.
@@ -48,7 +54,7 @@ export function isPermanent(err: ConnectError): boolean {
  * exponential backoff and jitter. Resolves once the last block is stored;
  * rejects on a permanent error or when aborted.
  */
-export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
+export async function pumpBlocks<B extends NumberedBlock>(o: BlockPumpOptions<B>): Promise<void> {
   const { initialMs, maxMs } = o.backoff ?? RESUME_BACKOFF;
   let delay = initialMs;
   /** When the stream was last cut, until a block arrives again: logged, to put a stall on a timeline. */

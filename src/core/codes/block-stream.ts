@@ -1,7 +1,7 @@
 import type { ConnectError } from "@connectrpc/connect";
-import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
 import { abortedCallError } from "../rpc/index.js";
 import type { BlockStore } from "./block-store.js";
+import type { EncodedBlock } from "./encoded-block.js";
 import type { Notifier } from "../runtime/index.js";
 
 /** Where an order's blocks stand at this hop, read afresh on every round. */
@@ -30,9 +30,14 @@ const BATCH = 8;
  * until the last block is sent (the stream ends OK) or the order is closed or
  * cancelled (the stream ends with that error at once). A deadline or a cancel
  * ends it with DEADLINE_EXCEEDED or CANCELLED. No hop holds more than a few
- * blocks.
+ * blocks, and sends them as they were encoded where they were made.
  */
-export async function* streamBlocks(src: BlockSource, orderId: string, afterBlock: number, signal: AbortSignal): AsyncGenerator<CodeBlock> {
+export async function* streamBlocks(
+  src: BlockSource,
+  orderId: string,
+  afterBlock: number,
+  signal: AbortSignal,
+): AsyncGenerator<EncodedBlock> {
   let cursor = afterBlock;
   for (;;) {
     if (signal.aborted) throw abortedCallError(signal);

@@ -1,17 +1,17 @@
-import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
 import type { BackgroundTasks, Logger, Notifier } from "../runtime/index.js";
 import { pumpBlocks } from "./block-pump.js";
 import type { BlockStore } from "./block-store.js";
+import type { EncodedBlock } from "./encoded-block.js";
 import type { Journal, LeasedDoc, WorkLease } from "../iotp/index.js";
 
 /** What a forwarding role tells the filler about its own order records. */
 export interface FillerTarget {
-  /** Opens the code stream of the role below after the given block. */
-  open(orderId: string, afterBlock: number, signal: AbortSignal): AsyncIterable<CodeBlock>;
+  /** Opens the code stream of the role below after the given block (encodedCodeStream: blocks stay encoded). */
+  open(orderId: string, afterBlock: number, signal: AbortSignal): AsyncIterable<EncodedBlock>;
   /** Highest block this role stored contiguously for the order. */
   cursor(orderId: string): Promise<number>;
   /** Records that `block` (already stored) is here: counters, status. */
-  advance(block: CodeBlock): Promise<void>;
+  advance(block: EncodedBlock): Promise<void>;
   /**
    * The role below will send no more codes: mark the order failed and say
    * who asked for it, or undefined if the order was closed meanwhile.

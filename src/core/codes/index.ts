@@ -3,6 +3,15 @@
  * cursor, pumped from the role below with resume, and expired when done.
  */
 export { blocksOf, pumpBlocks } from "./block-pump.js";
+export {
+  blockResponse,
+  decodeBlock,
+  type EncodedBlock,
+  encodeBlock,
+  encodedCodeStream,
+  encodedResponse,
+  readEncodedBlock,
+} from "./encoded-block.js";
 export { blockId, BlockStore } from "./block-store.js";
 export { type BlockProgress, streamBlocks } from "./block-stream.js";
 export { expireFinishedOrders } from "./code-expiry.js";

@@ -1,7 +1,6 @@
 import type { CallOptions } from "@connectrpc/connect";
-import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
 import { OrderStateError } from "../../domain/domain-errors.js";
-import { type BlockProgress, type BlockStore, type CodeFiller, streamBlocks } from "../codes/index.js";
+import { type BlockProgress, type BlockStore, type CodeFiller, type EncodedBlock, streamBlocks } from "../codes/index.js";
 import { type DownstreamOutbox, type Journal, retransmitUntil } from "../iotp/index.js";
 import { deriveRequestId, REQUEST_ID_HEADER, toConnectError } from "../rpc/index.js";
 import type { Notifier } from "../runtime/index.js";
@@ -12,7 +11,7 @@ import type { HopRecords } from "./hop-records.js";
 export interface HopBelow {
   /** The calls' names, for logs: "ClosePool" and "CancelPool" below OMS. */
   names: Record<EndKind, string>;
-  streamCodes(orderId: string, afterBlock: number, signal: AbortSignal): AsyncIterable<CodeBlock>;
+  streamCodes(orderId: string, afterBlock: number, signal: AbortSignal): AsyncIterable<EncodedBlock>;
   close(orderId: string, options: CallOptions): Promise<unknown>;
   cancel(orderId: string, deliveredThroughBlock: number, options: CallOptions): Promise<unknown>;
 }
@@ -93,7 +92,7 @@ export async function* streamHopBlocks<T extends HopRecordDoc>(
   req: { orderId: string; afterBlock: number },
   participantId: string,
   signal: AbortSignal,
-): AsyncGenerator<CodeBlock> {
+): AsyncGenerator<EncodedBlock> {
   await d.records.load(req.orderId, participantId);
   const progress = async (orderId: string): Promise<BlockProgress> => {
     const r = await d.records.load(orderId, participantId);

@@ -1,8 +1,7 @@
-import type { CodeBlock } from "../../gen/emission/common/v1/order_pb.js";
 import { OrderNotFoundError, OrderStateError } from "../../domain/domain-errors.js";
 import { insertOrLoad } from "../../store/insert-or-load.js";
 import type { Collection, Filter, Update } from "../../store/store.js";
-import { type BlockStore, expireFinishedOrders } from "../codes/index.js";
+import { type BlockStore, type EncodedBlock, expireFinishedOrders } from "../codes/index.js";
 import { type InstanceLiveness, WorkLease } from "../iotp/index.js";
 import type { Logger } from "../runtime/index.js";
 import type { EndKind, HopRecordDoc } from "./hop-record.js";
@@ -19,7 +18,7 @@ export interface HopRecordsSpec<T extends HopRecordDoc> {
   /** The cursor: fields counting the blocks stored contiguously from below and the codes in them. */
   cursor: { blocks: keyof T & string; codes: keyof T & string };
   /** What else a stored block changes (the role's status moves). */
-  onBlock(block: CodeBlock): Partial<T>;
+  onBlock(block: EncodedBlock): Partial<T>;
   /** The role below will send no more codes; the record can still be closed or cancelled. */
   failed: Partial<T> & { status: T["status"] };
   /** What a close and a cancel set here. */
@@ -69,7 +68,7 @@ export class HopRecords<T extends HopRecordDoc> {
    * Records that `block` (already stored) is here. Absolute values, not $inc,
    * conditional on the previous block: the same step applied twice changes nothing.
    */
-  async advance(block: CodeBlock): Promise<void> {
+  async advance(block: EncodedBlock): Promise<void> {
     const record = await this.get(block.orderId);
     if (record === undefined || this.storedBlocks(record) !== block.seq - 1) return;
     const { blocks, codes } = this.spec.cursor;
@@ -77,7 +76,7 @@ export class HopRecords<T extends HopRecordDoc> {
       this.where({ _id: block.orderId, [blocks]: block.seq - 1, status: { $in: this.spec.filling } }),
       this.set({
         [blocks]: block.seq,
-        [codes]: Number(record[codes]) + block.codes.length,
+        [codes]: Number(record[codes]) + block.count,
         ...this.spec.onBlock(block),
         updatedAt: Date.now(),
       }),

@@ -21,7 +21,8 @@ export interface HopRole<T extends HopRecordDoc, R extends HopRecords<T>, B exte
     service: B;
     /** Where the role below listens, and this role's token there. */
     at(config: MeshConfig): { address: Address; token: string };
-    adapt(client: Client<B>): HopBelow;
+    /** The role below as the hop sees it; code streams read through `transport` with blocks kept encoded. */
+    adapt(client: Client<B>, transport: Transport): HopBelow;
   };
   /** The seed step the filler runs, for the journal ("14.1" at OMS). */
   fillStep: string;
@@ -62,7 +63,7 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
   const tasks = new BackgroundTasks(log);
   const transport = transportBelow(config, role.below.at(config), log, o.downstream);
   const client = createClient(role.below.service, transport);
-  const below = role.below.adapt(client);
+  const below = role.below.adapt(client, transport);
   const filler = createHopFiller(
     { blocks, notifier, tasks, journal, log, step: role.fillStep },
     records,

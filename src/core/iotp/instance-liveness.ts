@@ -35,6 +35,7 @@ export class InstanceLiveness {
   private beating: Promise<void> | undefined;
   private lastBeat = 0;
   private readonly cache = new Map<string, { alive: boolean; at: number }>();
+  private counted: { n: number; at: number } | undefined;
 
   private constructor(
     private readonly instances: Collection<InstanceDoc>,
@@ -78,6 +79,14 @@ export class InstanceLiveness {
   /** Reads this instance's own record: one cheap round trip that shows whether the store answers. */
   async probe(): Promise<void> {
     await this.instances.findOne({ _id: this.id });
+  }
+
+  /** How many instances of the role beat now, this one included (to share work among them). */
+  async liveCount(now = Date.now()): Promise<number> {
+    if (this.counted !== undefined && now - this.counted.at < CACHE_MS && now >= this.counted.at) return this.counted.n;
+    const n = Math.max(1, await this.instances.count({ heartbeatAt: { $gte: now - this.deadMs } }));
+    this.counted = { n, at: now };
+    return n;
   }
 
   /** Stops beating and removes the record, so what this instance still holds is free at once. */

@@ -62,6 +62,14 @@ export class WorkLease<T extends LeasedDoc> {
     return doc.leaseOwner === this.owner || doc.leaseUntil < now || !(await this.liveness.isAlive(doc.leaseOwner, now));
   }
 
+  /**
+   * Gives the work up now, marking when (leaseUntil = now, not 0): an instance
+   * at its share of the work leaves it to one below its share for a lease's time.
+   */
+  async handOver(id: string, now = Date.now()): Promise<void> {
+    await this.docs.updateOne({ _id: id, leaseOwner: this.owner } as Filter<T>, { $set: { leaseUntil: now } } as Update<T>);
+  }
+
   async release(id: string): Promise<void> {
     await this.docs.updateOne({ _id: id, leaseOwner: this.owner } as Filter<T>, { $set: { leaseUntil: 0 } } as Update<T>);
   }

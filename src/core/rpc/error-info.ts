@@ -14,6 +14,7 @@ export const ERROR_DOMAIN = "emission-mesh";
 export type ErrorReason =
   | "REQUEST_INVALID"
   | "ORDER_REJECTED"
+  | "BACKLOG_SHARE_EXCEEDED"
   | "ORDER_NOT_FOUND"
   | "ORDER_STATE"
   | "BLOCK_NOT_FOUND"

@@ -14,10 +14,17 @@ export const PUSHBACK_TRAILER = "grpc-retry-pushback-ms";
  */
 export function transientError(message: string, code: Code, reason: ErrorReason, retryAfterMs: number): ConnectError {
   const ms = Math.max(1, Math.round(retryAfterMs));
-  return new ConnectError(message, code, { [PUSHBACK_TRAILER]: String(ms) }, [
-    { desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(ms) }) },
-    errorInfo(reason),
-  ]);
+  return new ConnectError(message, code, pushback(ms), [retryInfo(ms), errorInfo(reason)]);
+}
+
+/** The google.rpc.RetryInfo detail asking for `ms` before the next try. */
+export function retryInfo(ms: number) {
+  return { desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(Math.max(1, Math.round(ms))) }) };
+}
+
+/** The grpc-retry-pushback-ms trailer asking for `ms`. */
+export function pushback(ms: number): Record<string, string> {
+  return { [PUSHBACK_TRAILER]: String(Math.max(1, Math.round(ms))) };
 }
 
 /** The delay a server asked for in an error, if any. */

@@ -2,7 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { BadRequestSchema, PreconditionFailureSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { errorInfo } from "./error-info.js";
+import { pushback, retryInfo } from "./retry-hint.js";
 import {
+  BacklogShareError,
   OrderNotFoundError,
   OrderRejectedError,
   OrderStateError,
@@ -40,6 +42,28 @@ export function toConnectError(err: unknown): ConnectError {
           }),
         },
         errorInfo("ORDER_REJECTED", { step: err.step }),
+      ],
+      err,
+    );
+  }
+  if (err instanceof BacklogShareError) {
+    const { held, backlog, sharePercent, retryAfterMs } = err.share;
+    return new ConnectError(
+      err.message,
+      Code.FailedPrecondition,
+      pushback(retryAfterMs),
+      [
+        {
+          desc: PreconditionFailureSchema,
+          value: create(PreconditionFailureSchema, {
+            violations: [{ type: "BACKLOG_SHARE", subject: `participants/${err.participantId}`, description: err.message }],
+          }),
+        },
+        retryInfo(retryAfterMs),
+        errorInfo("BACKLOG_SHARE_EXCEEDED", {
+          step: err.step,
+          metadata: { heldCodes: String(held), backlogCodes: String(backlog), sharePercent: String(sharePercent) },
+        }),
       ],
       err,
     );

@@ -1,0 +1,84 @@
+import type { Logger } from "../core/runtime/index.js";
+
+/** When the line acknowledges: after this many new blocks, or this long after the first unacknowledged one. */
+export interface AckPolicy {
+  everyBlocks: number;
+  everyMs: number;
+}
+
+export const ACK_DEFAULTS: AckPolicy = { everyBlocks: 16, everyMs: 250 };
+
+/**
+ * Acknowledges a code stream cumulatively (AcknowledgeBlocks says "every
+ * block through N"), in the background: the stream never waits for an
+ * acknowledgement, at most one is in flight, and one sent later covers every
+ * block before it. A failed acknowledgement is only logged: the next one, or
+ * flush() at the end, covers its blocks, and OMS keeps unacknowledged blocks.
+ */
+export class BlockAcknowledger {
+  private acked = 0;
+  private stored = 0;
+  private inFlight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly send: (through: number) => Promise<void>,
+    private readonly policy: AckPolicy,
+    private readonly log: Logger,
+  ) {}
+
+  /** Block `seq` is stored on the line: acknowledge it soon. */
+  storedThrough(seq: number): void {
+    this.stored = Math.max(this.stored, seq);
+    if (this.stored - this.acked >= this.policy.everyBlocks) this.kick();
+    else this.arm();
+  }
+
+  /** Acknowledges everything stored, waiting for it; throws if that last acknowledgement fails. */
+  async flush(): Promise<void> {
+    this.close();
+    while (this.inFlight !== undefined) await this.inFlight;
+    if (this.stored <= this.acked) return;
+    const through = this.stored;
+    await this.send(through);
+    this.acked = Math.max(this.acked, through);
+  }
+
+  /** Stops the timer; nothing more is sent unless flush() is called. */
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined || this.stored <= this.acked) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, this.policy.everyMs);
+    this.timer.unref();
+  }
+
+  private kick(): void {
+    this.close();
+    if (this.inFlight !== undefined || this.stored <= this.acked) return;
+    const through = this.stored;
+    let failed = false;
+    this.inFlight = this.send(through)
+      .then(
+        () => {
+          this.acked = Math.max(this.acked, through);
+        },
+        (err: unknown) => {
+          failed = true;
+          this.log.warn({ err, through }, "acknowledgement failed; the next one covers its blocks");
+        },
+      )
+      .finally(() => {
+        this.inFlight = undefined;
+        // After a failure the next try waits its time: no tight loop against a role that is down.
+        if (!failed && this.stored - this.acked >= this.policy.everyBlocks) this.kick();
+        else this.arm();
+      });
+  }
+}

@@ -1,0 +1,58 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { describe, expect, it } from "vitest";
+import { BlockStore } from "../../src/core/codes/block-store.js";
+import { decodeBlock, encodeBlock, encodedResponse, readEncodedBlock } from "../../src/core/codes/encoded-block.js";
+import { CodeBlockSchema } from "../../src/gen/emission/common/v1/order_pb.js";
+import { StreamCodesResponseSchema as EmitterResponse } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
+import { StreamCodesResponseSchema as OmsResponse } from "../../src/gen/emission/oms/v1/oms_pb.js";
+import { StreamCodesResponseSchema as RegistrarResponse } from "../../src/gen/emission/registrar/v1/registrar_pb.js";
+import { onBothStores } from "../support/both-stores.js";
+
+const GS = "\u001d";
+
+function block(seq: number, n: number, last = false) {
+  const codes = Array.from({ length: n }, (_, i) => `0104600000000017215${String(i).padStart(12, "0")}${GS}91EK01${GS}92${"x".repeat(44)}`);
+  return create(CodeBlockSchema, { orderId: "order-1", seq, blockId: `order-1/${seq}`, gtin: "04600000000017", codes, last });
+}
+
+describe("encoded code blocks", () => {
+  it("go out byte for byte as protobuf writes the decoded block, in every role's StreamCodesResponse", () => {
+    const b = block(3, 1_000, true);
+    const e = encodeBlock(b);
+    for (const schema of [EmitterResponse, RegistrarResponse, OmsResponse]) {
+      const expected = toBinary(schema, create(schema, { block: b }));
+      expect(Buffer.from(toBinary(schema, encodedResponse(schema, e)))).toEqual(Buffer.from(expected));
+      expect(fromBinary(schema, expected).block).toEqual(b);
+    }
+  });
+
+  it("are read for their seq, order, GTIN, end and count without decoding the codes, and decode back to the block", () => {
+    const b = block(7, 25);
+    const e = readEncodedBlock(encodeBlock(b).wire);
+    expect([e.orderId, e.seq, e.gtin, e.last, e.count]).toEqual(["order-1", 7, "04600000000017", false, 25]);
+    expect(decodeBlock(e)).toEqual(b);
+    expect(() => readEncodedBlock(encodeBlock(b).wire.subarray(0, 100))).toThrow(/malformed/);
+  });
+});
+
+describe("BlockStore", () => {
+  onBothStores((open) => {
+    it("keeps blocks encoded: what it hands out is the bytes it was given, and decodes to the block", async () => {
+      const blocks = await BlockStore.open(await open());
+      const first = block(1, 10);
+      const second = encodeBlock(block(2, 5, true));
+      expect(await blocks.put(first)).toBe(true);
+      expect(await blocks.put(second)).toBe(true);
+      expect(await blocks.put(first)).toBe(false);
+      const got = await blocks.range("order-1", 0, 2, 10);
+      expect(got.map((b) => [b.seq, b.count, b.last])).toEqual([
+        [1, 10, false],
+        [2, 5, true],
+      ]);
+      expect(Buffer.from(got[0]!.wire)).toEqual(Buffer.from(encodeBlock(first).wire));
+      expect(Buffer.from(got[1]!.wire)).toEqual(Buffer.from(second.wire));
+      expect(await blocks.get("order-1", 1)).toEqual(first);
+      expect(await blocks.countCodes("order-1", 0, 2)).toBe(15);
+    });
+  });
+});
