@@ -86,24 +86,26 @@ export class Emitter {
     return this.d.lease.ms;
   }
 
-  /** Step 6.1: hand the order to the background emitter. */
-  enqueue(order: EmissionOrderDoc): void {
+  /**
+   * Step 6.1: hand the order to the background emitter. A taken-over order
+   * gets a worker of its own even when every one is busy (on a slow store,
+   * say): it was interrupted once already, and its stream is waiting.
+   */
+  enqueue(order: EmissionOrderDoc, takenOver = false): void {
     if (this.stopping.signal.aborted) {
       // Stopping: the order is another instance's to emit, at once.
       void this.d.lease.release(order._id).catch(() => undefined);
       return;
     }
     if (this.schedule.has(order._id)) return;
-    this.schedule.add(order._id, order.participantId, order.totalCodes - order.emittedCodes);
+    this.schedule.add(order._id, order.participantId, order.totalCodes - order.emittedCodes, takenOver);
     // Logged, so a stalled stream can be put on a timeline: when and where its order's emission (re)started.
     this.d.log.info(
       { orderId: order._id, fromBlock: order.emittedBlocks + 1, blocks: order.totalBlocks, instance: this.instance },
       "emitting",
     );
-    while (this.workers.size < Math.min(EMITTING, this.schedule.size)) {
-      const worker: Promise<void> = this.drain().finally(() => this.workers.delete(worker));
-      this.workers.add(worker);
-    }
+    while (this.workers.size < Math.min(EMITTING, this.schedule.size)) this.startWorker(false);
+    if (takenOver) this.startWorker(true);
   }
 
   /**
@@ -131,7 +133,9 @@ export class Emitter {
       const free = order.leaseUntil < now;
       const below = this.schedule.size < share;
       if (free && !below && order.leaseUntil >= now - this.d.lease.ms) continue;
-      if (await this.d.lease.acquire(order._id, now)) this.enqueue(order);
+      // Another instance's (dead, stopped or handing over): its stream is waiting, it starts at once.
+      const interrupted = order.leaseOwner !== "" && order.leaseOwner !== this.instance;
+      if (await this.d.lease.acquire(order._id, now)) this.enqueue(order, interrupted);
     }
     this.handOverSurplus(this.schedule.size - share);
   }
@@ -170,7 +174,8 @@ export class Emitter {
     if (surplus <= 0) return;
     const largest = this.schedule
       .ids()
-      .filter((id) => !this.handingOff.has(id))
+      // An interrupted order just moved here and its stream waits: it is not moved again.
+      .filter((id) => !this.handingOff.has(id) && !this.schedule.isDue(id))
       .sort((a, b) => this.schedule.remaining(b) - this.schedule.remaining(a));
     for (const id of largest.slice(0, surplus)) {
       this.handingOff.add(id);
@@ -185,9 +190,20 @@ export class Emitter {
     await this.d.lease.handOver(id).catch((err: unknown) => this.d.log.warn({ orderId: id, err }, "handing the order over failed"));
   }
 
-  /** One worker: takes the next order whose turn it is, makes one block of it, and so on while there are any. */
-  private async drain(): Promise<void> {
-    for (let id = this.schedule.take(); id !== undefined && !this.stopping.signal.aborted; id = this.schedule.take()) {
+  private startWorker(dueOnly: boolean): void {
+    const worker: Promise<void> = this.drain(dueOnly).finally(() => this.workers.delete(worker));
+    this.workers.add(worker);
+  }
+
+  /**
+   * One worker: takes the next order whose turn it is, makes one block of it,
+   * and so on while there are any. A `dueOnly` worker serves the orders
+   * interrupted elsewhere, so they move again at once even when every other
+   * worker is held up (a slow store), then ends.
+   */
+  private async drain(dueOnly: boolean): Promise<void> {
+    const next = (): string | undefined => (dueOnly ? this.schedule.takeDue() : this.schedule.take());
+    for (let id = next(); id !== undefined && !this.stopping.signal.aborted; id = next()) {
       let turn: Turn;
       try {
         turn = await this.emitNextBlock(id);

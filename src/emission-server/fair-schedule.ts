@@ -29,6 +29,8 @@ export class FairSchedule {
   /** Participants in turn order; `turn` indexes the next one. */
   private ring: string[] = [];
   private turn = 0;
+  /** Orders interrupted elsewhere (their streams wait): workers of their own take them, outside the rotation. */
+  private readonly due = new Set<string>();
 
   constructor(private readonly blockSize: number) {}
 
@@ -57,8 +59,10 @@ export class FairSchedule {
     return this.byId.get(id)?.busy === true;
   }
 
-  add(id: string, participantId: string, remaining: number): void {
+  /** Queues the order; `first`: it is served by workers of its own (takeDue), not by the rotation. */
+  add(id: string, participantId: string, remaining: number, first = false): void {
     if (this.byId.has(id)) return;
+    if (first) this.due.add(id);
     const q: Queued = { id, participantId, remaining, busy: false };
     this.byId.set(id, q);
     let lane = this.lanes.get(participantId);
@@ -82,13 +86,26 @@ export class FairSchedule {
       for (let k = 0; k < lane.orders.length; k++) {
         const i = (lane.next + k) % lane.orders.length;
         const q = lane.orders[i];
-        if (q === undefined || q.busy) continue;
+        if (q === undefined || q.busy || this.due.has(q.id)) continue;
         lane.next = (i + 1) % lane.orders.length;
         q.busy = true;
         return q.id;
       }
     }
     return undefined;
+  }
+
+  /** Whether the order was interrupted elsewhere and is served by workers of its own. */
+  isDue(id: string): boolean {
+    return this.due.has(id);
+  }
+
+  /** Takes an order due to a worker of its own that is not busy, and marks it busy. */
+  takeDue(): string | undefined {
+    const q = [...this.due].map((id) => this.byId.get(id)).find((d) => d !== undefined && !d.busy);
+    if (q === undefined) return undefined;
+    q.busy = true;
+    return q.id;
   }
 
   /** The block taken is done (`codes` of it emitted); the order waits for its next turn. */
@@ -104,6 +121,7 @@ export class FairSchedule {
     const q = this.byId.get(id);
     if (q === undefined) return;
     this.byId.delete(id);
+    this.due.delete(id);
     const lane = this.lanes.get(q.participantId);
     if (lane === undefined) return;
     const i = lane.orders.indexOf(q);

@@ -43,4 +43,19 @@ describe("FairSchedule", () => {
     // Five blocks of its own; meanwhile five of A's and all five of C's.
     expect(s.codesUntilDone("D", 5_000)).toBe(5_000 + 5_000 + 5_000);
   });
+
+  it("serves an order interrupted elsewhere only through its own workers, one block at a time", () => {
+    const s = new FairSchedule(1_000);
+    s.add("a1", "A", 5_000);
+    s.add("moved", "B", 5_000, true);
+    expect(s.isDue("moved")).toBe(true);
+    expect(s.take()).toBe("a1");
+    expect(s.take()).toBeUndefined(); // the rotation leaves the interrupted order to its own workers
+    expect(s.takeDue()).toBe("moved");
+    expect(s.takeDue()).toBeUndefined(); // busy: never two blocks of one order at once
+    s.release("moved", 1_000);
+    expect(s.takeDue()).toBe("moved");
+    s.remove("moved");
+    expect(s.isDue("moved")).toBe(false);
+  });
 });
