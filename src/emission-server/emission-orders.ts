@@ -35,6 +35,8 @@ export interface EmissionOrderDoc {
   codesPurged?: boolean;
   /** Set by a cancel: codes of later blocks are void. */
   voidedAfterBlock?: number;
+  /** W3C traceparent of the call that created it: emission (6.1) joins the order's trace, on any instance. */
+  traceparent?: string;
   createdAt: number;
   updatedAt: number;
 }

@@ -4,6 +4,7 @@ import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { blockId, type BlockStore } from "../core/codes/index.js";
 import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
+import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
 import { signCode } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
 import { chunkKey, locateBlock, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";
@@ -31,6 +32,8 @@ export interface EmitterDeps {
   lease: WorkLease<EmissionOrderDoc>;
   /** Tests only: where to stop as if the process died. */
   faults?: EmitterFaults;
+  /** Codes emitted, readiness-estimate error. */
+  metrics: Pick<MeshMetrics, "codesEmitted" | "readinessError">;
 }
 
 /**
@@ -57,6 +60,11 @@ export class Emitter {
     return now + Math.ceil(((this.backlog + codes) / this.d.rate) * 1000);
   }
 
+  /** Codes queued or being emitted (a metric). */
+  get backlogCodes(): number {
+    return this.backlog;
+  }
+
   get instance(): string {
     return this.d.lease.owner;
   }
@@ -72,7 +80,8 @@ export class Emitter {
     this.queue.push(order._id);
     this.backlog += order.totalCodes - order.emittedCodes;
     while (this.workers.size < Math.min(EMITTING, this.queue.length)) {
-      const worker: Promise<void> = this.drain().finally(() => this.workers.delete(worker));
+      // A worker serves many orders: it must not run inside the call that happened to start it.
+      const worker: Promise<void> = detached(() => this.drain()).finally(() => this.workers.delete(worker));
       this.workers.add(worker);
     }
   }
@@ -136,36 +145,47 @@ export class Emitter {
 
   /** Emits the order's missing blocks, counting the codes in `progress`. */
   private async emitOrder(order: EmissionOrderDoc, progress: { emitted: number }): Promise<void> {
+    const fields = { orderId: order._id, participantId: order.participantId, requestId: order.requestId, step: "6.1" };
     for (let seq = order.emittedBlocks + 1; seq <= order.totalBlocks; seq++) {
       if (this.stopping.signal.aborted) return;
-      const fresh = await this.d.db.orders.findOne({ _id: order._id });
-      if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return; // closed or cancelled: stop
-      if (!(await this.d.lease.acquire(fresh._id))) return; // another instance took the order over
-      const codes = await this.makeBlock(fresh, seq);
-      await this.pace(codes.length);
-      const last = seq === order.totalBlocks;
-      const { product } = locateBlock(fresh, seq);
-      await this.d.blocks.put(
-        create(CodeBlockSchema, { orderId: order._id, seq, blockId: blockId(order._id, seq), gtin: product.gtin, codes, last }),
-      );
-      const updated = await this.d.db.orders.updateOne(
-        { _id: order._id, emittedBlocks: seq - 1, status: OrderStatus.PENDING },
-        {
-          // Absolute values, not $inc: applying the same step twice (a backend whose
-          // conditional update is not atomic across processes) changes nothing.
-          $set: {
-            emittedBlocks: seq,
-            emittedCodes: fresh.emittedCodes + codes.length,
-            updatedAt: Date.now(),
-            ...(last ? { status: OrderStatus.READY } : {}),
-          },
-        },
-      );
-      if (updated === undefined) return; // closed meanwhile: the block stays unseen
-      progress.emitted += codes.length;
-      this.backlog -= codes.length;
-      this.d.notifier.notify(order._id);
+      // Each block is a span in the order's trace, found from the order record on whichever instance emits it.
+      const more = await inOrderTrace(order.traceparent, "step 6.1: emit block", fields, () => this.emitBlock(order, seq, progress));
+      if (!more) return;
     }
+  }
+
+  /** Emits block `seq` of the order; false when the order is no longer this instance's to emit. */
+  private async emitBlock(order: EmissionOrderDoc, seq: number, progress: { emitted: number }): Promise<boolean> {
+    const fresh = await this.d.db.orders.findOne({ _id: order._id });
+    if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return false; // closed or cancelled: stop
+    if (!(await this.d.lease.acquire(fresh._id))) return false; // another instance took the order over
+    const codes = await this.makeBlock(fresh, seq);
+    await this.pace(codes.length);
+    const last = seq === order.totalBlocks;
+    const { product } = locateBlock(fresh, seq);
+    await this.d.blocks.put(
+      create(CodeBlockSchema, { orderId: order._id, seq, blockId: blockId(order._id, seq), gtin: product.gtin, codes, last }),
+    );
+    const updated = await this.d.db.orders.updateOne(
+      { _id: order._id, emittedBlocks: seq - 1, status: OrderStatus.PENDING },
+      {
+        // Absolute values, not $inc: applying the same step twice (a backend whose
+        // conditional update is not atomic across processes) changes nothing.
+        $set: {
+          emittedBlocks: seq,
+          emittedCodes: fresh.emittedCodes + codes.length,
+          updatedAt: Date.now(),
+          ...(last ? { status: OrderStatus.READY } : {}),
+        },
+      },
+    );
+    if (updated === undefined) return false; // closed meanwhile: the block stays unseen
+    progress.emitted += codes.length;
+    this.backlog -= codes.length;
+    this.d.metrics.codesEmitted.inc(codes.length);
+    if (last) this.d.metrics.readinessError.observe((Date.now() - fresh.readyAt) / 1000);
+    this.d.notifier.notify(order._id);
+    return true;
   }
 
   /** The signed codes of block `seq`: its product's serials, reserved or generated. */

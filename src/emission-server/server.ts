@@ -3,6 +3,7 @@ import { type AccessPolicy, WorkLease } from "../core/iotp/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import { type BuiltRole, isMain, openRoleBase, roleSpec, runMain, type RunningServer, serve } from "../core/process/index.js";
 import { type Logger, Notifier } from "../core/runtime/index.js";
+import { statusCounts } from "../core/telemetry/index.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
@@ -41,7 +42,8 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const notifier = new Notifier();
   const { signingKeys, activeKeyId } = config.emissionServer;
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
-  const lease = new WorkLease(db.orders, base.liveness, config.serverRole.workLeaseMs);
+  const { metrics } = base;
+  const lease = new WorkLease(db.orders, base.liveness, config.serverRole.workLeaseMs, () => metrics.leaseTakeovers.inc());
   const emitter = new Emitter({
     db,
     blocks,
@@ -50,8 +52,11 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     rate: config.emissionServer.emissionRate,
     log,
     lease,
+    metrics,
     ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
+  metrics.watchBacklog(() => emitter.backlogCodes);
+  metrics.watchOrders(statusCounts(OrderStatus, (status) => db.orders.count({ status })));
   emitter.startResuming(); // orders left pending by a crash, or by an instance that died
   const routes = emissionServerRoutes({
     db,

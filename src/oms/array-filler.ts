@@ -40,6 +40,7 @@ export function createArrayFiller(
         { $set: { status: OrderStatus.DECLINED, bufferStatus: BufferStatus.REJECTED, updatedAt: Date.now() } },
       );
     },
+    traceparent: async (orderId) => (await orders.findOne({ _id: orderId }))?.traceparent,
     filling: async () => (await orders.find({ status: { $in: FILLING } })).map((o) => o._id),
     lease,
   };

@@ -9,6 +9,7 @@ import { OrderStateError } from "../domain/domain-errors.js";
 import { CreateOrderRequestSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
+import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
 import type { Collection } from "../store/store.js";
 import type { OrderDoc } from "./orders.js";
 
@@ -42,10 +43,9 @@ export interface CreateOrderInput {
 export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): Promise<OrderDoc> {
   const request = create(CreateOrderRequestSchema);
   if (input.order !== undefined) request.order = input.order;
-  await requireWellFormedOrder(
-    { journal: d.journal, step: "2", requestId: input.requestId, participantId: input.participantId },
-    CreateOrderRequestSchema,
-    request,
+  const fields = { requestId: input.requestId, participantId: input.participantId };
+  await inSpan("step 2: check request", { ...fields, step: "2" }, () =>
+    requireWellFormedOrder({ journal: d.journal, step: "2", ...fields }, CreateOrderRequestSchema, request),
   );
   const ref = input.order?.productionOrderId ?? "";
   // A cancelled order is never started by a later message (IOTP §4.5.3).
@@ -53,17 +53,19 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
     throw new OrderStateError(ref, "CANCELLED", `CreateOrder request ${input.requestId} was cancelled before the order was created`);
   }
   // Steps 12-13: receive the Registrar's result and check it; 13.1 journal, 13.2 error reply to APCS, 13.3 on to step 16.
-  const reply = await checkReply(
-    { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
-    () =>
-      d.registrar.createPool(
-        { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-        {
-          headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) },
-          contextValues: retransmitUntil(input.signal),
-        },
-      ),
-    (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+  const reply = await inSpan("step 13: check reply", { ...fields, step: "13" }, () =>
+    checkReply(
+      { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
+      () =>
+        d.registrar.createPool(
+          { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+          {
+            headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) },
+            contextValues: retransmitUntil(input.signal),
+          },
+        ),
+      (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+    ),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.
   const now = Date.now();
@@ -85,11 +87,12 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
     receivedCodes: 0,
     deliveredBlocks: 0,
     deliveredCodes: 0,
+    ...withTrace(currentTraceparent()),
     createdAt: now,
     updatedAt: now,
   };
   // A retransmitted request whose first run got this far finds its order here.
-  const existing = await insertOrLoad(d.orders, order);
+  const existing = await inSpan("step 14: code array", { ...fields, orderId: order._id, step: "14" }, () => insertOrLoad(d.orders, order));
   // A cancel that arrived while this request was on its way down wins.
   if (await d.cancelledBefore(input.participantId, input.requestId)) return d.cancel(existing._id);
   d.fill(existing._id);

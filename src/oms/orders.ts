@@ -32,6 +32,8 @@ export interface OrderDoc {
   /** A close or cancel not yet confirmed by the Registrar. */
   pending?: "close" | "cancel" | undefined;
   pendingRequestId?: string | undefined;
+  /** W3C traceparent of the call that created it: filling (14.1) joins the order's trace, on any instance. */
+  traceparent?: string;
   createdAt: number;
   updatedAt: number;
 }

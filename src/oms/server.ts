@@ -1,6 +1,7 @@
 import { createClient, type Transport } from "@connectrpc/connect";
 import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/index.js";
 import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
+import { statusCounts } from "../core/telemetry/index.js";
 import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import {
@@ -49,18 +50,21 @@ export async function buildOms(o: OmsOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
+  const { metrics } = base;
   const registrar = createClient(
     RegistrarService,
     transportBelow(config, { address: config.registrar.address, token: config.oms.token }, log, o.downstream),
   );
   const filler = createArrayFiller(
-    { blocks, notifier, tasks, journal, log },
+    { blocks, notifier, tasks, journal, log, metrics },
     orders,
     registrar,
-    new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs),
+    new WorkLease(orders, base.liveness, config.serverRole.workLeaseMs, () => metrics.leaseTakeovers.inc()),
   );
   filler.startResuming(); // arrays left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
+  metrics.watchOutbox(() => outbox.depth);
+  metrics.watchOrders(statusCounts(OrderStatus, (status) => orders.count({ status })));
   const cancelMarks = await openCancelMarks(store);
   const deps = { orders, cancelMarks, blocks, registrar, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
   // After a restart: closes and cancels the Registrar has not confirmed go out again.

@@ -8,6 +8,7 @@ import { checkReply, type Journal, requireWellFormedOrder, retransmitUntil } fro
 import { CreatePoolRequestSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
+import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
 import type { Collection } from "../store/store.js";
 import type { PoolDoc } from "./pools.js";
 
@@ -33,28 +34,29 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
   // so a malformed one goes no further; then form the request holding the order and send it on.
   const request = create(CreatePoolRequestSchema, { participantId: input.participantId });
   if (input.order !== undefined) request.order = input.order;
-  await requireWellFormedOrder(
-    { journal: d.journal, step: "3", requestId: input.requestId, participantId: input.participantId },
-    CreatePoolRequestSchema,
-    request,
+  const fields = { requestId: input.requestId, participantId: input.participantId };
+  await inSpan("step 3: form request", { ...fields, step: "3" }, () =>
+    requireWellFormedOrder({ journal: d.journal, step: "3", ...fields }, CreatePoolRequestSchema, request),
   );
   const downstreamId = deriveRequestId(input.requestId, "registrar");
   // Steps 8-9: receive the result and check it; 9.1 journal, 9.2 error reply to OMS, 9.3 on to step 12.
-  const reply = await checkReply(
-    {
-      journal: d.journal,
-      step: "9",
-      below: "Emission server",
-      orderRef: input.order?.productionOrderId ?? "",
-      requestId: input.requestId,
-      participantId: input.participantId,
-    },
-    () =>
-      d.emitter.createEmissionOrder(
-        { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-        { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
-      ),
-    (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+  const reply = await inSpan("step 9: check reply", { ...fields, step: "9" }, () =>
+    checkReply(
+      {
+        journal: d.journal,
+        step: "9",
+        below: "Emission server",
+        orderRef: input.order?.productionOrderId ?? "",
+        requestId: input.requestId,
+        participantId: input.participantId,
+      },
+      () =>
+        d.emitter.createEmissionOrder(
+          { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+          { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
+        ),
+      (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+    ),
   );
   // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.
   const now = Date.now();
@@ -71,11 +73,12 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
     readyAt: reply.readiness?.estimatedReadyTime === undefined ? now : timestampMs(reply.readiness.estimatedReadyTime),
     pooledBlocks: 0,
     pooledCodes: 0,
+    ...withTrace(currentTraceparent()),
     createdAt: now,
     updatedAt: now,
   };
   // A retransmitted request whose first run got this far finds its pool here.
-  const existing = await insertOrLoad(d.pools, pool);
+  const existing = await inSpan("step 10: empty pool", { ...fields, orderId: pool._id, step: "10" }, () => insertOrLoad(d.pools, pool));
   d.fill(existing._id);
   return existing; // step 11: the reply to OMS
 }

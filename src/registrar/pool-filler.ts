@@ -36,6 +36,7 @@ export function createPoolFiller(
     async fail(orderId) {
       return pools.updateOne({ _id: orderId, status: { $in: FILLING } }, { $set: { status: PoolStatus.REJECTED, updatedAt: Date.now() } });
     },
+    traceparent: async (orderId) => (await pools.findOne({ _id: orderId }))?.traceparent,
     filling: async () => (await pools.find({ status: { $in: FILLING } })).map((p) => p._id),
     lease,
   };

@@ -30,6 +30,8 @@ export interface PoolDoc {
   pendingRequestId?: string | undefined;
   /** Cancel: the highest block the line acknowledged; later blocks are void. */
   deliveredThrough?: number | undefined;
+  /** W3C traceparent of the call that created it: filling (10.1) joins the order's trace, on any instance. */
+  traceparent?: string;
   createdAt: number;
   updatedAt: number;
 }

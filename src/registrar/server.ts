@@ -1,6 +1,7 @@
 import { createClient, type Transport } from "@connectrpc/connect";
 import { type AccessPolicy, DownstreamOutbox, WorkLease } from "../core/iotp/index.js";
 import { BackgroundTasks, type Logger, Notifier } from "../core/runtime/index.js";
+import { statusCounts } from "../core/telemetry/index.js";
 import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import {
@@ -48,18 +49,21 @@ export async function buildRegistrar(o: RegistrarOptions): Promise<BuiltRole> {
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
+  const { metrics } = base;
   const emitter = createClient(
     EmitterService,
     transportBelow(config, { address: config.emissionServer.address, token: config.registrar.token }, log, o.downstream),
   );
   const filler = createPoolFiller(
-    { blocks, notifier, tasks, journal, log },
+    { blocks, notifier, tasks, journal, log, metrics },
     pools,
     emitter,
-    new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs),
+    new WorkLease(pools, base.liveness, config.serverRole.workLeaseMs, () => metrics.leaseTakeovers.inc()),
   );
   filler.startResuming(); // pools left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
+  metrics.watchOutbox(() => outbox.depth);
+  metrics.watchOrders(statusCounts(PoolStatus, (status) => pools.count({ status })));
   const deps = { pools, blocks, emitter, filler, notifier, journal, outbox, recheckMs: config.recheckMs };
   // After a restart: closes and cancels the Emission server has not confirmed go out again.
   for (const pool of await pools.find({ pending: { $in: ["close", "cancel"] } })) void sendDown(deps, pool);

@@ -21,6 +21,8 @@ export class WorkLease<T extends LeasedDoc> {
     private readonly docs: Collection<T>,
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">,
     readonly ms: number,
+    /** Told when work is taken from a dead holder (for the lease take-over metric). */
+    private readonly tookOver: () => void = () => undefined,
   ) {}
 
   get owner(): string {
@@ -46,6 +48,7 @@ export class WorkLease<T extends LeasedDoc> {
     if (held === undefined || held.leaseOwner === this.owner || (await this.liveness.isAlive(held.leaseOwner, now))) return false;
     // Its holder is dead: take it from exactly that holder (if another instance was quicker, it has it).
     const taken = await this.docs.updateOne({ _id: id, leaseOwner: held.leaseOwner, leaseUntil: held.leaseUntil } as Filter<T>, set);
+    if (taken !== undefined) this.tookOver();
     return taken !== undefined;
   }
 

@@ -10,6 +10,7 @@ import {
   admissionInterceptor,
   authInterceptor,
   type Caller,
+  callerKey,
   idempotencyInterceptor,
   type Journal,
   type ReplyStore,
@@ -34,6 +35,7 @@ import {
   type TlsMaterial,
 } from "../rpc/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
+import { annotateCall, type MeshMetrics, metricsInterceptor, recordReplay, serverTraceInterceptor } from "../telemetry/index.js";
 
 export interface ServerSpec {
   log: Logger;
@@ -46,6 +48,8 @@ export interface ServerSpec {
   /** Where refused calls are journaled. */
   journal: Journal;
   serverRole: MeshConfig["serverRole"];
+  /** The role's metrics: RPCs, admission, replays (absent: counted nowhere). */
+  metrics?: MeshMetrics;
   routes(router: ConnectRouter): void;
 }
 
@@ -84,18 +88,25 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
 };
 
 /**
- * Outermost first: every error is logged and mapped; callers are
+ * Outermost first: every call is traced and measured with the code it ends
+ * with; every error is logged and mapped; callers are
  * authenticated before anything else; a request breaking its contract is
  * refused before it is stored or worked on; overload is refused before any work;
  * duplicates are answered from stored replies.
  */
-export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 }): Interceptor[] {
-  const { serverRole: r } = spec;
+export function meshInterceptors(
+  spec: ServerSpec,
+  gauge: AdmissionGauge = spec.metrics?.admission ?? { inFlight: 0, streams: 0, refused: 0 },
+): Interceptor[] {
+  const { serverRole: r, metrics } = spec;
   return [
+    serverTraceInterceptor(),
+    ...(metrics === undefined ? [] : [metricsInterceptor(metrics)]),
     errorInterceptor(spec.log),
     authInterceptor(spec.tokens, spec.policy, (f) =>
       spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error }),
     ),
+    callerOnSpan,
     requestIdInterceptor(spec.services),
     contractInterceptor(spec.services),
     admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
@@ -105,9 +116,23 @@ export function meshInterceptors(spec: ServerSpec, gauge: AdmissionGauge = { inF
       notifier: new Notifier(),
       maxWaitMs: r.duplicateWaitMs,
       retryHintMs: r.retryHintMs,
+      seen: (method, outcome) => {
+        if (outcome === "mismatch") metrics?.mismatches.inc({ grpc_method: method });
+        else {
+          metrics?.replays.inc({ grpc_method: method, outcome });
+          recordReplay(method, outcome);
+        }
+      },
     }),
   ];
 }
+
+/** The authenticated caller's participant on the call's span. */
+const callerOnSpan: Interceptor = (next) => (req) => {
+  const caller = req.contextValues.get(callerKey);
+  if (caller !== undefined && caller.participantId !== "") annotateCall({ participantId: caller.participantId });
+  return next(req);
+};
 
 export function meshRoutes(spec: ServerSpec, health: HealthState): (router: ConnectRouter) => void {
   return (router) => {

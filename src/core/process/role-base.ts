@@ -1,4 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
+import type { Registry } from "prom-client";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { MemoryStore } from "../../store/memory-store.js";
 import { MongoStore } from "../../store/mongo-store.js";
@@ -7,6 +8,8 @@ import { type AccessPolicy, InstanceLiveness, Journal, registerJournal, ReplySto
 import type { MeshConfig } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
 import { createLogger, type Logger } from "../runtime/index.js";
+import { exporterFor, MeshMetrics, type MetricsServer, serveMetrics, startTracing, type Tracing } from "../telemetry/index.js";
+import { measuredStore } from "../../store/measured-store.js";
 import { JournalService } from "../../gen/emission/journal/v1/journal_pb.js";
 
 /** What every server role has, whatever it does: store, logs, journal, stored replies. */
@@ -18,6 +21,10 @@ export interface RoleBase {
   replies: ReplyStore;
   /** This instance's heartbeat in the role's store: who holds claims and leases, and whether they still live. */
   liveness: InstanceLiveness;
+  /** The role's Prometheus metrics (served at METRICS_ADDR when set). */
+  metrics: MeshMetrics;
+  /** Where the metrics are served, when they are. */
+  metricsServer?: MetricsServer | undefined;
   /** Stops the reply sweeper and closes a store the role opened itself. */
   close(): Promise<void>;
 }
@@ -27,12 +34,22 @@ export interface RoleBaseOptions {
   config: MeshConfig;
   store?: Store | undefined;
   log?: Logger | undefined;
+  /** The role's metrics registry; a new one by default (one per role, also when roles share a process). */
+  registry?: Registry | undefined;
 }
 
 export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const log = o.log ?? createLogger(o.role, o.config.logLevel);
   if (o.config.devTokens) log.warn("MESH_TOKENS is not set: the development tokens (dev-apcs, dev-oms, ...) are accepted");
-  const store = o.store ?? (await openStore(o.role, o.config));
+  const metrics = new MeshMetrics(o.role, o.registry);
+  // Every store operation of the role is timed, once, here.
+  const store = measuredStore(o.store ?? (await openStore(o.role, o.config)), (collection, operation, seconds, failed) => {
+    metrics.storeSeconds.observe({ collection, operation }, seconds);
+    if (failed) metrics.storeErrors.inc({ collection, operation });
+  });
+  const tracing = startRoleTracing(o.role, o.config);
+  const metricsServer =
+    o.config.telemetry.metricsAddr === undefined ? undefined : await serveMetrics(metrics.registry, o.config.telemetry.metricsAddr, log);
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
   const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness);
@@ -49,12 +66,27 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
     journal: await Journal.open(store, o.role, log),
     replies,
     liveness,
+    metrics,
+    metricsServer,
     async close() {
       clearInterval(sweeper);
       await liveness.stop().catch((err: unknown) => log.warn({ err }, "could not remove the instance record"));
       if (o.store === undefined) await store.close();
+      await metricsServer?.close();
+      await tracing?.stop().catch((err: unknown) => log.warn({ err }, "could not flush the last spans"));
     },
   };
+}
+
+/** Tracing as the standard OTEL_* settings ask, for the process's first role; off when none is set. */
+function startRoleTracing(role: string, config: MeshConfig): Tracing | undefined {
+  const t = config.telemetry;
+  const exporter = exporterFor({
+    exporter: t.tracesExporter,
+    otlpEndpoint: t.otlpTracesEndpoint === "" ? t.otlpEndpoint : t.otlpTracesEndpoint,
+    serviceName: t.serviceName,
+  });
+  return exporter === undefined ? undefined : startTracing(t.serviceName === "" ? role : t.serviceName, exporter);
 }
 
 /** MongoDB when configured (a database per role), else the embedded store. */
@@ -78,6 +110,7 @@ export function roleSpec(
     replies: base.replies,
     journal: base.journal,
     serverRole: base.config.serverRole,
+    metrics: base.metrics,
     routes(router) {
       routes(router);
       registerJournal(router, base.journal);
