@@ -18,7 +18,10 @@ export function metricsInterceptor(m: MeshMetrics): Interceptor {
     const labels = { grpc_service: req.service.typeName, grpc_method: req.method.name, grpc_type: TYPES[req.method.methodKind] };
     m.rpcStarted.inc(labels);
     const stop = m.rpcSeconds.startTimer(labels);
+    let done = false;
     const handled = (err?: unknown): void => {
+      if (done) return;
+      done = true;
       stop();
       // Go's names of the codes, as grpc-ecosystem's interceptors label them: OK, InvalidArgument, ...
       m.rpcHandled.inc({ ...labels, grpc_code: err === undefined ? "OK" : Code[ConnectError.from(err).code] });
@@ -29,6 +32,10 @@ export function metricsInterceptor(m: MeshMetrics): Interceptor {
         handled();
         return res;
       }
+      // The caller went away: nobody may read the stream to its end.
+      req.signal.addEventListener("abort", () => handled(new ConnectError("the caller cancelled the stream", Code.Canceled)), {
+        once: true,
+      });
       return { ...res, message: counted(res.message, m, handled) };
     } catch (err) {
       handled(err);

@@ -1,5 +1,5 @@
 import { type Attributes, type Context, context, propagation, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from "@opentelemetry/api";
-import { ConnectError } from "@connectrpc/connect";
+import { toConnectError } from "../rpc/index.js";
 import { type LogFields, withLogFields } from "../runtime/index.js";
 import { tracer, tracingOn } from "./tracing.js";
 
@@ -43,9 +43,9 @@ export function contextOf(traceparent: string | undefined): Context {
   return propagation.extract(ROOT_CONTEXT, { [TRACEPARENT]: traceparent });
 }
 
-/** Marks the span failed with the gRPC code the error maps to. */
+/** Marks the span failed with the gRPC code the error maps to (a domain error as the caller will see it). */
 export function recordFailure(span: Span, err: unknown): void {
-  const e = ConnectError.from(err);
+  const e = toConnectError(err);
   span.setAttribute("rpc.grpc.status_code", e.code);
   span.recordException(e);
   span.setStatus({ code: SpanStatusCode.ERROR, message: e.rawMessage });

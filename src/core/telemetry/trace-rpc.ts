@@ -47,7 +47,12 @@ export function serverTraceInterceptor(): Interceptor {
         ended(span);
         return res;
       }
-      return { ...res, message: spanning(res.message, run, span) };
+      const message = spanning(res.message, run, span);
+      // The caller went away: nobody may read the stream to its end.
+      req.signal.addEventListener("abort", () => message.close(new ConnectError("the caller cancelled the stream", Code.Canceled)), {
+        once: true,
+      });
+      return { ...res, message };
     } catch (err) {
       ended(span, err);
       throw err;
@@ -89,10 +94,10 @@ export function tracedTransport(inner: Transport): Transport {
       const { span, ctx, headers } = start(method, header);
       try {
         const res = await context.with(ctx, () => inner.stream(method, signal, timeoutMs, headers, input, contextValues));
-        return { ...res, message: spanning(res.message, (fn) => context.with(ctx, fn), span) } as StreamResponse<
-          typeof res.method.input,
-          typeof res.method.output
-        >;
+        const message = spanning(res.message, (fn) => context.with(ctx, fn), span);
+        // A reader that stops reading (connect's client iterator has no return()) ends the call by aborting it.
+        signal?.addEventListener("abort", () => message.close(), { once: true });
+        return { ...res, message } as StreamResponse<typeof res.method.input, typeof res.method.output>;
       } catch (err) {
         ended(span, err);
         throw err;
@@ -107,8 +112,15 @@ function ended(span: Span, err?: unknown): void {
   span.end();
 }
 
-/** A stream's messages, each taken inside the call's context; the span ends with the stream. */
-function spanning<T>(messages: AsyncIterable<T>, run: <R>(fn: () => R) => R, span: Span): AsyncIterable<T> {
+/**
+ * A stream's messages, each taken inside the call's context; the span ends
+ * with the stream, or at close(): the client stopped reading and aborted it.
+ */
+function spanning<T>(
+  messages: AsyncIterable<T>,
+  run: <R>(fn: () => R) => R,
+  span: Span,
+): AsyncIterable<T> & { close(err?: unknown): void } {
   let open = true;
   const end = (err?: unknown): void => {
     if (!open) return;
@@ -116,6 +128,13 @@ function spanning<T>(messages: AsyncIterable<T>, run: <R>(fn: () => R) => R, spa
     ended(span, err);
   };
   return {
+    close(err?: unknown) {
+      if (!open) return;
+      if (err !== undefined) return end(err);
+      open = false;
+      span.setAttribute("emission.stream.closed_by_client", true);
+      span.end();
+    },
     [Symbol.asyncIterator]() {
       const it = messages[Symbol.asyncIterator]();
       return {
