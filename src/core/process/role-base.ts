@@ -5,7 +5,7 @@ import { MemoryStore } from "../../store/memory-store.js";
 import { MongoStore } from "../../store/mongo-store.js";
 import type { Store } from "../../store/store.js";
 import { type AccessPolicy, InstanceLiveness, Journal, registerJournal, ReplyStore } from "../iotp/index.js";
-import type { MeshConfig } from "../config.js";
+import { type MeshConfig, urlOf } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
 import { createLogger, type Logger } from "../runtime/index.js";
 import { exporterFor, MeshMetrics, type MetricsServer, serveMetrics, startTracing, type Tracing } from "../telemetry/index.js";
@@ -48,8 +48,7 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
     if (failed) metrics.storeErrors.inc({ collection, operation });
   });
   const tracing = startRoleTracing(o.role, o.config);
-  const metricsServer =
-    o.config.telemetry.metricsAddr === undefined ? undefined : await serveMetrics(metrics.registry, o.config.telemetry.metricsAddr, log);
+  const metricsServer = await serveRoleMetrics(metrics, o.config, log);
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
   const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness);
@@ -76,6 +75,15 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
       await tracing?.stop().catch((err: unknown) => log.warn({ err }, "could not flush the last spans"));
     },
   };
+}
+
+/** The role's metrics on their own listener, when METRICS_ADDR asks for one. */
+async function serveRoleMetrics(metrics: MeshMetrics, config: MeshConfig, log: Logger): Promise<MetricsServer | undefined> {
+  const address = config.telemetry.metricsAddr;
+  if (address === undefined) return undefined;
+  const server = await serveMetrics(metrics.registry, address, log);
+  metrics.servedAt = `${urlOf({ host: address.host, port: server.port })}/metrics`;
+  return server;
 }
 
 /** Tracing as the standard OTEL_* settings ask, for the process's first role; off when none is set. */

@@ -27,6 +27,8 @@ export class MeshMetrics {
   readonly registry: Registry;
   /** Admission control's live counts, read at every scrape. */
   readonly admission: AdmissionCounts = { inFlight: 0, streams: 0, refused: 0 };
+  /** Where the registry is served (http://host:port/metrics), once it is. */
+  servedAt: string | undefined;
   readonly rpcStarted: Counter<RpcLabel>;
   readonly rpcHandled: Counter<RpcLabel | "grpc_code">;
   readonly rpcSeconds: Histogram<RpcLabel>;

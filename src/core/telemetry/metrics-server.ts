@@ -35,7 +35,7 @@ export async function serveMetrics(registry: Registry, address: Address, log: Lo
     server.listen(address.port, address.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  log.child({}, { level: "info" }).info({ host: address.host, port }, "metrics listening");
+  log.info({ host: address.host, port }, "metrics listening");
   return {
     port,
     close: () =>
