@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type DestinationStream, pino, type Logger } from "pino";
 import { currentLogFields } from "./log-context.js";
 
 export type { Logger };
@@ -8,6 +8,7 @@ export type { Logger };
  * written while handling a call or background work carries its trace id,
  * request id, order id and step (log-context.ts).
  */
-export function createLogger(role: string, level: string): Logger {
-  return pino({ level, base: { role }, mixin: () => currentLogFields() ?? {} });
+export function createLogger(role: string, level: string, destination?: DestinationStream): Logger {
+  const options = { level, base: { role }, mixin: () => currentLogFields() ?? {} };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
