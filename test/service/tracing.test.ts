@@ -7,7 +7,13 @@ import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 import { rejection } from "../support/rejection.js";
-import { PARTICIPANT, TOKENS } from "../support/test-config.js";
+import { PARTICIPANT, testConfig, TOKENS } from "../support/test-config.js";
+import { bearer } from "../support/in-memory-mesh.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import { buildEmissionServer } from "../../src/emission-server/server.js";
+import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
+import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
+import { pino } from "pino";
 
 const OMS = "emission.oms.v1.OmsService";
 const REGISTRAR = "emission.registrar.v1.RegistrarService";
@@ -123,5 +129,46 @@ describe("tracing across the mesh (OpenTelemetry, in-memory exporter)", () => {
     expect(named(spans, `${OMS}/CreateOrder`, SpanKind.SERVER)).toHaveLength(2);
     expect(named(spans, "replay: CreateOrder")).toHaveLength(1);
     expect(named(spans, `${REGISTRAR}/CreatePool`, SpanKind.SERVER)).toHaveLength(1);
+  });
+
+  it("keeps emission in the order's trace when another instance takes the order over after a crash", async () => {
+    const config = testConfig({ BLOCK_SIZE: "10", EMISSION_RATE: "1000000", WORK_LEASE_MS: "200" });
+    const silent = pino({ level: "silent" });
+    const store = new MemoryStore();
+    let crashed!: () => void;
+    const died = new Promise<void>((resolve) => (crashed = resolve));
+    // The first instance "dies" as it reaches block 3.
+    const serialsTaken = (chunk: string): void => {
+      if (!chunk.endsWith("/0/2")) return;
+      crashed();
+      throw new Error("simulated crash");
+    };
+    const dying = await buildEmissionServer({ config, log: silent, store, emitterFaults: { serialsTaken } });
+    const client = createClient(EmitterService, tracedTransport(inMemoryTransport(dying.spec, bearer(TOKENS.registrar))));
+    const { orderId, traceId } = await tracer.startActiveSpan("registrar", async (span) => {
+      const r = await client.createEmissionOrder(
+        { participantId: "77", order: milkOrder(45) },
+        { headers: { "x-request-id": "trace-crash-1" } },
+      );
+      span.end();
+      return { orderId: r.orderId, traceId: span.spanContext().traceId };
+    });
+    await died;
+    await dying.stop();
+    const next = await buildEmissionServer({ config, log: silent, store });
+    try {
+      const reader = createClient(EmitterService, inMemoryTransport(next.spec, bearer(TOKENS.registrar)));
+      let codes = 0;
+      for await (const r of reader.streamCodes({ orderId })) codes += r.block?.codes.length ?? 0;
+      expect(codes).toBe(45);
+    } finally {
+      await next.stop();
+    }
+    const emitted = exporter
+      .getFinishedSpans()
+      .filter((s) => s.name === "step 6.1: emit block" && s.attributes["emission.order_id"] === orderId);
+    // Blocks 1-2 by the first instance, the crash on block 3, blocks 3-5 by the second: all in the one trace.
+    expect(emitted.filter((s) => s.status.code !== SpanStatusCode.ERROR)).toHaveLength(5);
+    for (const s of emitted) expect(s.spanContext().traceId).toBe(traceId);
   });
 });
