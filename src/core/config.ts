@@ -192,6 +192,11 @@ function readSettings<S extends Record<string, Setting<unknown>>>(group: S, env:
   return values as Values<S>;
 }
 
+/** The tracing settings (OTEL_*) alone, for a program that is not a server role (the APCS CLI). */
+export function tracingSettings(env: NodeJS.ProcessEnv): Values<typeof TELEMETRY> {
+  return readSettings(TELEMETRY, env);
+}
+
 /** What a client outside a server role (the APCS library and CLI) starts from. */
 export const CLIENT_DEFAULTS = {
   /** OMS's address as text, as the CLI's help shows it. */

@@ -8,7 +8,7 @@ import { type AccessPolicy, InstanceLiveness, Journal, registerJournal, ReplySto
 import { type MeshConfig, urlOf } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
 import { createLogger, type Logger } from "../runtime/index.js";
-import { exporterFor, MeshMetrics, type MetricsServer, serveMetrics, startTracing, type Tracing } from "../telemetry/index.js";
+import { MeshMetrics, type MetricsServer, serveMetrics, startConfiguredTracing } from "../telemetry/index.js";
 import { measuredStore } from "../../store/measured-store.js";
 import { JournalService } from "../../gen/emission/journal/v1/journal_pb.js";
 
@@ -47,7 +47,7 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
     metrics.storeSeconds.observe({ collection, operation }, seconds);
     if (failed) metrics.storeErrors.inc({ collection, operation });
   });
-  const tracing = startRoleTracing(o.role, o.config);
+  const tracing = startConfiguredTracing(o.role, o.config.telemetry);
   const metricsServer = await serveRoleMetrics(metrics, o.config, log);
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
@@ -84,17 +84,6 @@ async function serveRoleMetrics(metrics: MeshMetrics, config: MeshConfig, log: L
   const server = await serveMetrics(metrics.registry, address, log);
   metrics.servedAt = `${urlOf({ host: address.host, port: server.port })}/metrics`;
   return server;
-}
-
-/** Tracing as the standard OTEL_* settings ask, for the process's first role; off when none is set. */
-function startRoleTracing(role: string, config: MeshConfig): Tracing | undefined {
-  const t = config.telemetry;
-  const exporter = exporterFor({
-    exporter: t.tracesExporter,
-    otlpEndpoint: t.otlpTracesEndpoint === "" ? t.otlpEndpoint : t.otlpTracesEndpoint,
-    serviceName: t.serviceName,
-  });
-  return exporter === undefined ? undefined : startTracing(t.serviceName === "" ? role : t.serviceName, exporter);
 }
 
 /** MongoDB when configured (a database per role), else the embedded store. */

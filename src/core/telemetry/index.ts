@@ -19,4 +19,4 @@ export {
 } from "./spans.js";
 export { statusCounts } from "./status-counts.js";
 export { serverTraceInterceptor, tracedTransport } from "./trace-rpc.js";
-export { exporterFor, startTracing, type Tracing, type TracingSettings, tracer, tracingOn } from "./tracing.js";
+export { startConfiguredTracing, startTracing, type Tracing, type TracingSettings, tracer, tracingOn } from "./tracing.js";

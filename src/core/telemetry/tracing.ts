@@ -19,24 +19,35 @@ export function tracingOn(): boolean {
   return provider !== undefined;
 }
 
-/** Standard OpenTelemetry settings, as config.ts reads them. */
+/** Standard OpenTelemetry settings, as config.ts reads them ("" when unset). */
 export interface TracingSettings {
-  /** OTEL_TRACES_EXPORTER: "otlp", "console" or "none"; empty: "otlp" when an OTLP endpoint is set, else off. */
-  exporter: string;
-  /** OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, whichever is set. */
+  /** OTEL_TRACES_EXPORTER: "otlp", "console" or "none"; unset: "otlp" when an OTLP endpoint is set, else off. */
+  tracesExporter: string;
   otlpEndpoint: string;
-  /** OTEL_SERVICE_NAME; empty: the role's name. */
+  otlpTracesEndpoint: string;
+  /** OTEL_SERVICE_NAME; unset: the program's own name. */
   serviceName: string;
 }
 
+/**
+ * Tracing as the standard OTEL_* settings ask, named `service` unless
+ * OTEL_SERVICE_NAME says otherwise; undefined (no tracing, nearly no cost)
+ * when none is set.
+ */
+export function startConfiguredTracing(service: string, s: TracingSettings): Tracing | undefined {
+  const exporter = exporterFor(s);
+  return exporter === undefined ? undefined : startTracing(s.serviceName === "" ? service : s.serviceName, exporter);
+}
+
 /** The exporter the settings ask for, or undefined when tracing is off. */
-export function exporterFor(s: TracingSettings): SpanExporter | undefined {
-  const kind = s.exporter === "" ? (s.otlpEndpoint === "" ? "none" : "otlp") : s.exporter;
+function exporterFor(s: TracingSettings): SpanExporter | undefined {
+  const endpoint = s.otlpTracesEndpoint === "" ? s.otlpEndpoint : s.otlpTracesEndpoint;
+  const kind = s.tracesExporter === "" ? (endpoint === "" ? "none" : "otlp") : s.tracesExporter;
   // The OTLP exporter reads the rest of OTEL_EXPORTER_OTLP_* (endpoint, headers, compression) itself.
   if (kind === "otlp") return new OTLPTraceExporter();
   if (kind === "console") return new ConsoleSpanExporter();
   if (kind === "none") return undefined;
-  throw new Error(`OTEL_TRACES_EXPORTER=${JSON.stringify(s.exporter)}: expected otlp, console or none`);
+  throw new Error(`OTEL_TRACES_EXPORTER=${JSON.stringify(s.tracesExporter)}: expected otlp, console or none`);
 }
 
 export interface Tracing {
