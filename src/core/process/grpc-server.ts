@@ -101,7 +101,8 @@ export function meshInterceptors(
   const { serverRole: r, metrics } = spec;
   return [
     serverTraceInterceptor(),
-    ...(metrics === undefined ? [] : [metricsInterceptor(metrics)]),
+    // RPCs are measured only when the metrics are served (METRICS_ADDR).
+    ...(metrics?.servedAt === undefined ? [] : [metricsInterceptor(metrics)]),
     errorInterceptor(spec.log),
     authInterceptor(spec.tokens, spec.policy, (f) =>
       spec.journal.record({ step: "auth", orderId: "", requestId: f.requestId, participantId: f.participantId, error: f.error }),

@@ -42,11 +42,15 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const log = o.log ?? createLogger(o.role, o.config.logLevel);
   if (o.config.devTokens) log.warn("MESH_TOKENS is not set: the development tokens (dev-apcs, dev-oms, ...) are accepted");
   const metrics = new MeshMetrics(o.role, o.registry);
-  // Every store operation of the role is timed, once, here.
-  const store = measuredStore(o.store ?? (await openStore(o.role, o.config)), (collection, operation, seconds, failed) => {
-    metrics.storeSeconds.observe({ collection, operation }, seconds);
-    if (failed) metrics.storeErrors.inc({ collection, operation });
-  });
+  const opened = o.store ?? (await openStore(o.role, o.config));
+  // Every store operation of the role is timed, once, here: only when the metrics are served, as it costs on every operation.
+  const store =
+    o.config.telemetry.metricsAddr === undefined
+      ? opened
+      : measuredStore(opened, (collection, operation, seconds, failed) => {
+          metrics.storeSeconds.observe({ collection, operation }, seconds);
+          if (failed) metrics.storeErrors.inc({ collection, operation });
+        });
   const tracing = startConfiguredTracing(o.role, o.config.telemetry);
   const metricsServer = await serveRoleMetrics(metrics, o.config, log);
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
