@@ -1,7 +1,7 @@
 import { randomSerials } from "../domain/serial-generator.js";
-import { insertOrLoad } from "../store/insert-or-load.js";
-import { chunkKey, serialKey, type EmissionCollections, type SerialChunkDoc } from "./emission-orders.js";
+import { chunkKey, serialKey, type SerialChunkDoc } from "./emission-orders.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import type { SerialRegistry } from "./serial-registry.js";
 
 /** Which block's OPERATOR serials to allocate. */
 export interface BlockSerialsSpec {
@@ -28,16 +28,14 @@ export interface BlockSerialsSpec {
  * the registry never gets ahead of the chunk document and never holds more
  * than `count` serials for the block.
  */
-export async function allocateBlockSerials(db: EmissionCollections, spec: BlockSerialsSpec, faults?: EmitterFaults): Promise<string[]> {
+export async function allocateBlockSerials(registry: SerialRegistry, spec: BlockSerialsSpec, faults?: EmitterFaults): Promise<string[]> {
   const key = chunkKey(spec.orderId, spec.product, spec.chunk);
-  let doc =
-    (await db.chunks.findOne({ _id: key })) ??
-    (await insertOrLoad(db.chunks, { _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 }));
+  let doc = (await registry.chunk(key)) ?? (await registry.fixChunk({ _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 }));
   await faults?.serialsFixed?.(key);
   for (let attempt = 1; attempt <= MAX_SWAPS; attempt++) {
-    const foreign = await register(db, spec, doc.serials);
+    const foreign = await register(registry, spec, doc.serials);
     if (foreign.length === 0) return doc.serials;
-    doc = await swap(db, doc, foreign, spec.length);
+    doc = await swap(registry, doc, foreign, spec.length);
   }
   throw new Error(`could not take ${spec.count} unused serials for block ${key} in ${MAX_SWAPS} rounds`);
 }
@@ -46,24 +44,25 @@ export async function allocateBlockSerials(db: EmissionCollections, spec: BlockS
 const MAX_SWAPS = 50;
 
 /** Takes the serials in the registry; returns those another order already holds. */
-async function register(db: EmissionCollections, spec: BlockSerialsSpec, serials: readonly string[]): Promise<string[]> {
+async function register(registry: SerialRegistry, spec: BlockSerialsSpec, serials: readonly string[]): Promise<string[]> {
   const { orderId, product, chunk, gtin } = spec;
-  const res = await db.serials.insertMany(serials.map((serial) => ({ _id: serialKey(gtin, serial), orderId, product, chunk })));
-  if (res.duplicates.length === 0) return [];
-  const refused = res.duplicates.map((i) => serials[i] ?? "");
-  const holders = await db.serials.find({ _id: { $in: refused.map((s) => serialKey(gtin, s)) } });
+  const duplicates = await registry.take(serials.map((serial) => ({ _id: serialKey(gtin, serial), orderId, product, chunk })));
+  if (duplicates.length === 0) return [];
+  const refused = duplicates.map((i) => serials[i] ?? "");
+  const holders = await registry.holders(refused.map((s) => serialKey(gtin, s)));
   const ours = new Set(holders.filter((h) => h.orderId === orderId && h.product === product && h.chunk === chunk).map((h) => h._id));
   return refused.filter((s) => !ours.has(serialKey(gtin, s)));
 }
 
 /** Replaces `foreign` serials in the chunk document by fresh ones; a concurrent swap wins and is read back. */
-async function swap(db: EmissionCollections, doc: SerialChunkDoc, foreign: readonly string[], length: number): Promise<SerialChunkDoc> {
+async function swap(registry: SerialRegistry, doc: SerialChunkDoc, foreign: readonly string[], length: number): Promise<SerialChunkDoc> {
   const avoid = new Set(doc.serials);
   const fresh = randomSerials(foreign.length * 2, length).filter((s) => !avoid.has(s));
   const replacement = new Map(foreign.map((s, i) => [s, fresh[i] ?? ""]));
   if ([...replacement.values()].includes("")) return doc; // drew too few unused serials (tiny serial space): try again
-  const rev = doc.rev ?? 0;
-  const serials = doc.serials.map((s) => replacement.get(s) ?? s);
-  const updated = await db.chunks.updateOne({ _id: doc._id, rev }, { $set: { serials, rev: rev + 1 } });
-  return updated ?? (await db.chunks.findOne({ _id: doc._id })) ?? doc;
+  const updated = await registry.swapChunk(
+    doc,
+    doc.serials.map((s) => replacement.get(s) ?? s),
+  );
+  return updated ?? (await registry.chunk(doc._id)) ?? doc;
 }

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { insertOrLoad } from "../store/insert-or-load.js";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
@@ -10,10 +9,11 @@ import { type Journal, requireWellFormedOrder } from "../core/iotp/index.js";
 import { checkOrder } from "../domain/order-validation.js";
 import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
 import type { Emitter } from "./emitter.js";
-import { chunkKey, planBlocks, serialKey, type EmissionCollections, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
+import { chunkKey, planBlocks, serialKey, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
+import type { EmissionRecords } from "./emission-records.js";
 
 export interface CreateDeps {
-  db: EmissionCollections;
+  db: EmissionRecords;
   emitter: Emitter;
   journal: Journal;
   blockSize: number;
@@ -53,7 +53,7 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
 
 /** Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8. */
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
-  const active = await d.db.slots.count({ participantId: input.participantId, _id: { $ne: orderId } });
+  const active = await d.db.slots.othersThan(input.participantId, orderId);
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
   if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
   if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
@@ -87,8 +87,8 @@ async function reserveSelfMadeSerials(d: CreateDeps, spec: OrderSpec, orderId: s
       product: index,
       chunk: Math.floor(pos / d.blockSize),
     }));
-    const res = await d.db.serials.insertMany(docs);
-    const taken = await takenByOthers(d, docs, res.duplicates, orderId);
+    const duplicates = await d.db.serials.take(docs);
+    const taken = await takenByOthers(d, docs, duplicates, orderId);
     for (const pos of taken.slice(0, 100)) {
       violations.push({
         field: `order.products[${index}].serial_numbers[${pos}]`,
@@ -112,13 +112,13 @@ async function writeChunks(d: CreateDeps, spec: OrderSpec, orderId: string): Pro
     if (p.serialNumberType !== SerialNumberType.SELF_MADE) continue;
     for (let chunk = 0; chunk * d.blockSize < p.serialNumbers.length; chunk++) {
       const serials = p.serialNumbers.slice(chunk * d.blockSize, (chunk + 1) * d.blockSize);
-      await insertOrLoad(d.db.chunks, { _id: chunkKey(orderId, index, chunk), serials });
+      await d.db.serials.fixChunk({ _id: chunkKey(orderId, index, chunk), serials });
     }
   }
 }
 
 async function releaseSerials(d: CreateDeps, orderId: string): Promise<void> {
-  await d.db.serials.deleteMany({ orderId });
+  await d.db.serials.release(orderId);
 }
 
 /** Positions of refused serials held by another order (not by an earlier run of this same request). */
@@ -127,7 +127,7 @@ async function takenByOthers(d: CreateDeps, docs: readonly SerialDoc[], duplicat
   // In batches, not one read per serial: a retry after a crash finds all of its own serials taken.
   for (let i = 0; i < duplicates.length; i += HOLDER_BATCH) {
     const batch = duplicates.slice(i, i + HOLDER_BATCH);
-    const held = await d.db.serials.find({ _id: { $in: batch.map((pos) => docs[pos]?._id ?? "") } });
+    const held = await d.db.serials.holders(batch.map((pos) => docs[pos]?._id ?? ""));
     const holders = new Map(held.map((h) => [h._id, h.orderId]));
     for (const pos of batch) if (holders.get(docs[pos]?._id ?? "") !== orderId) others.push(pos);
   }
@@ -142,9 +142,8 @@ const HOLDER_BATCH = 1_000;
  * (both are refused, and a retry succeeds); neither can exceed the limit.
  */
 async function takeActiveSlot(d: CreateDeps, participantId: string, orderId: string): Promise<boolean> {
-  await insertOrLoad(d.db.slots, { _id: orderId, participantId });
-  if ((await d.db.slots.count({ participantId })) <= d.maxActiveOrders) return true;
-  await d.db.slots.deleteMany({ _id: orderId });
+  if ((await d.db.slots.take(participantId, orderId)) <= d.maxActiveOrders) return true;
+  await d.db.slots.giveBack(orderId);
   return false;
 }
 
@@ -189,7 +188,7 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
     updatedAt: now,
   };
   // A retry of a request whose first run got this far finds its order, already queued.
-  const stored = await insertOrLoad(d.db.orders, order);
+  const stored = await d.db.orders.insertOrLoad(order);
   if (stored === order) d.emitter.enqueue(order); // 6.1
   return stored;
 }

@@ -1,4 +1,5 @@
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import type { OrderRecordHeader } from "../core/hop/index.js";
 import type { Collection, Store } from "../store/store.js";
 
 /** One product of an emission order with its place in the block sequence. */
@@ -13,32 +14,17 @@ export interface PlannedProduct {
   blocks: number;
 }
 
-export interface EmissionOrderDoc {
-  _id: string;
-  /** The instance emitting the order, and until when (see WorkLease). */
-  leaseOwner: string;
-  leaseUntil: number;
-  participantId: string;
-  productionOrderId: string;
+/** Step 6: an emission order; its lease says which instance emits it. */
+export interface EmissionOrderDoc extends OrderRecordHeader {
   productGroup: number;
   releaseMethodType: number;
-  requestId: string;
   products: PlannedProduct[];
   status: OrderStatus;
   blockSize: number;
-  totalCodes: number;
-  totalBlocks: number;
   emittedBlocks: number;
   emittedCodes: number;
-  readyAt: number;
-  /** Set once the codes of the finished order were dropped (see startCodeExpiry). */
-  codesPurged?: boolean;
   /** Set by a cancel: codes of later blocks are void. */
   voidedAfterBlock?: number;
-  /** W3C traceparent of the call that created it: emission (6.1) joins the order's trace, on any instance. */
-  traceparent?: string;
-  createdAt: number;
-  updatedAt: number;
 }
 
 /** A serial taken for a GTIN: the _id makes it unique per GTIN, forever. */

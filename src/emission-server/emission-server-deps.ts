@@ -2,12 +2,12 @@ import type { BlockStore } from "../core/codes/index.js";
 import type { Journal } from "../core/iotp/index.js";
 import type { Notifier } from "../core/runtime/index.js";
 import type { Emitter } from "./emitter.js";
-import type { EmissionCollections } from "./emission-orders.js";
+import type { EmissionRecords } from "./emission-records.js";
 import type { SigningKeys } from "./signing-keys.js";
 
 /** What the Emission server's handlers work with. */
 export interface EmissionServerDeps {
-  db: EmissionCollections;
+  db: EmissionRecords;
   blocks: BlockStore;
   notifier: Notifier;
   emitter: Emitter;

@@ -7,7 +7,8 @@ import type { WorkLease } from "../core/iotp/index.js";
 import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
 import { signCode } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
-import { chunkKey, locateBlock, type EmissionCollections, type EmissionOrderDoc } from "./emission-orders.js";
+import { chunkKey, locateBlock, type EmissionOrderDoc } from "./emission-orders.js";
+import type { EmissionRecords } from "./emission-records.js";
 import { allocateBlockSerials } from "./block-serials.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import type { SigningKeys } from "./signing-keys.js";
@@ -20,7 +21,7 @@ import type { SigningKeys } from "./signing-keys.js";
 const EMITTING = 4;
 
 export interface EmitterDeps {
-  db: EmissionCollections;
+  db: EmissionRecords;
   blocks: BlockStore;
   notifier: Notifier;
   /** Signs with its active key at the moment each block is made (a rotation applies from the next block). */
@@ -91,7 +92,7 @@ export class Emitter {
    * instance that held them died. Runs now and then every heartbeat.
    */
   async resume(): Promise<void> {
-    const pending = await this.d.db.orders.find({ status: OrderStatus.PENDING }, { sort: { field: "createdAt", direction: 1 } });
+    const pending = await this.d.db.orders.pendingOldestFirst();
     for (const order of pending) {
       if (this.queued.has(order._id) || this.stopping.signal.aborted) continue;
       // A busy instance (every emitting slot taken) leaves a dead one's orders to an instance with a free
@@ -115,7 +116,7 @@ export class Emitter {
 
   private async drain(): Promise<void> {
     for (let id = this.queue.shift(); id !== undefined && !this.stopping.signal.aborted; id = this.queue.shift()) {
-      const order = await this.d.db.orders.findOne({ _id: id });
+      const order = await this.d.db.orders.get(id);
       if (order === undefined) {
         this.queued.delete(id);
         continue;
@@ -129,7 +130,7 @@ export class Emitter {
         // A failing store must not lose the order: it goes back in the queue.
         this.d.log.error({ orderId: id, err }, "emission failed; retrying the order");
         await sleep(1_000, this.stopping.signal);
-        const latest = await this.d.db.orders.findOne({ _id: id }).catch(() => undefined);
+        const latest = await this.d.db.orders.get(id).catch(() => undefined);
         retry = latest?.status === OrderStatus.PENDING;
       }
       // Emitted codes left the backlog block by block; drop what will never be.
@@ -156,7 +157,7 @@ export class Emitter {
 
   /** Emits block `seq` of the order; false when the order is no longer this instance's to emit. */
   private async emitBlock(order: EmissionOrderDoc, seq: number, progress: { emitted: number }): Promise<boolean> {
-    const fresh = await this.d.db.orders.findOne({ _id: order._id });
+    const fresh = await this.d.db.orders.get(order._id);
     if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return false; // closed or cancelled: stop
     if (!(await this.d.lease.acquire(fresh._id))) return false; // another instance took the order over
     const codes = await this.makeBlock(fresh, seq);
@@ -166,19 +167,7 @@ export class Emitter {
     await this.d.blocks.put(
       create(CodeBlockSchema, { orderId: order._id, seq, blockId: blockId(order._id, seq), gtin: product.gtin, codes, last }),
     );
-    const updated = await this.d.db.orders.updateOne(
-      { _id: order._id, emittedBlocks: seq - 1, status: OrderStatus.PENDING },
-      {
-        // Absolute values, not $inc: applying the same step twice (a backend whose
-        // conditional update is not atomic across processes) changes nothing.
-        $set: {
-          emittedBlocks: seq,
-          emittedCodes: fresh.emittedCodes + codes.length,
-          updatedAt: Date.now(),
-          ...(last ? { status: OrderStatus.READY } : {}),
-        },
-      },
-    );
+    const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
     if (updated === undefined) return false; // closed meanwhile: the block stays unseen
     progress.emitted += codes.length;
     this.backlog -= codes.length;
@@ -198,7 +187,7 @@ export class Emitter {
       product.serialNumberType === SerialNumberType.SELF_MADE
         ? await this.reservedSerials(order._id, index, chunk)
         : await allocateBlockSerials(
-            this.d.db,
+            this.d.db.serials,
             { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength },
             this.d.faults,
           );
@@ -208,7 +197,7 @@ export class Emitter {
   }
 
   private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
-    return (await this.d.db.chunks.findOne({ _id: chunkKey(orderId, product, chunk) }))?.serials ?? [];
+    return (await this.d.db.serials.chunk(chunkKey(orderId, product, chunk)))?.serials ?? [];
   }
 
   /** Waits out the block's share of time at the configured rate, so codes exist when step 6 said. */

@@ -1,7 +1,7 @@
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { OrderNotFoundError, OrderStateError } from "../domain/domain-errors.js";
+import { OrderStateError } from "../domain/domain-errors.js";
 import type { Verification } from "../domain/crypto-tail.js";
-import { ACTIVE_STATUSES, serialKey, type EmissionOrderDoc } from "./emission-orders.js";
+import type { EmissionOrderDoc } from "./emission-orders.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";
 
 /**
@@ -11,22 +11,28 @@ import type { EmissionServerDeps } from "./emission-server-deps.js";
  * open streams end. Cancelling a cancelled order changes nothing.
  */
 export async function cancelEmissionOrder(d: EmissionServerDeps, orderId: string, deliveredThrough: number): Promise<EmissionOrderDoc> {
-  const order = await d.db.orders.findOne({ _id: orderId });
-  if (order === undefined) throw new OrderNotFoundError(orderId);
+  const order = await d.db.orders.load(orderId);
   const voidedAfterBlock = Math.min(deliveredThrough, order.emittedBlocks);
-  const cancelled = await d.db.orders.updateOne(
-    { _id: orderId, status: { $in: [...ACTIVE_STATUSES] } },
-    { $set: { status: OrderStatus.CANCELLED, voidedAfterBlock, updatedAt: Date.now() } },
-  );
+  const cancelled = await d.db.orders.cancel(orderId, voidedAfterBlock);
   if (cancelled !== undefined) {
-    await d.db.slots.deleteMany({ _id: orderId });
+    await d.db.slots.giveBack(orderId);
     await d.blocks.dropAfter(orderId, voidedAfterBlock);
     d.notifier.notify(orderId);
     return cancelled;
   }
-  const now = await d.db.orders.findOne({ _id: orderId });
+  const now = await d.db.orders.get(orderId);
   if (now?.status === OrderStatus.CANCELLED) return now;
   throw new OrderStateError(orderId, OrderStatus[now?.status ?? order.status], "it can no longer be cancelled");
+}
+
+/** Closes the order: emission stops at the next block, open streams end. Closing twice changes nothing. */
+export async function closeEmissionOrder(d: EmissionServerDeps, orderId: string): Promise<EmissionOrderDoc> {
+  const order = await d.db.orders.load(orderId);
+  const closed = await d.db.orders.close(order._id);
+  if (closed === undefined) return d.db.orders.load(orderId);
+  await d.db.slots.giveBack(order._id);
+  d.notifier.notify(order._id);
+  return closed;
 }
 
 /**
@@ -36,9 +42,9 @@ export async function cancelEmissionOrder(d: EmissionServerDeps, orderId: string
 export async function checkCode(d: EmissionServerDeps, code: string): Promise<Verification> {
   const v = await d.keys.verify(code);
   if (!v.valid) return v;
-  const serial = await d.db.serials.findOne({ _id: serialKey(v.gtin, v.serial) });
+  const serial = await d.db.serials.holder(v.gtin, v.serial);
   if (serial === undefined) return { ...v, valid: false, reason: "the code was never emitted here" };
-  const order = await d.db.orders.findOne({ _id: serial.orderId });
+  const order = await d.db.orders.get(serial.orderId);
   const product = order?.products[serial.product];
   if (order === undefined || product === undefined) return { ...v, valid: false, reason: "the code was never emitted here" };
   const seq = product.firstBlock + serial.chunk;

@@ -1,28 +1,24 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { EmissionOrderSchema, EmitterService, type EmissionOrder } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
 import { requestIdOf, toConnectError } from "../core/rpc/index.js";
-import { OrderNotFoundError, OrderStateError } from "../domain/domain-errors.js";
+import { OrderStateError } from "../domain/domain-errors.js";
+import { readinessOf } from "../core/hop/index.js";
 import { requestSinceKey } from "../core/iotp/index.js";
-import { cancelEmissionOrder, checkCode } from "./order-lifecycle.js";
+import { cancelEmissionOrder, checkCode, closeEmissionOrder } from "./order-lifecycle.js";
 import { createEmissionOrder } from "./create-emission-order.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";
-import { ACTIVE_STATUSES, type EmissionOrderDoc } from "./emission-orders.js";
+import type { EmissionOrderDoc } from "./emission-orders.js";
 
 /** Registers the Emission server's handlers. */
 export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRouter) => void {
-  const load = async (orderId: string): Promise<EmissionOrderDoc> => {
-    const order = orderId === "" ? undefined : await d.db.orders.findOne({ _id: orderId });
-    if (order === undefined) throw new OrderNotFoundError(orderId);
-    return order;
-  };
+  const load = (orderId: string): Promise<EmissionOrderDoc> => d.db.orders.load(orderId);
   const progress = async (orderId: string): Promise<BlockProgress> => {
     const o = await load(orderId);
-    const open = (ACTIVE_STATUSES as readonly OrderStatus[]).includes(o.status);
+    const open = d.db.orders.isActive(o);
     return {
       stored: o.emittedBlocks,
       total: o.totalBlocks,
@@ -56,26 +52,9 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
         return { order: toMessage(await cancelEmissionOrder(d, req.orderId, req.deliveredThroughBlock)) };
       },
       async closeEmissionOrder(req) {
-        const order = await load(req.orderId);
-        const closed = await d.db.orders.updateOne(
-          { _id: order._id, status: { $in: [...ACTIVE_STATUSES] } },
-          { $set: { status: OrderStatus.CLOSED, updatedAt: Date.now() } },
-        );
-        if (closed !== undefined) {
-          await d.db.slots.deleteMany({ _id: order._id });
-          d.notifier.notify(order._id);
-        }
-        return { order: toMessage(closed ?? (await load(req.orderId))) };
+        return { order: toMessage(await closeEmissionOrder(d, req.orderId)) };
       },
     });
-}
-
-function readinessOf(o: EmissionOrderDoc) {
-  return create(ReadinessSchema, {
-    totalCodes: BigInt(o.totalCodes),
-    totalBlocks: o.totalBlocks,
-    estimatedReadyTime: timestampFromMs(o.readyAt),
-  });
 }
 
 function toMessage(o: EmissionOrderDoc): EmissionOrder {

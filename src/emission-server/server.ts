@@ -1,16 +1,16 @@
-import { BlockStore, expireFinishedOrders } from "../core/codes/index.js";
-import { type AccessPolicy, WorkLease } from "../core/iotp/index.js";
+import { BlockStore } from "../core/codes/index.js";
+import type { AccessPolicy } from "../core/iotp/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import { type BuiltRole, isMain, openRoleBase, roleSpec, runMain, type RunningServer, serve } from "../core/process/index.js";
 import { type Logger, Notifier } from "../core/runtime/index.js";
 import { statusCounts } from "../core/telemetry/index.js";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
 import { MemoryStore } from "../store/memory-store.js";
 import { Emitter } from "./emitter.js";
-import { chunkKey, openEmissionCollections } from "./emission-orders.js";
-import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { openEmissionRecords } from "./emission-records.js";
 import { emissionServerRoutes } from "./routes.js";
 import { openSigningKeys } from "./signing-keys.js";
 import type { EmitterFaults } from "./emitter-faults.js";
@@ -37,13 +37,13 @@ export interface EmissionServerOptions {
 export async function buildEmissionServer(o: EmissionServerOptions): Promise<BuiltRole> {
   const base = await openRoleBase({ role: ROLE, config: o.config, store: o.store, log: o.log });
   const { config, log, store, journal } = base;
-  const db = await openEmissionCollections(store);
+  const db = await openEmissionRecords(store);
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const { signingKeys, activeKeyId } = config.emissionServer;
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
   const { metrics } = base;
-  const lease = new WorkLease(db.orders, base.liveness, config.serverRole.workLeaseMs, () => metrics.leaseTakeovers.inc());
+  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs, () => metrics.leaseTakeovers.inc());
   const emitter = new Emitter({
     db,
     blocks,
@@ -56,7 +56,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
   metrics.watchBacklog(() => emitter.backlogCodes);
-  metrics.watchOrders(statusCounts(OrderStatus, (status) => db.orders.count({ status })));
+  metrics.watchOrders(statusCounts(OrderStatus, (status) => db.orders.countWithStatus(status)));
   emitter.startResuming(); // orders left pending by a crash, or by an instance that died
   const routes = emissionServerRoutes({
     db,
@@ -70,13 +70,10 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     recheckMs: config.recheckMs,
   });
   // The serial registry stays: a serial is never emitted again, whatever happened to its code.
-  const stopExpiry = expireFinishedOrders(db.orders, [OrderStatus.CLOSED, OrderStatus.CANCELLED], blocks, {
+  const stopExpiry = db.orders.expireFinished(blocks, {
     retentionMs: config.serverRole.codeRetentionMs,
     log,
-    alsoDrop: async (order) => {
-      const chunks = order.products.flatMap((p, i) => Array.from({ length: p.blocks }, (_, c) => chunkKey(order._id, i, c)));
-      await db.chunks.deleteMany({ _id: { $in: chunks } });
-    },
+    alsoDrop: (order) => db.serials.dropChunks(order),
   });
   return {
     spec: roleSpec(base, [EmitterService], POLICY, routes),

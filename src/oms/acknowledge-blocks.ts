@@ -1,14 +1,13 @@
 import { Code } from "@connectrpc/connect";
-import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { BlockStore } from "../core/codes/index.js";
 import { OrderStateError } from "../domain/domain-errors.js";
 import type { Notifier } from "../core/runtime/index.js";
-import type { Collection } from "../store/store.js";
-import { loadOrder, OPEN, type OrderDoc } from "./orders.js";
+import { OPEN, type OmsOrders, type OrderDoc } from "./orders.js";
 import { meshError } from "../core/rpc/index.js";
 
 export interface OrderActionDeps {
-  orders: Collection<OrderDoc>;
+  records: OmsOrders;
   blocks: BlockStore;
   notifier: Notifier;
 }
@@ -20,7 +19,7 @@ export interface OrderActionDeps {
  */
 export async function acknowledgeBlocks(d: OrderActionDeps, orderId: string, participantId: string, through: number): Promise<OrderDoc> {
   for (;;) {
-    const order = await loadOrder(d.orders, orderId, participantId);
+    const order = await d.records.load(orderId, participantId);
     if (through <= order.deliveredBlocks) return order;
     if (!OPEN.includes(order.status))
       throw new OrderStateError(order._id, OrderStatus[order.status], "blocks can no longer be acknowledged");
@@ -32,18 +31,7 @@ export async function acknowledgeBlocks(d: OrderActionDeps, orderId: string, par
       );
     }
     const codes = await d.blocks.countCodes(orderId, order.deliveredBlocks, through);
-    const exhausted = through === order.totalBlocks;
-    const updated = await d.orders.updateOne(
-      { _id: orderId, deliveredBlocks: order.deliveredBlocks, status: { $in: [...OPEN] } },
-      {
-        $set: {
-          deliveredBlocks: through,
-          deliveredCodes: order.deliveredCodes + codes,
-          updatedAt: Date.now(),
-          ...(exhausted ? { bufferStatus: BufferStatus.EXHAUSTED } : {}),
-        },
-      },
-    );
+    const updated = await d.records.markDelivered(order, through, codes);
     if (updated !== undefined) {
       d.notifier.notify(orderId);
       return updated;

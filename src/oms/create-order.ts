@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
@@ -8,13 +7,12 @@ import { checkReply, type Journal, requireWellFormedOrder, retransmitUntil } fro
 import { OrderStateError } from "../domain/domain-errors.js";
 import { CreateOrderRequestSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
-import { insertOrLoad } from "../store/insert-or-load.js";
-import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
-import type { Collection } from "../store/store.js";
-import type { OrderDoc } from "./orders.js";
+import { incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import { inSpan } from "../core/telemetry/index.js";
+import type { OmsOrders, OrderDoc } from "./orders.js";
 
 export interface CreateOrderDeps {
-  orders: Collection<OrderDoc>;
+  orders: Pick<OmsOrders, "insertOrLoad">;
   registrar: Client<typeof RegistrarService>;
   journal: Journal;
   /** Step 14.1: start filling the array in the background. */
@@ -64,35 +62,22 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
             contextValues: retransmitUntil(input.signal),
           },
         ),
-      (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+      incompleteCreateReply,
     ),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.
-  const now = Date.now();
-  const ready = reply.readiness?.estimatedReadyTime;
   const order: OrderDoc = {
-    _id: reply.orderId,
-    leaseOwner: "",
-    leaseUntil: 0,
-    participantId: input.participantId,
-    productionOrderId: ref,
+    ...newHopRecord(reply, { participantId: input.participantId, productionOrderId: ref, requestId: input.requestId }, Date.now()),
     productGroup: input.order?.productGroup ?? 0,
-    requestId: input.requestId,
     status: OrderStatus.APPROVED,
     bufferStatus: BufferStatus.PENDING,
-    totalCodes: Number(reply.readiness?.totalCodes ?? 0n),
-    totalBlocks: reply.readiness?.totalBlocks ?? 0,
-    readyAt: ready === undefined ? now : timestampMs(ready),
     receivedBlocks: 0,
     receivedCodes: 0,
     deliveredBlocks: 0,
     deliveredCodes: 0,
-    ...withTrace(currentTraceparent()),
-    createdAt: now,
-    updatedAt: now,
   };
   // A retransmitted request whose first run got this far finds its order here.
-  const existing = await inSpan("step 14: code array", { ...fields, orderId: order._id, step: "14" }, () => insertOrLoad(d.orders, order));
+  const existing = await inSpan("step 14: code array", { ...fields, orderId: order._id, step: "14" }, () => d.orders.insertOrLoad(order));
   // A cancel that arrived while this request was on its way down wins.
   if (await d.cancelledBefore(input.participantId, input.requestId)) return d.cancel(existing._id);
   d.fill(existing._id);

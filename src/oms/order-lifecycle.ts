@@ -1,29 +1,16 @@
-import type { Client } from "@connectrpc/connect";
-import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import type { BlockStore, CodeFiller } from "../core/codes/index.js";
-import { OrderStateError } from "../domain/domain-errors.js";
-import { type DownstreamOutbox, type Journal, retransmitUntil } from "../core/iotp/index.js";
-import type { Notifier } from "../core/runtime/index.js";
-import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
-import { insertOrLoad } from "../store/insert-or-load.js";
-import type { Collection } from "../store/store.js";
-import { cancelMarkId, loadOrder, OPEN, type CancelMarkDoc, type OrderDoc } from "./orders.js";
+import { type EndKind, endHopRecord, type Hop } from "../core/hop/index.js";
+import { deriveRequestId } from "../core/rpc/index.js";
+import type { CancelMarks, OmsOrders, OrderDoc } from "./orders.js";
 
-export interface OrderLifecycleDeps {
-  orders: Collection<OrderDoc>;
-  cancelMarks: Collection<CancelMarkDoc>;
-  blocks: BlockStore;
-  registrar: Client<typeof RegistrarService>;
-  filler: CodeFiller;
-  notifier: Notifier;
-  journal: Journal;
-  outbox: DownstreamOutbox;
+/** OMS as a forwarding hop, with the Registrar below, and the marks of cancels by request id. */
+export interface OrderLifecycleDeps extends Hop<OrderDoc, OmsOrders, typeof RegistrarService> {
+  cancelMarks: CancelMarks;
 }
 
 /** Closes the order here, then its pool and emission order below. Closing twice is harmless. */
 export async function closeOrder(d: OrderLifecycleDeps, orderId: string, participantId: string, requestId: string): Promise<OrderDoc> {
-  await loadOrder(d.orders, orderId, participantId);
+  await d.records.load(orderId, participantId);
   return endOrder(d, orderId, participantId, requestId, "close");
 }
 
@@ -40,80 +27,21 @@ export async function cancelOrder(
   requestId: string,
 ): Promise<OrderDoc | undefined> {
   if (req.orderId !== "") {
-    await loadOrder(d.orders, req.orderId, participantId);
+    await d.records.load(req.orderId, participantId);
     return endOrder(d, req.orderId, participantId, requestId, "cancel");
   }
-  await insertOrLoad(d.cancelMarks, { _id: cancelMarkId(participantId, req.createRequestId), createdAt: Date.now() });
-  const placed = await d.orders.findOne({ participantId, requestId: req.createRequestId });
+  await d.cancelMarks.mark(participantId, req.createRequestId);
+  const placed = await d.records.placedBy(participantId, req.createRequestId);
   return placed === undefined ? undefined : endOrder(d, placed._id, participantId, requestId, "cancel");
 }
 
 /** Whether a cancel already named this CreateOrder request. */
 export async function isCancelledBeforeCreation(d: OrderLifecycleDeps, participantId: string, createRequestId: string): Promise<boolean> {
-  return (await d.cancelMarks.findOne({ _id: cancelMarkId(participantId, createRequestId) })) !== undefined;
+  return d.cancelMarks.named(participantId, createRequestId);
 }
 
-async function endOrder(
-  d: OrderLifecycleDeps,
-  orderId: string,
-  participantId: string,
-  requestId: string,
-  kind: "close" | "cancel",
-): Promise<OrderDoc> {
-  const status = kind === "close" ? OrderStatus.CLOSED : OrderStatus.CANCELLED;
-  const ended = await d.orders.updateOne(
-    { _id: orderId, status: { $in: [...OPEN, OrderStatus.DECLINED] } },
-    {
-      $set: {
-        status,
-        bufferStatus: kind === "close" ? BufferStatus.CLOSED : BufferStatus.CANCELLED,
-        pending: kind,
-        // Request ids are the caller's: two participants may use the same one.
-        pendingRequestId: deriveRequestId(requestId, `oms:${participantId}`),
-        updatedAt: Date.now(),
-      },
-    },
-  );
-  const now = ended ?? (await d.orders.findOne({ _id: orderId }));
-  if (now === undefined) throw new OrderStateError(orderId, "gone", "it no longer exists");
-  if (now.status !== status)
-    throw new OrderStateError(orderId, OrderStatus[now.status], `it can no longer be ${kind === "close" ? "closed" : "cancelled"}`);
-  await d.filler.stop(orderId);
-  // Acknowledgements stop with the status change, so deliveredBlocks is final: what lies beyond is void.
-  if (kind === "cancel") await d.blocks.dropAfter(orderId, now.deliveredBlocks);
-  d.notifier.notify(orderId);
-  if (now.pending !== undefined) await sendDown(d, now);
-  return (await d.orders.findOne({ _id: orderId })) ?? now;
-}
-
-/** Sends a pending close or cancel to the Registrar (also after a restart). */
-export async function sendDown(d: OrderLifecycleDeps, order: OrderDoc): Promise<void> {
-  const orderId = order._id;
-  const headers = { [REQUEST_ID_HEADER]: order.pendingRequestId ?? deriveRequestId(`${order.pending}:${orderId}`, "oms") };
-  const clear = async (): Promise<void> => {
-    await d.orders.updateOne({ _id: orderId, pending: order.pending }, { $unset: { pending: true, pendingRequestId: true } });
-  };
-  await d.outbox.deliver({
-    key: `${order.pending}:${orderId}`,
-    what: order.pending === "cancel" ? "CancelPool" : "ClosePool",
-    send: (until) =>
-      order.pending === "cancel"
-        ? d.registrar.cancelPool(
-            { orderId, deliveredThroughBlock: order.deliveredBlocks },
-            { headers, contextValues: retransmitUntil(until) },
-          )
-        : d.registrar.closePool({ orderId }, { headers, contextValues: retransmitUntil(until) }),
-    delivered: clear,
-    refused: async (err) => {
-      await d.journal.record({
-        step: order.pending ?? "",
-        orderId,
-        requestId: headers[REQUEST_ID_HEADER],
-        participantId: order.participantId,
-        error: err,
-        cause: err,
-      });
-      await clear();
-    },
-  });
+/** Ends the order here; the close or cancel goes on to the Registrar. */
+function endOrder(d: OrderLifecycleDeps, orderId: string, participantId: string, requestId: string, kind: EndKind): Promise<OrderDoc> {
+  // Request ids are the caller's: two participants may use the same one.
+  return endHopRecord(d, orderId, kind, deriveRequestId(requestId, `oms:${participantId}`));
 }

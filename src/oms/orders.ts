@@ -1,41 +1,22 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { ReadinessSchema } from "../gen/emission/common/v1/order_pb.js";
-import { type BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
+import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OrderSchema, type Order } from "../gen/emission/oms/v1/oms_pb.js";
-import { OrderNotFoundError } from "../domain/domain-errors.js";
+import { type HopRecordDoc, HopRecords, type HopRecordsSpec, readinessOf } from "../core/hop/index.js";
+import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection, Store } from "../store/store.js";
 
 /** Step 14: a business order with its code array at OMS. */
-export interface OrderDoc {
-  _id: string;
-  /** The instance filling it from the role below, and until when (see WorkLease). */
-  leaseOwner: string;
-  leaseUntil: number;
-  participantId: string;
-  productionOrderId: string;
+export interface OrderDoc extends HopRecordDoc {
   productGroup: number;
-  requestId: string;
   status: OrderStatus;
   bufferStatus: BufferStatus;
-  totalCodes: number;
-  totalBlocks: number;
-  readyAt: number;
-  /** Set once the codes of the finished order were dropped (see startCodeExpiry). */
-  codesPurged?: boolean;
   /** Highest block stored contiguously from the Registrar. */
   receivedBlocks: number;
   receivedCodes: number;
   /** Highest block the line acknowledged. */
   deliveredBlocks: number;
   deliveredCodes: number;
-  /** A close or cancel not yet confirmed by the Registrar. */
-  pending?: "close" | "cancel" | undefined;
-  pendingRequestId?: string | undefined;
-  /** W3C traceparent of the call that created it: filling (14.1) joins the order's trace, on any instance. */
-  traceparent?: string;
-  createdAt: number;
-  updatedAt: number;
 }
 
 /** Orders whose array is still being filled from the Registrar. */
@@ -43,30 +24,82 @@ export const FILLING: readonly OrderStatus[] = [OrderStatus.APPROVED];
 /** Orders the line can still work with. */
 export const OPEN: readonly OrderStatus[] = [OrderStatus.APPROVED, OrderStatus.READY];
 
-export async function openOrders(store: Store): Promise<Collection<OrderDoc>> {
-  return store.collection<OrderDoc>("orders", [{ fields: ["participantId", "requestId"] }, { fields: ["status"] }]);
+/** OMS's orders as a forwarding hop keeps them: the array fills from the Registrar, the line takes it. */
+const ORDER_RECORDS: HopRecordsSpec<OrderDoc> = {
+  called: "it",
+  statusName: (s) => OrderStatus[s],
+  filling: FILLING,
+  open: OPEN,
+  cursor: { blocks: "receivedBlocks", codes: "receivedCodes" },
+  onBlock: (block) => ({ bufferStatus: BufferStatus.ACTIVE, ...(block.last ? { status: OrderStatus.READY } : {}) }),
+  failed: { status: OrderStatus.DECLINED, bufferStatus: BufferStatus.REJECTED },
+  ended: {
+    close: { status: OrderStatus.CLOSED, bufferStatus: BufferStatus.CLOSED },
+    cancel: { status: OrderStatus.CANCELLED, bufferStatus: BufferStatus.CANCELLED },
+  },
+  deliveredThrough: (o) => o.deliveredBlocks,
+};
+
+/** OMS's orders: the hop's records, plus what only OMS does with them (acknowledgements, cancel by request id). */
+export class OmsOrders extends HopRecords<OrderDoc> {
+  static async open(store: Store): Promise<OmsOrders> {
+    return new OmsOrders(
+      await store.collection<OrderDoc>("orders", [{ fields: ["participantId", "requestId"] }, { fields: ["status"] }]),
+      ORDER_RECORDS,
+    );
+  }
+
+  /** The order a participant's CreateOrder request placed, if it got that far. */
+  placedBy(participantId: string, requestId: string): Promise<OrderDoc | undefined> {
+    return this.docs.findOne({ participantId, requestId });
+  }
+
+  /**
+   * Moves the delivered cursor from where `order` has it to `through`, `codes`
+   * codes further; undefined if another acknowledgement or an end came first.
+   */
+  markDelivered(order: OrderDoc, through: number, codes: number): Promise<OrderDoc | undefined> {
+    const exhausted = through === order.totalBlocks;
+    return this.docs.updateOne(
+      { _id: order._id, deliveredBlocks: order.deliveredBlocks, status: { $in: OPEN } },
+      {
+        $set: {
+          deliveredBlocks: through,
+          deliveredCodes: order.deliveredCodes + codes,
+          updatedAt: Date.now(),
+          ...(exhausted ? { bufferStatus: BufferStatus.EXHAUSTED } : {}),
+        },
+      },
+    );
+  }
 }
 
 /** A cancel that named the CreateOrder request id: the order it names must never run. */
-export interface CancelMarkDoc {
+interface CancelMarkDoc {
   /** "<participant>|<create request id>" */
   _id: string;
   createdAt: number;
 }
 
-export async function openCancelMarks(store: Store): Promise<Collection<CancelMarkDoc>> {
-  return store.collection<CancelMarkDoc>("cancel_marks");
+/** Cancels that named a CreateOrder request id, kept whether or not its order exists yet. */
+export class CancelMarks {
+  private constructor(private readonly marks: Collection<CancelMarkDoc>) {}
+
+  static async open(store: Store): Promise<CancelMarks> {
+    return new CancelMarks(await store.collection<CancelMarkDoc>("cancel_marks"));
+  }
+
+  async mark(participantId: string, createRequestId: string): Promise<void> {
+    await insertOrLoad(this.marks, { _id: markId(participantId, createRequestId), createdAt: Date.now() });
+  }
+
+  async named(participantId: string, createRequestId: string): Promise<boolean> {
+    return (await this.marks.findOne({ _id: markId(participantId, createRequestId) })) !== undefined;
+  }
 }
 
-export function cancelMarkId(participantId: string, createRequestId: string): string {
+function markId(participantId: string, createRequestId: string): string {
   return `${participantId}|${createRequestId}`;
-}
-
-/** Loads an order of the participant; another participant's order does not exist for it. */
-export async function loadOrder(orders: Collection<OrderDoc>, orderId: string, participantId: string): Promise<OrderDoc> {
-  const order = orderId === "" ? undefined : await orders.findOne({ _id: orderId });
-  if (order === undefined || (participantId !== "" && order.participantId !== participantId)) throw new OrderNotFoundError(orderId);
-  return order;
 }
 
 export function toOrderMessage(o: OrderDoc): Order {
@@ -77,11 +110,7 @@ export function toOrderMessage(o: OrderDoc): Order {
     productGroup: o.productGroup,
     status: o.status,
     bufferStatus: o.bufferStatus,
-    readiness: create(ReadinessSchema, {
-      totalCodes: BigInt(o.totalCodes),
-      totalBlocks: o.totalBlocks,
-      estimatedReadyTime: timestampFromMs(o.readyAt),
-    }),
+    readiness: readinessOf(o),
     totalCodes: BigInt(o.totalCodes),
     // Closed or cancelled: nothing is available any more (undelivered codes are void).
     availableCodes: BigInt(OPEN.includes(o.status) ? o.receivedCodes - o.deliveredCodes : 0),

@@ -1,19 +1,17 @@
 import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OmsService } from "../gen/emission/oms/v1/oms_pb.js";
-import { abortedCallError, meshError, requestIdOf, toConnectError } from "../core/rpc/index.js";
+import { abortedCallError, meshError, requestIdOf } from "../core/rpc/index.js";
 import { callerOf } from "../core/iotp/index.js";
-import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
+import { streamHopBlocks } from "../core/hop/index.js";
 import { OrderStateError, RequestInvalidError } from "../domain/domain-errors.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
-import { loadOrder, OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
+import { OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
 import { PRODUCT_GROUP_CATALOG } from "./product-group-catalog.js";
 
-export interface OmsDeps extends OrderLifecycleDeps {
-  recheckMs: number;
-}
+export type OmsDeps = OrderLifecycleDeps;
 
 /** Registers OMS's handlers; every order call is scoped to the caller's participant. */
 export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
@@ -25,8 +23,8 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         const requestId = requestIdOf(ctx);
         const order = await createOrder(
           {
-            orders: d.orders,
-            registrar: d.registrar,
+            orders: d.records,
+            registrar: d.client,
             journal: d.journal,
             fill: (id) => d.filler.fill(id),
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
@@ -37,24 +35,16 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         return { order: toOrderMessage(order) };
       },
       async getOrder(req, ctx) {
-        return { order: toOrderMessage(await loadOrder(d.orders, req.orderId, participant(ctx))) };
+        return { order: toOrderMessage(await d.records.load(req.orderId, participant(ctx))) };
       },
       async *watchOrder(req, ctx) {
         for await (const order of watch(d, req.orderId, participant(ctx), ctx.signal)) yield { order: toOrderMessage(order) };
       },
       async *streamCodes(req, ctx) {
-        const owner = participant(ctx);
-        await loadOrder(d.orders, req.orderId, owner);
-        const progress = async (orderId: string): Promise<BlockProgress> => {
-          const o = await loadOrder(d.orders, orderId, owner);
-          const ended = OPEN.includes(o.status) ? undefined : new OrderStateError(o._id, OrderStatus[o.status], "no more codes will come");
-          return { stored: o.receivedBlocks, total: o.totalBlocks, ...(ended === undefined ? {} : { ended: toConnectError(ended) }) };
-        };
-        const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
-        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
+        for await (const block of streamHopBlocks(d, req, participant(ctx), ctx.signal)) yield { block };
       },
       async getBlock(req, ctx) {
-        const order = await loadOrder(d.orders, req.orderId, participant(ctx));
+        const order = await d.records.load(req.orderId, participant(ctx));
         if (!OPEN.includes(order.status))
           throw new OrderStateError(order._id, OrderStatus[order.status], "its blocks can no longer be fetched");
         const seq = seqOf(req.blockId, order._id);
@@ -88,7 +78,7 @@ async function* watch(d: OmsDeps, orderId: string, participantId: string, signal
   let last = "";
   for (;;) {
     if (signal.aborted) throw abortedCallError(signal);
-    const order = await loadOrder(d.orders, orderId, participantId);
+    const order = await d.records.load(orderId, participantId);
     const seen = JSON.stringify(order);
     if (seen !== last) {
       last = seen;

@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Client } from "@connectrpc/connect";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
@@ -7,13 +6,12 @@ import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { checkReply, type Journal, requireWellFormedOrder, retransmitUntil } from "../core/iotp/index.js";
 import { CreatePoolRequestSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
-import { insertOrLoad } from "../store/insert-or-load.js";
-import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
-import type { Collection } from "../store/store.js";
-import type { PoolDoc } from "./pools.js";
+import { incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import { inSpan } from "../core/telemetry/index.js";
+import type { PoolDoc, Pools } from "./pools.js";
 
 export interface CreatePoolDeps {
-  pools: Collection<PoolDoc>;
+  pools: Pick<Pools, "insertOrLoad">;
   emitter: Client<typeof EmitterService>;
   journal: Journal;
   /** Step 10.1: start filling the pool in the background. */
@@ -55,30 +53,18 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
           { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
           { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
         ),
-      (r) => (r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined),
+      incompleteCreateReply,
     ),
   );
   // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.
-  const now = Date.now();
-  const pool: PoolDoc = {
-    _id: reply.orderId,
-    leaseOwner: "",
-    leaseUntil: 0,
+  const placed = {
     participantId: input.participantId,
     productionOrderId: input.order?.productionOrderId ?? "",
     requestId: input.requestId,
-    status: PoolStatus.REQUESTED,
-    totalCodes: Number(reply.readiness?.totalCodes ?? 0n),
-    totalBlocks: reply.readiness?.totalBlocks ?? 0,
-    readyAt: reply.readiness?.estimatedReadyTime === undefined ? now : timestampMs(reply.readiness.estimatedReadyTime),
-    pooledBlocks: 0,
-    pooledCodes: 0,
-    ...withTrace(currentTraceparent()),
-    createdAt: now,
-    updatedAt: now,
   };
+  const pool: PoolDoc = { ...newHopRecord(reply, placed, Date.now()), status: PoolStatus.REQUESTED, pooledBlocks: 0, pooledCodes: 0 };
   // A retransmitted request whose first run got this far finds its pool here.
-  const existing = await inSpan("step 10: empty pool", { ...fields, orderId: pool._id, step: "10" }, () => insertOrLoad(d.pools, pool));
+  const existing = await inSpan("step 10: empty pool", { ...fields, orderId: pool._id, step: "10" }, () => d.pools.insertOrLoad(pool));
   d.fill(existing._id);
   return existing; // step 11: the reply to OMS
 }

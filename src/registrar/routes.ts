@@ -1,45 +1,29 @@
 import type { ConnectRouter } from "@connectrpc/connect";
-import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
-import { requestIdOf, toConnectError } from "../core/rpc/index.js";
-import { OrderStateError } from "../domain/domain-errors.js";
+import { readinessOf, streamHopBlocks } from "../core/hop/index.js";
+import { requestIdOf } from "../core/rpc/index.js";
 import { createPool } from "./create-pool.js";
 import { cancelPool, closePool, type PoolLifecycleDeps } from "./pool-lifecycle.js";
-import { loadPool, OPEN, toPoolMessage } from "./pools.js";
+import { toPoolMessage } from "./pools.js";
 
-export interface RegistrarDeps extends PoolLifecycleDeps {
-  recheckMs: number;
-}
+export type RegistrarDeps = PoolLifecycleDeps;
 
 /** Registers the Registrar's handlers. */
 export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => void {
-  const progress = async (orderId: string): Promise<BlockProgress> => {
-    const p = await loadPool(d.pools, orderId);
-    return {
-      stored: p.pooledBlocks,
-      total: p.totalBlocks,
-      ...(OPEN.includes(p.status)
-        ? {}
-        : { ended: toConnectError(new OrderStateError(p._id, PoolStatus[p.status], "no more codes will come")) }),
-    };
-  };
   return (router) =>
     router.service(RegistrarService, {
       async createPool(req, ctx) {
         const pool = await createPool(
-          { pools: d.pools, emitter: d.emitter, journal: d.journal, fill: (id) => d.filler.fill(id) },
+          { pools: d.records, emitter: d.client, journal: d.journal, fill: (id) => d.filler.fill(id) },
           { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), signal: ctx.signal },
         );
-        return { orderId: pool._id, readiness: toPoolMessage(pool).readiness, status: pool.status };
+        return { orderId: pool._id, readiness: readinessOf(pool), status: pool.status };
       },
       async getPool(req) {
-        return { pool: toPoolMessage(await loadPool(d.pools, req.orderId)) };
+        return { pool: toPoolMessage(await d.records.load(req.orderId)) };
       },
       async *streamCodes(req, ctx) {
-        await loadPool(d.pools, req.orderId);
-        const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
-        for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal)) yield { block };
+        for await (const block of streamHopBlocks(d, req, "", ctx.signal)) yield { block };
       },
       async closePool(req, ctx) {
         return { pool: toPoolMessage(await closePool(d, req.orderId, requestIdOf(ctx))) };

@@ -7,6 +7,7 @@ import { parseCode } from "../../src/domain/code-format.js";
 import { allocateBlockSerials } from "../../src/emission-server/block-serials.js";
 import type { EmitterFaults } from "../../src/emission-server/emitter-faults.js";
 import { openEmissionCollections, serialKey, type SerialDoc } from "../../src/emission-server/emission-orders.js";
+import { SerialRegistry } from "../../src/emission-server/serial-registry.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../../src/store/store.js";
@@ -95,7 +96,7 @@ describe("allocateBlockSerials", () => {
     it("gives two instances racing for one block the same serials, and the registry exactly those", async () => {
       const db = await openEmissionCollections(await open());
       const s = spec("race", freshGtin());
-      const [a, b] = await Promise.all([allocateBlockSerials(db, s), allocateBlockSerials(db, s)]);
+      const [a, b] = await Promise.all([allocateBlockSerials(new SerialRegistry(db), s), allocateBlockSerials(new SerialRegistry(db), s)]);
       expect(b).toEqual(a);
       expect(new Set(a).size).toBe(50);
       const registered = (await db.serials.find({ orderId: "race" })).map((d) => d._id).sort();
@@ -111,7 +112,7 @@ describe("allocateBlockSerials", () => {
       await db.serials.insertMany(
         [fixed[3]!, fixed[7]!].map((x) => ({ _id: serialKey(s.gtin, x), orderId: "other", product: 0, chunk: 0 })),
       );
-      const serials = await allocateBlockSerials(db, s);
+      const serials = await allocateBlockSerials(new SerialRegistry(db), s);
       expect(serials).toHaveLength(50);
       expect(new Set(serials).size).toBe(50);
       expect(serials).not.toContain(fixed[3]);

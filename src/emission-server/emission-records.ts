@@ -1,0 +1,19 @@
+import type { Store } from "../store/store.js";
+import { EmissionOrders } from "./emission-order-records.js";
+import { type EmissionCollections, openEmissionCollections } from "./emission-orders.js";
+import { ActiveSlots, SerialRegistry } from "./serial-registry.js";
+
+/** The Emission server's records, each behind its repository. */
+export interface EmissionRecords {
+  orders: EmissionOrders;
+  serials: SerialRegistry;
+  slots: ActiveSlots;
+}
+
+export function emissionRecords(db: EmissionCollections): EmissionRecords {
+  return { orders: new EmissionOrders(db.orders), serials: new SerialRegistry(db), slots: new ActiveSlots(db.slots) };
+}
+
+export async function openEmissionRecords(store: Store): Promise<EmissionRecords> {
+  return emissionRecords(await openEmissionCollections(store));
+}
