@@ -31,8 +31,12 @@ export class DownstreamOutbox {
     private readonly retryEveryMs = 5_000,
   ) {}
 
+  private retrying = 0;
+
   /** Messages being retried in the background (a metric). */
-  depth = 0;
+  get depth(): number {
+    return this.retrying;
+  }
 
   /** True when delivered now; false when it is left to the background. */
   async deliver(m: OutboxMessage): Promise<boolean> {
@@ -46,11 +50,11 @@ export class DownstreamOutbox {
       }
       this.log.warn({ key: m.key, code: e.code }, `${m.what} not delivered yet; retrying in the background: ${e.rawMessage}`);
       this.tasks.start(`outbox:${m.key}`, async (signal) => {
-        this.depth += 1;
+        this.retrying += 1;
         try {
           await this.keepSending(m, signal);
         } finally {
-          this.depth -= 1;
+          this.retrying -= 1;
         }
       });
       return false;
