@@ -86,7 +86,13 @@ async function activity<T>(line: Line, what: string, work: (progress: () => void
 export async function runOrder(line: Line, order: PlannedOrder, signal: AbortSignal): Promise<string> {
   const n = order.requestId.slice(-4);
   const placed = await activity(line, `CreateOrder ${n}`, () => line.apcs.placeOrder(order.spec, order.requestId));
-  await activity(line, `codes of ${n}`, (progress) => line.apcs.receiveCodes(placed.orderId, { signal, onBlock: progress }), false);
+  // The order id's head too: the role logs (--log-dir) name orders by id.
+  await activity(
+    line,
+    `codes of ${n} (${placed.orderId.slice(0, 8)})`,
+    (progress) => line.apcs.receiveCodes(placed.orderId, { signal, onBlock: progress }),
+    false,
+  );
   await activity(line, `CloseOrder ${n}`, () => line.apcs.closeOrder(placed.orderId));
   return placed.orderId;
 }

@@ -80,7 +80,10 @@ async function killLoop(mesh: ChaosMesh, o: ChaosOptions, done: () => boolean, k
     await Promise.all(hit.map((s) => mesh.kill(s)));
     kills.push({ at: Date.now(), who: hit.map((s) => s.name).join(" + ") });
     instances += hit.length;
-    console.log(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  kill -9 ${hit.map((s) => s.name).join(" + ")}`);
+    // The wall-clock time too, to match the kill with the role logs (--log-dir).
+    console.log(
+      `  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  kill -9 ${hit.map((s) => s.name).join(" + ")}  (${new Date().toISOString()})`,
+    );
     await sleep(Math.random() * 1_000);
     await Promise.all(hit.map((s) => mesh.restart(s)));
   }

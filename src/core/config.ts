@@ -93,8 +93,11 @@ export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const GENERAL = {
   /** pino log level. */
   logLevel: text("LOG_LEVEL", "info"),
-  /** How long a waiting code stream sleeps before it re-reads its store. */
-  recheckMs: positiveInt("STREAM_RECHECK_MS", SECOND_MS),
+  /**
+   * How long a waiting code stream sleeps before it re-reads its store: what
+   * another instance stored is seen only then, at every hop a take-over adds it.
+   */
+  recheckMs: positiveInt("STREAM_RECHECK_MS", SECOND_MS / 4),
   /** Deadline of each attempt of a unary call one role makes to the role below. */
   callTimeoutMs: positiveInt("CALL_TIMEOUT_MS", 30 * SECOND_MS),
 };
@@ -115,8 +118,12 @@ const TELEMETRY = {
 /** Server-role processing (IOTP §4.5): stored replies, overload, leases. */
 const SERVER_ROLE = {
   /** How often an instance records in its role's store that it is alive. */
-  instanceHeartbeatMs: positiveInt("INSTANCE_HEARTBEAT_MS", SECOND_MS),
-  /** After how long without a heartbeat an instance counts as dead, and its claims and leases are taken over. */
+  instanceHeartbeatMs: positiveInt("INSTANCE_HEARTBEAT_MS", SECOND_MS / 2),
+  /**
+   * After how long without a heartbeat an instance counts as dead, and its
+   * claims and leases are taken over: six missed beats (on a loaded 2-core
+   * machine beats were seen 2-4 s late, so less took live instances for dead).
+   */
   instanceDeadMs: positiveInt("INSTANCE_DEAD_MS", 3 * SECOND_MS),
   /** How long stored replies are kept. */
   replyTtlMs: positiveInt("REPLY_TTL_MS", DAY_MS),
@@ -134,6 +141,57 @@ const SERVER_ROLE = {
   workLeaseMs: positiveInt("WORK_LEASE_MS", 15 * SECOND_MS),
   /** How long codes of a finished order are kept after it was closed or cancelled. */
   codeRetentionMs: positiveInt("CODE_RETENTION_MS", 7 * DAY_MS),
+  /** How often a role checks that its store and the role below answer (readiness). */
+  healthProbeMs: positiveInt("HEALTH_PROBE_MS", SECOND_MS),
+  /** A store or role below that has not answered a probe within this long counts as not answering. */
+  healthProbeTimeoutMs: positiveInt("HEALTH_PROBE_TIMEOUT_MS", 2 * SECOND_MS),
+  /** A role below unreachable this long makes the role NOT_SERVING (a short blip does not). */
+  belowUnreachableMs: positiveInt("ROLE_BELOW_UNREACHABLE_MS", 10 * SECOND_MS),
+  /** On SIGTERM: how long calls in progress may take to finish before they are cut. */
+  shutdownGraceMs: positiveInt("SHUTDOWN_GRACE_MS", 15 * SECOND_MS),
+};
+
+/**
+ * What a caller may make a role keep (retention.ts, refusal-tally.ts): every
+ * store a caller writes to expires and is capped per caller.
+ */
+const RETENTION = {
+  /** How long journal entries are kept. */
+  journalRetentionMs: positiveInt("JOURNAL_RETENTION_MS", 30 * DAY_MS),
+  /** Journal entries kept per participant (service-role entries: per "" participant); past it the oldest are dropped. */
+  journalMaxPerCaller: positiveInt("JOURNAL_MAX_PER_CALLER", 10_000),
+  /** Stored replies a line controller may have; past it a new state-changing call is refused (RESOURCE_EXHAUSTED). */
+  replyMaxPerParticipant: positiveInt("REPLY_MAX_PER_PARTICIPANT", 100_000),
+  /** Stored replies the role above (OMS, the Registrar: one caller for every participant) may have; past it new calls are refused. */
+  replyMaxPerRole: positiveInt("REPLY_MAX_PER_ROLE", 2_000_000),
+  /** How long OMS keeps a cancel mark (a CancelOrder by create_request_id); at least as long as a stored reply. */
+  cancelMarkRetentionMs: positiveInt("CANCEL_MARK_RETENTION_MS", DAY_MS),
+  /** Cancel marks per participant; past it a CancelOrder by create_request_id is refused (RESOURCE_EXHAUSTED). */
+  cancelMarkMaxPerCaller: positiveInt("CANCEL_MARK_MAX_PER_CALLER", 10_000),
+  /** Refusals (auth, malformed headers, overload) are journaled once per cause per this window, with their count. */
+  refusalWindowMs: positiveInt("REFUSAL_WINDOW_MS", 60 * SECOND_MS),
+};
+
+/**
+ * Streams (stream-gate.ts). One caller is one participant's line controllers
+ * (all their connections), or the role above as a whole. The role above
+ * multiplexes one StreamCodes per order it fills over ONE connection, and it
+ * fills every order still active at the Emission server, at most
+ * participants × MAX_ACTIVE_ORDERS: maxStreamsPerRole must hold that many, and
+ * maxStreamsPerConnection that plus the role's unary calls (MAX_IN_FLIGHT);
+ * loadConfig refuses settings that break either.
+ */
+const STREAMS = {
+  /** Open streams (WatchOrder, StreamCodes) of one participant, all its connections together. */
+  maxStreamsPerParticipant: positiveInt("MAX_STREAMS_PER_PARTICIPANT", 256),
+  /** Open streams of the role above (OMS at the Registrar, the Registrar at the Emission server), and of operators. */
+  maxStreamsPerRole: positiveInt("MAX_STREAMS_PER_ROLE", 2_048),
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: streams (unary calls too) at once on one connection; more are refused (REFUSED_STREAM). */
+  maxStreamsPerConnection: positiveInt("MAX_STREAMS_PER_CONNECTION", 4_096),
+  /** Health Watch and reflection streams (no token needed) at once on one connection. */
+  maxInfraStreamsPerConnection: positiveInt("MAX_INFRA_STREAMS_PER_CONNECTION", 16),
+  /** HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE: the headers of one call, in bytes (uncompressed); more resets the stream. */
+  maxHeaderListBytes: positiveInt("MAX_HEADER_LIST_BYTES", 16 * 1024),
 };
 
 /** How a client retransmits on UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED and ABORTED. */
@@ -216,6 +274,8 @@ export interface MeshConfig extends Values<typeof GENERAL> {
   maxMessageBytes: number;
   serverRole: Values<typeof SERVER_ROLE>;
   telemetry: Values<typeof TELEMETRY>;
+  retention: Values<typeof RETENTION>;
+  streams: Values<typeof STREAMS>;
   retransmit: Values<typeof RETRANSMIT>;
   oms: Values<typeof OMS>;
   registrar: Values<typeof REGISTRAR>;
@@ -282,7 +342,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
     keyFile: nonEmpty(all.TLS_KEY_FILE),
     caFile: nonEmpty(all.TLS_CA_FILE),
   });
-  return {
+  const config: MeshConfig = {
     ...readSettings(GENERAL, all),
     ...(mongodb.uri === "" ? {} : { mongodb }),
     tokens: parseTokens(tokens ?? DEV_TOKENS),
@@ -290,12 +350,37 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
     maxMessageBytes: MAX_MESSAGE_BYTES,
     serverRole: readSettings(SERVER_ROLE, all),
     telemetry: readSettings(TELEMETRY, all),
+    retention: readSettings(RETENTION, all),
+    streams: readSettings(STREAMS, all),
     retransmit: readSettings(RETRANSMIT, all),
     oms: readSettings(OMS, all),
     registrar: readSettings(REGISTRAR, all),
     emissionServer: readSettings(EMISSION_SERVER, all),
     ...(tls === undefined ? {} : { tls }),
   };
+  checkBounds(config);
+  return config;
+}
+
+/** Settings that only work together: each broken relation stops start-up, naming the variables. */
+function checkBounds(c: MeshConfig): void {
+  // A stored reply must outlive every retransmission of its call (each attempt's deadline plus the longest backoff).
+  const retransmitMs = c.retransmit.attempts * (c.callTimeoutMs + c.retransmit.maxBackoffMs);
+  if (c.serverRole.replyTtlMs < retransmitMs)
+    throw new InvalidArgumentError(
+      `REPLY_TTL_MS (${c.serverRole.replyTtlMs}) must be at least RETRANSMIT_ATTEMPTS × (CALL_TIMEOUT_MS + RETRANSMIT_MAX_BACKOFF_MS) = ${retransmitMs}`,
+    );
+  const participants = new Set([...c.tokens.values()].filter((t) => t.role === "apcs").map((t) => t.participantId)).size;
+  const filling = participants * c.emissionServer.maxActiveOrders;
+  const s = c.streams;
+  if (s.maxStreamsPerRole < filling)
+    throw new InvalidArgumentError(
+      `MAX_STREAMS_PER_ROLE (${s.maxStreamsPerRole}) must hold one code stream per order the role above fills at once: participants × MAX_ACTIVE_ORDERS = ${filling}`,
+    );
+  if (s.maxStreamsPerConnection < s.maxStreamsPerRole + c.serverRole.maxInFlight)
+    throw new InvalidArgumentError(
+      `MAX_STREAMS_PER_CONNECTION (${s.maxStreamsPerConnection}) must be at least MAX_STREAMS_PER_ROLE + MAX_IN_FLIGHT (${s.maxStreamsPerRole + c.serverRole.maxInFlight}): the role above sends all its calls over one connection`,
+    );
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -11,6 +11,7 @@ import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.j
 import type { Emitter } from "./emitter.js";
 import { chunkKey, planBlocks, serialKey, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 import type { EmissionRecords } from "./emission-records.js";
+import type { EmitterFaults } from "./emitter-faults.js";
 
 export interface CreateDeps {
   db: EmissionRecords;
@@ -18,6 +19,8 @@ export interface CreateDeps {
   journal: Journal;
   blockSize: number;
   maxActiveOrders: number;
+  /** Tests only: where to stop as if the process died. */
+  faults?: EmitterFaults;
 }
 
 export interface CreateInput {
@@ -26,6 +29,8 @@ export interface CreateInput {
   requestId: string;
   /** When the request was first claimed (see requestSinceKey). */
   since: number;
+  /** The request's stored-reply key (see requestClaimKey). */
+  claim: string;
 }
 
 /** Steps 4 to 7 of process 01.01.00.00 at the Emission server. */
@@ -55,12 +60,16 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
   const active = await d.db.slots.othersThan(input.participantId, orderId);
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
-  if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
+  if (violations.length === 0) {
+    await recordIntent(d, input, spec, orderId);
+    violations = await reserveSelfMadeSerials(d, spec, orderId);
+  }
   if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
     await releaseSerials(d, orderId);
     violations = [{ field: "order", description: `the participant already has ${d.maxActiveOrders} active orders` }];
   }
   if (violations.length === 0) return;
+  await d.db.intents.drop(orderId); // refused: nothing of it is left to undo
   const error = new OrderRejectedError("5", violations);
   await d.journal.record({
     step: "5.1",
@@ -115,6 +124,25 @@ async function writeChunks(d: CreateDeps, spec: OrderSpec, orderId: string): Pro
       await d.db.serials.fixChunk({ _id: chunkKey(orderId, index, chunk), serials });
     }
   }
+}
+
+/**
+ * The serials and slot step 5 takes exist before the order document of step
+ * 6 (a refused order must never have had one). So that a create dying
+ * between the two leaves nothing behind for good, an intent naming the
+ * order, its request's claim and its chunks is written first and dropped
+ * once the order exists; a sweep (abandoned-orders.ts) takes the claim of an
+ * intent whose creator died and gives back what it took. Simpler than an
+ * order document in a "not yet checked" state, which every reader of orders
+ * (emitter, streams, status, limits) would have to skip.
+ */
+async function recordIntent(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
+  const chunks = spec.products.flatMap((p, index) =>
+    p.serialNumberType !== SerialNumberType.SELF_MADE
+      ? []
+      : Array.from({ length: Math.ceil(p.serialNumbers.length / d.blockSize) }, (_, c) => chunkKey(orderId, index, c)),
+  );
+  await d.db.intents.record({ _id: orderId, claim: input.claim, chunks, createdAt: Date.now() });
 }
 
 async function releaseSerials(d: CreateDeps, orderId: string): Promise<void> {
@@ -187,8 +215,10 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
     createdAt: now,
     updatedAt: now,
   };
+  await d.faults?.orderReserved?.(orderId);
   // A retry of a request whose first run got this far finds its order, already queued.
   const stored = await d.db.orders.insertOrLoad(order);
+  await d.db.intents.drop(orderId); // the order owns its serials and slot now
   if (stored === order) d.emitter.enqueue(order); // 6.1
   return stored;
 }

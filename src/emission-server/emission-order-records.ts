@@ -80,9 +80,10 @@ export class EmissionOrders {
   lease(
     liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">,
     ms: number,
+    log?: Logger,
     tookOver?: () => void,
   ): WorkLease<EmissionOrderDoc> {
-    return new WorkLease(this.docs, liveness, ms, tookOver);
+    return new WorkLease(this.docs, liveness, ms, log, tookOver);
   }
 
   /** How many orders have the status (for the orders-by-status metric). */

@@ -52,6 +52,21 @@ export function chunkKey(orderId: string, product: number, chunk: number): strin
   return `${orderId}/${product}/${chunk}`;
 }
 
+/**
+ * Written at step 5 before anything the order will own (SELF_MADE serials,
+ * serial chunks, active slot), removed once the order document exists: what
+ * a create that died between the two left behind (see abandoned-orders.ts).
+ */
+export interface OrderIntentDoc {
+  /** The order id. */
+  _id: string;
+  /** Stored-reply key of the CreateEmissionOrder call: whoever holds it may write the order. */
+  claim: string;
+  /** Keys of the order's SELF_MADE serial chunks. */
+  chunks: string[];
+  createdAt: number;
+}
+
 /** One per active order: counted per participant for the limit of active orders. */
 export interface SlotDoc {
   /** The order id, so taking the slot again (a retry) takes nothing more. */
@@ -66,6 +81,7 @@ export interface EmissionCollections {
   serials: Collection<SerialDoc>;
   chunks: Collection<SerialChunkDoc>;
   slots: Collection<SlotDoc>;
+  intents: Collection<OrderIntentDoc>;
 }
 
 export async function openEmissionCollections(store: Store): Promise<EmissionCollections> {
@@ -74,6 +90,7 @@ export async function openEmissionCollections(store: Store): Promise<EmissionCol
     serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId"] }]),
     chunks: await store.collection<SerialChunkDoc>("serial_chunks"),
     slots: await store.collection<SlotDoc>("active_slots", [{ fields: ["participantId"] }]),
+    intents: await store.collection<OrderIntentDoc>("order_intents", [{ fields: ["createdAt"] }]),
   };
 }
 

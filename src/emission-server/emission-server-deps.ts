@@ -3,6 +3,7 @@ import type { Journal } from "../core/iotp/index.js";
 import type { Notifier } from "../core/runtime/index.js";
 import type { Emitter } from "./emitter.js";
 import type { EmissionRecords } from "./emission-records.js";
+import type { EmitterFaults } from "./emitter-faults.js";
 import type { SigningKeys } from "./signing-keys.js";
 
 /** What the Emission server's handlers work with. */
@@ -16,4 +17,6 @@ export interface EmissionServerDeps {
   blockSize: number;
   maxActiveOrders: number;
   recheckMs: number;
+  /** Tests only: where to stop as if the process died. */
+  faults?: EmitterFaults;
 }

@@ -5,6 +5,8 @@
  * passes none.
  */
 export interface EmitterFaults {
+  /** Step 5 took the order's SELF_MADE serials and active slot; the order document (step 6) is not written yet. */
+  orderReserved?(orderId: string): Promise<void> | void;
   /** A block's serials are fixed in its chunk document, not yet taken in the serial registry. */
   serialsFixed?(chunk: string): Promise<void> | void;
   /** The block's serials are in the registry; the block is not stored yet. */

@@ -74,17 +74,36 @@ export class Emitter {
     return this.d.lease.ms;
   }
 
-  /** Step 6.1: hand the order to the background emitter. */
-  enqueue(order: EmissionOrderDoc): void {
+  /**
+   * Step 6.1: hand the order to the background emitter. A taken-over order
+   * (`now`) goes first and gets a worker of its own if every one is busy: it
+   * was interrupted once already, and its stream is waiting.
+   */
+  enqueue(order: EmissionOrderDoc, now = false): void {
+    if (this.stopping.signal.aborted) {
+      // Stopping: the order is another instance's to emit, at once.
+      void this.d.lease.release(order._id).catch(() => undefined);
+      return;
+    }
     if (this.queued.has(order._id)) return;
     this.queued.add(order._id);
-    this.queue.push(order._id);
+    if (now) this.queue.unshift(order._id);
+    else this.queue.push(order._id);
     this.backlog += order.totalCodes - order.emittedCodes;
-    while (this.workers.size < Math.min(EMITTING, this.queue.length)) {
+    // A worker for every waiting order, up to EMITTING at once. (Counting workers against the queue's
+    // length, as this did, left an order queued behind running ones whenever fewer were waiting than
+    // running: a taken-over or new order then waited for a long order to finish.)
+    while (this.queue.length > this.idle && (this.workers.size < EMITTING || now)) {
       // A worker serves many orders: it must not run inside the call that happened to start it.
       const worker: Promise<void> = detached(() => this.drain()).finally(() => this.workers.delete(worker));
       this.workers.add(worker);
+      now = false;
     }
+  }
+
+  /** Workers waiting for an order (none: every worker is emitting one). */
+  private get idle(): number {
+    return Math.max(0, this.workers.size - (this.queued.size - this.queue.length));
   }
 
   /**
@@ -95,23 +114,40 @@ export class Emitter {
     const pending = await this.d.db.orders.pendingOldestFirst();
     for (const order of pending) {
       if (this.queued.has(order._id) || this.stopping.signal.aborted) continue;
-      // A busy instance (every emitting slot taken) leaves a dead one's orders to an instance with a free
-      // slot rather than queue them behind its own, until their lease runs out.
-      if (await this.d.lease.acquire(order._id, Date.now(), this.queued.size < EMITTING)) this.enqueue(order);
+      // Skipped without a write while a live instance holds it.
+      if (!(await this.d.lease.takeable(order))) continue;
+      // Taken by whichever instance sees it first, busy or not, and started at once: leaving a dead
+      // instance's order to an idle one made it wait out its whole lease (WORK_LEASE_MS) when every
+      // instance was busy.
+      if (await this.d.lease.acquire(order._id)) this.enqueue(order, true);
     }
   }
 
   startResuming(): void {
-    const scan = (): void => void this.resume().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
+    // One scan at a time: on a slow store, scans started every interval would pile up and slow everything.
+    let scanning = false;
+    const scan = (): void => {
+      if (scanning) return;
+      scanning = true;
+      void this.resume()
+        .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
+        .finally(() => (scanning = false));
+    };
     scan();
     this.scanner = setInterval(scan, Math.max(100, this.d.lease.scanMs));
     this.scanner.unref();
   }
 
+  /**
+   * Stops at a safe point (the block being made is stored first) and releases
+   * the leases of the orders not finished, so another instance emits them at
+   * once instead of after the lease or this instance's heartbeat ran out.
+   */
   async stop(): Promise<void> {
     clearInterval(this.scanner);
     this.stopping.abort();
     await Promise.all([...this.workers]);
+    await Promise.all([...this.queued].map((id) => this.d.lease.release(id).catch(() => undefined)));
   }
 
   private async drain(): Promise<void> {
@@ -138,7 +174,8 @@ export class Emitter {
       if (retry) {
         this.queue.push(id);
         this.backlog += remaining - progress.emitted;
-      } else {
+      } else if (!this.stopping.signal.aborted) {
+        // When stopping, it stays queued, so stop() releases its lease.
         this.queued.delete(id);
       }
     }
@@ -147,6 +184,11 @@ export class Emitter {
   /** Emits the order's missing blocks, counting the codes in `progress`. */
   private async emitOrder(order: EmissionOrderDoc, progress: { emitted: number }): Promise<void> {
     const fields = { orderId: order._id, participantId: order.participantId, requestId: order.requestId, step: "6.1" };
+    // Logged, so a stalled stream can be put on a timeline: when and where its order's emission (re)started.
+    this.d.log.info(
+      { orderId: order._id, fromBlock: order.emittedBlocks + 1, blocks: order.totalBlocks, instance: this.instance },
+      "emitting",
+    );
     for (let seq = order.emittedBlocks + 1; seq <= order.totalBlocks; seq++) {
       if (this.stopping.signal.aborted) return;
       // Each block is a span in the order's trace, found from the order record on whichever instance emits it.

@@ -7,7 +7,7 @@ import { type BlockProgress, streamBlocks } from "../core/codes/index.js";
 import { requestIdOf, toConnectError } from "../core/rpc/index.js";
 import { OrderStateError } from "../domain/domain-errors.js";
 import { readinessOf } from "../core/hop/index.js";
-import { requestSinceKey } from "../core/iotp/index.js";
+import { requestClaimKey, requestSinceKey } from "../core/iotp/index.js";
 import { cancelEmissionOrder, checkCode, closeEmissionOrder } from "./order-lifecycle.js";
 import { createEmissionOrder } from "./create-emission-order.js";
 import type { EmissionServerDeps } from "./emission-server-deps.js";
@@ -33,6 +33,7 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
           order: req.order,
           requestId: requestIdOf(ctx),
           since: ctx.values.get(requestSinceKey),
+          claim: ctx.values.get(requestClaimKey),
         });
         return { orderId: order._id, readiness: readinessOf(order) }; // step 7
       },

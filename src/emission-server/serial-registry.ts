@@ -47,8 +47,11 @@ export class SerialRegistry {
 
   /** Drops an order's chunk documents (its serials stay taken in the registry). */
   async dropChunks(order: EmissionOrderDoc): Promise<void> {
-    const keys = order.products.flatMap((p, i) => Array.from({ length: p.blocks }, (_, c) => chunkKey(order._id, i, c)));
-    await this.db.chunks.deleteMany({ _id: { $in: keys } });
+    await this.dropChunksByKey(order.products.flatMap((p, i) => Array.from({ length: p.blocks }, (_, c) => chunkKey(order._id, i, c))));
+  }
+
+  async dropChunksByKey(keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.db.chunks.deleteMany({ _id: { $in: [...keys] } });
   }
 }
 

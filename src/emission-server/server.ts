@@ -14,6 +14,7 @@ import { openEmissionRecords } from "./emission-records.js";
 import { emissionServerRoutes } from "./routes.js";
 import { openSigningKeys } from "./signing-keys.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import { sweepAbandonedOrders } from "./abandoned-orders.js";
 
 export const ROLE = "emission-server";
 
@@ -43,7 +44,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const { signingKeys, activeKeyId } = config.emissionServer;
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
   const { metrics } = base;
-  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs, () => metrics.leaseTakeovers.inc());
+  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs, log, () => metrics.leaseTakeovers.inc());
   const emitter = new Emitter({
     db,
     blocks,
@@ -68,19 +69,28 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     blockSize: config.emissionServer.blockSize,
     maxActiveOrders: config.emissionServer.maxActiveOrders,
     recheckMs: config.recheckMs,
+    ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
+  // A creator is seen dead after instanceDeadMs: looking more often, or at younger intents, finds nothing more.
+  const { instanceDeadMs } = config.serverRole;
+  const stopSweep = sweepAbandonedOrders({ db, replies: base.replies, log }, instanceDeadMs, instanceDeadMs);
   // The serial registry stays: a serial is never emitted again, whatever happened to its code.
   const stopExpiry = db.orders.expireFinished(blocks, {
     retentionMs: config.serverRole.codeRetentionMs,
     log,
     alsoDrop: (order) => db.serials.dropChunks(order),
   });
+  const stopWork = async (): Promise<void> => {
+    stopExpiry();
+    stopSweep();
+    keys.stop();
+    await emitter.stop();
+  };
   return {
     spec: roleSpec(base, [EmitterService], POLICY, routes),
+    stopWork,
     async stop() {
-      stopExpiry();
-      keys.stop();
-      await emitter.stop();
+      await stopWork();
       await base.close();
     },
   };

@@ -3,6 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OrderSchema, type Order } from "../gen/emission/oms/v1/oms_pb.js";
 import { type HopRecordDoc, HopRecords, type HopRecordsSpec, readinessOf } from "../core/hop/index.js";
+import { requireQuota } from "../core/iotp/index.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
 import type { Collection, Store } from "../store/store.js";
 
@@ -75,26 +76,57 @@ export class OmsOrders extends HopRecords<OrderDoc> {
 }
 
 /** A cancel that named the CreateOrder request id: the order it names must never run. */
+/** How long a cancel mark is kept, and how many one participant may have. */
+export interface CancelMarkLimits {
+  retentionMs: number;
+  maxPerCaller: number;
+}
+
 interface CancelMarkDoc {
   /** "<participant>|<create request id>" */
   _id: string;
+  /** Its owner, for the per-participant cap (CANCEL_MARK_MAX_PER_CALLER); absent on marks of older versions. */
+  participantId?: string;
   createdAt: number;
+  /** Forgotten after CANCEL_MARK_RETENTION_MS; absent: kept. */
+  expiresAt?: number;
 }
 
-/** Cancels that named a CreateOrder request id, kept whether or not its order exists yet. */
+/**
+ * Cancels that named a CreateOrder request id, kept whether or not its order
+ * exists yet, for CANCEL_MARK_RETENTION_MS. New marks past a participant's cap
+ * are refused, never old ones dropped: a dropped mark would let its order run.
+ */
 export class CancelMarks {
-  private constructor(private readonly marks: Collection<CancelMarkDoc>) {}
+  private constructor(
+    private readonly marks: Collection<CancelMarkDoc>,
+    private readonly limits: CancelMarkLimits,
+  ) {}
 
-  static async open(store: Store): Promise<CancelMarks> {
-    return new CancelMarks(await store.collection<CancelMarkDoc>("cancel_marks"));
+  static async open(store: Store, limits: CancelMarkLimits): Promise<CancelMarks> {
+    const marks = await store.collection<CancelMarkDoc>("cancel_marks", [{ fields: ["participantId"] }, { fields: ["expiresAt"] }]);
+    return new CancelMarks(marks, limits);
   }
 
-  async mark(participantId: string, createRequestId: string): Promise<void> {
-    await insertOrLoad(this.marks, { _id: markId(participantId, createRequestId), createdAt: Date.now() });
+  async mark(participantId: string, createRequestId: string, now = Date.now()): Promise<void> {
+    if (!(await this.named(participantId, createRequestId, now)))
+      await requireQuota(this.marks, { participantId, expiresAt: { $gt: now } }, this.limits.maxPerCaller, "cancel marks");
+    await insertOrLoad(this.marks, {
+      _id: markId(participantId, createRequestId),
+      participantId,
+      createdAt: now,
+      expiresAt: now + this.limits.retentionMs,
+    });
   }
 
-  async named(participantId: string, createRequestId: string): Promise<boolean> {
-    return (await this.marks.findOne({ _id: markId(participantId, createRequestId) })) !== undefined;
+  async named(participantId: string, createRequestId: string, now = Date.now()): Promise<boolean> {
+    const mark = await this.marks.findOne({ _id: markId(participantId, createRequestId) });
+    return mark !== undefined && (mark.expiresAt === undefined || mark.expiresAt > now);
+  }
+
+  /** Forgets the marks past their retention. */
+  async sweepExpired(now = Date.now()): Promise<void> {
+    await this.marks.deleteMany({ expiresAt: { $lt: now } });
   }
 }
 

@@ -1,7 +1,7 @@
 import { blocksOf } from "../core/codes/index.js";
 import { loadConfig, type Address } from "../core/config.js";
 import { buildHop, type HopOptions, type HopRole } from "../core/hop/index.js";
-import type { AccessPolicy } from "../core/iotp/index.js";
+import { type AccessPolicy, sweepEvery } from "../core/iotp/index.js";
 import { type BuiltRole, isMain, runMain, type RunningServer, serve } from "../core/process/index.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
@@ -38,7 +38,12 @@ const OMS_HOP: HopRole<OrderDoc, OmsOrders, typeof RegistrarService> = {
   // Step 14.1: the code array is filled from the Registrar's pool stream.
   fillStep: "14.1",
   finished: [OrderStatus.CLOSED, OrderStatus.CANCELLED, OrderStatus.DECLINED],
-  routes: async (hop) => omsRoutes({ ...hop, cancelMarks: await CancelMarks.open(hop.store) }),
+  routes: async (hop) => {
+    const { cancelMarkRetentionMs: retentionMs, cancelMarkMaxPerCaller: maxPerCaller } = hop.config.retention;
+    const cancelMarks = await CancelMarks.open(hop.store, { retentionMs, maxPerCaller });
+    hop.onStop(sweepEvery(Math.min(retentionMs, 60_000), () => cancelMarks.sweepExpired(), hop.log, "cancel mark"));
+    return omsRoutes({ ...hop, cancelMarks });
+  },
 };
 
 export interface OmsOptions extends HopOptions {

@@ -295,7 +295,8 @@ describe("gRPC wire of the role processes", () => {
     beforeAll(async () => {
       busy = await startRole(
         "oms",
-        { ...SLOW, REGISTRAR_ADDR: mesh.registrar.address, MAX_IN_FLIGHT: "1", RETRY_HINT_MS: String(HINT_MS) },
+        // At debug level each refusal is logged (at info they are only counted and journaled per window).
+        { ...SLOW, REGISTRAR_ADDR: mesh.registrar.address, MAX_IN_FLIGHT: "1", RETRY_HINT_MS: String(HINT_MS), LOG_LEVEL: "debug" },
         0,
         (line) => logged.push(JSON.parse(line) as LogLine),
       );

@@ -1,6 +1,6 @@
 import { createClient } from "@connectrpc/connect";
 import { MongoClient } from "mongodb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseAddress } from "../../src/core/config.js";
 import { createDownstreamTransport } from "../../src/core/process/downstream-transport.js";
 import { parseCode } from "../../src/domain/code-format.js";
@@ -8,7 +8,8 @@ import { serialKey } from "../../src/emission-server/emission-orders.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { startFaultyEmissionServer } from "../support/faulty-emission-server.js";
 import { startFerretDb, type TestMongo } from "../support/ferretdb.js";
-import { milkOrder } from "../support/orders.js";
+import { SerialNumberType } from "../../src/gen/emission/common/v1/order_pb.js";
+import { freshGtin, milkOrder, selfMadeSerials } from "../support/orders.js";
 import { startRole, type RoleProcess } from "../support/processes.js";
 import { TOKENS } from "../support/test-config.js";
 
@@ -21,17 +22,18 @@ function clientAt(address: string) {
   );
 }
 
-async function registryOf(uri: string, db: string, orderId: string): Promise<string[]> {
+async function registryOf(uri: string, db: string, orderId: string | { gtin: string }): Promise<string[]> {
   const client = await MongoClient.connect(uri);
   try {
-    const docs = await client.db(db).collection<{ _id: string }>("serials").find({ orderId }).toArray();
+    const filter = typeof orderId === "string" ? { orderId } : { _id: { $regex: `^${orderId.gtin}/` } };
+    const docs = await client.db(db).collection<{ _id: string }>("serials").find(filter).toArray();
     return docs.map((d) => d._id).sort();
   } finally {
     await client.close();
   }
 }
 
-describe("Emission server killed (kill -9) between a block's serial writes, on MongoDB (FerretDB)", () => {
+describe("Emission server killed (kill -9) between serial writes, on MongoDB (FerretDB)", () => {
   let db: TestMongo;
   const started: RoleProcess[] = [];
   beforeAll(async () => {
@@ -78,4 +80,51 @@ describe("Emission server killed (kill -9) between a block's serial writes, on M
       expect(await registryOf(db.uri, database, orderId)).toEqual(emitted);
     });
   }
+
+  it("SELF_MADE serials registered at step 5 by a server killed before step 6 are given back, and the retry emits exactly them", {
+    timeout: 120_000,
+  }, async () => {
+    const prefix = `orphans-step5-${Date.now()}-`;
+    // Dead after 1 s without a heartbeat: the restarted server's sweep finds the killed one's intent soon.
+    const env = { ...ENV, INSTANCE_HEARTBEAT_MS: "100", INSTANCE_DEAD_MS: "1000", MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix };
+    const database = `${prefix}emission-server`;
+    const g = freshGtin();
+    const spec = milkOrder(250, g);
+    spec.products = [{ ...spec.products![0], serialNumberType: SerialNumberType.SELF_MADE, serialNumbers: selfMadeSerials(250) }];
+    const dying = await startFaultyEmissionServer(env, "orderReserved", "");
+    try {
+      await expect(
+        clientAt(dying.address).createEmissionOrder({ participantId: "77", order: spec }, { headers: { "x-request-id": "orphans-step5" } }),
+      ).rejects.toThrow();
+      expect(await dying.exited).toBe("SIGKILL");
+    } finally {
+      dying.kill();
+    }
+    expect(await registryOf(db.uri, database, { gtin: g })).toHaveLength(250); // registered, on no order
+
+    const restarted = await startRole("emission-server", env);
+    started.push(restarted);
+    await vi.waitFor(async () => expect(await registryOf(db.uri, database, { gtin: g })).toHaveLength(0), {
+      timeout: 60_000,
+      interval: 250,
+    });
+    const { orderId } = await clientAt(restarted.address).createEmissionOrder(
+      { participantId: "77", order: spec },
+      { headers: { "x-request-id": "orphans-step5" } },
+    );
+    const codes: string[] = [];
+    for await (const r of clientAt(restarted.address).streamCodes({ orderId })) codes.push(...(r.block?.codes ?? []));
+    const emitted = codes
+      .map((c) => {
+        const p = parseCode(c);
+        return p.ok ? serialKey(p.gtin, p.serial) : c;
+      })
+      .sort();
+    expect(emitted).toEqual(
+      selfMadeSerials(250)
+        .map((x) => serialKey(g, x))
+        .sort(),
+    );
+    expect(await registryOf(db.uri, database, { gtin: g })).toEqual(emitted);
+  });
 });

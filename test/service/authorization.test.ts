@@ -193,21 +193,45 @@ describe("authorisation matrix: every method, every token", () => {
       const expected = expectedOutcome(rule, method, p);
       expect(seen(outcome), `${row} with ${p.name} token gave ${outcomeName(outcome)}`).toBe(expected);
 
-      const entries = (await authEntries(mesh, rule.target)).filter((e) => e.requestId === id);
-      if (expected === "PAST_AUTH") {
-        expect(entries, "an accepted caller leaves no auth entry").toEqual([]);
-      } else {
-        expect(entries, `one "auth" journal entry at ${rule.target} for the refused call`).toHaveLength(1);
-        const entry = entries[0] as JournalEntry;
-        expect(entry.step).toBe("auth");
-        expect(entry.role).toBe(ROLE_NAME[rule.target]);
-        expect(entry.code).toBe(expected);
-        expect(entry.participantId).toBe(expected === "PERMISSION_DENIED" ? p.participantId : "");
-        if (expected === "PERMISSION_DENIED") expect(entry.message).toContain(method.name);
-      }
+      // Nothing a refused caller sent is journaled: refusals are counted, and journaled per cause in aggregate (below).
+      expect((await authEntries(mesh, rule.target)).filter((e) => e.requestId === id)).toEqual([]);
+      const refusals = refusalTotal(mesh, rule.target, p.participantId);
+      expect(refusals - (counted.get(`${rule.target}|${p.participantId}`) ?? 0), "refusals counted for the call").toBe(
+        expected === "PAST_AUTH" ? 0 : 1,
+      );
+      counted.set(`${rule.target}|${p.participantId}`, refusals);
     });
   });
+
+  it("journals the refusals once per cause, with their count and who was refused, never a request id", async () => {
+    for (const target of ["oms", "registrar", "emission"] as const) {
+      const expected = mesh[target].spec.refusals.snapshot().filter((c) => c.kind === "auth");
+      await mesh[target].spec.refusals.flush();
+      const entries = await authEntries(mesh, target);
+      const reasonIn = (e: JournalEntry): string => /\(([A-Z_]+)\)/.exec(e.message)?.[1] ?? "";
+      expect(entries.map((e) => [reasonIn(e), e.code, e.participantId]).sort()).toEqual(
+        expected.map((c) => [c.reason, c.code, c.participantId]).sort(),
+      );
+      for (const e of entries) {
+        const cause = expected.find((c) => c.reason === reasonIn(e) && c.participantId === e.participantId);
+        expect(e.role).toBe(ROLE_NAME[target]);
+        expect(e.requestId).toBe("");
+        expect(e.message.startsWith(`${cause?.total ?? 0} call`)).toBe(true);
+      }
+    }
+  });
 });
+
+/** Auth refusals a role counted since start for one participant ("" = no token, or an unknown one). */
+function refusalTotal(mesh: InMemoryMesh, target: Target, participantId: string): number {
+  return mesh[target].spec.refusals
+    .snapshot()
+    .filter((c) => c.kind === "auth" && c.participantId === participantId)
+    .reduce((n, c) => n + c.total, 0);
+}
+
+/** refusalTotal as last seen, per target and participant. */
+const counted = new Map<string, number>();
 
 /** Plausible values for the other fields of an order request, by field name. */
 function sampleValue(field: string, orderId: string): unknown {

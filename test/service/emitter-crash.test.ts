@@ -10,6 +10,7 @@ import { openEmissionCollections, serialKey, type SerialDoc } from "../../src/em
 import { SerialRegistry } from "../../src/emission-server/serial-registry.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
 import { bearer } from "../support/in-memory-mesh.js";
@@ -122,5 +123,69 @@ describe("allocateBlockSerials", () => {
       const registered = (await db.serials.find({ orderId: "late" })).map((d) => d._id).sort();
       expect(registered).toEqual(serials.map((x) => serialKey(s.gtin, x)).sort());
     });
+  });
+});
+
+describe("Emitter taking over a dead instance's order", () => {
+  // The embedded store only: what is tested is the emitter's choice, the same on any store.
+  it("starts it at the next scan even when every emitting slot is busy, long before the dead holder's lease ends", async () => {
+    const store = new MemoryStore();
+    // Leases of ten minutes: only the holder's death, not its lease running out, can move the order
+    // (a stopped instance is dead at once; a slow machine never makes a live one look dead within 10 s).
+    const slow = testConfig({
+      BLOCK_SIZE: "10",
+      EMISSION_RATE: "1000000",
+      WORK_LEASE_MS: "600000",
+      INSTANCE_HEARTBEAT_MS: "100",
+      INSTANCE_DEAD_MS: "10000",
+    });
+    const stuck: (() => void)[] = [];
+    const hung: string[] = [];
+    let reached: () => void = () => undefined;
+    const hang = (chunk: string): Promise<void> => {
+      hung.push(chunk);
+      reached();
+      return new Promise<void>((_, reject) => stuck.push(() => reject(new SimulatedCrash("released at the end"))));
+    };
+    const until = (n: number) => new Promise<void>((resolve) => (reached = () => hung.length >= n && resolve())).then(() => undefined);
+    const release = (): void => {
+      for (const r of stuck.splice(0)) r();
+    };
+    const free = new Set<string>();
+    // The surviving instance: its own orders never get past their first block, so all its emitting slots stay taken.
+    const busy = await buildEmissionServer({
+      config: slow,
+      log: silent,
+      store,
+      emitterFaults: { serialsFixed: (chunk) => (free.has(chunk.split("/")[0] ?? "") ? undefined : hang(chunk)) },
+    });
+    const dying = await buildEmissionServer({ config: slow, log: silent, store, emitterFaults: { serialsFixed: (chunk) => hang(chunk) } });
+    try {
+      const busyClient = createClient(EmitterService, inMemoryTransport(busy.spec, bearer(TOKENS.registrar)));
+      const slotsTaken = until(4);
+      for (let i = 0; i < 6; i++)
+        await busyClient.createEmissionOrder(
+          { participantId: "77", order: milkOrder(30) },
+          { headers: { "x-request-id": `busy-order-${i}` } },
+        );
+      await slotsTaken;
+      const dyingClient = createClient(EmitterService, inMemoryTransport(dying.spec, bearer(TOKENS.registrar)));
+      const dyingStuck = until(5);
+      const { orderId } = await dyingClient.createEmissionOrder(
+        { participantId: "77", order: milkOrder(30) },
+        { headers: { "x-request-id": "taken-over" } },
+      );
+      await dyingStuck;
+      expect(hung.at(-1)).toBe(`${orderId}/0/0`);
+      free.add(orderId);
+      const stopping = dying.stop(); // its heartbeat record goes: dead from now on
+      stuck.pop()?.(); // the dying instance's emission ends
+      await stopping;
+      expect(await codesOf(busy, orderId)).toHaveLength(30);
+    } finally {
+      const stopping = busy.stop();
+      release();
+      await stopping;
+    }
   });
 });

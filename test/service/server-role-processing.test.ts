@@ -136,11 +136,12 @@ describe("stored replies (IOTP §4.5.2) across the mesh", () => {
   });
 
   it("forgets stored replies after their time to live", async () => {
-    mesh = await inMemoryMesh({ ...FAST, REPLY_TTL_MS: "50" });
+    // A stored reply outlives every retransmission of its call: 2 × (CALL_TIMEOUT_MS + RETRANSMIT_MAX_BACKOFF_MS) = 440 ms.
+    mesh = await inMemoryMesh({ ...FAST, REPLY_TTL_MS: "440", CALL_TIMEOUT_MS: "200" });
     const oms = mesh.omsClient();
     const headers = { "x-request-id": "short-lived-0001" };
     const first = await oms.createOrder({ order: milkOrder(5) }, { headers });
-    await sleep(120);
+    await sleep(520);
     const later = await oms.createOrder({ order: milkOrder(5) }, { headers });
     expect(later.order?.orderId).not.toBe(first.order?.orderId);
   });

@@ -22,7 +22,7 @@ export interface FaultyEmissionServer {
   kill(): void;
 }
 
-/** Starts the process with `env` (on top of the test tokens and keys); it dies at `point` for the chunk whose key ends in `chunkSuffix`. */
+/** Starts the process with `env` (on top of the test tokens and keys); it dies at `point` for the chunk (or order id) ending in `chunkSuffix`. */
 export function startFaultyEmissionServer(
   env: Record<string, string>,
   point: FaultPoint,
@@ -53,11 +53,12 @@ export function startFaultyEmissionServer(
 
 if (isMain(import.meta.url)) {
   const point = process.env.FAULT_POINT;
-  if (point !== "serialsFixed" && point !== "serialsTaken")
+  if (point !== "serialsFixed" && point !== "serialsTaken" && point !== "orderReserved")
     throw new Error(`FAULT_POINT must name an EmitterFaults hook, got ${String(point)}`);
   const suffix = process.env.FAULT_CHUNK_SUFFIX ?? "";
-  const die = (chunk: string): void => {
-    if (chunk.endsWith(suffix)) process.kill(process.pid, "SIGKILL");
+  // `key`: a chunk key, or the order id at orderReserved.
+  const die = (key: string): void => {
+    if (key.endsWith(suffix)) process.kill(process.pid, "SIGKILL");
   };
   runMain(() => startEmissionServer({ config: loadConfig(process.argv, process.env), emitterFaults: { [point]: die } }));
 }

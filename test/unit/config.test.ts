@@ -38,6 +38,14 @@ describe("loadConfig", () => {
     expect(c.emissionServer.emissionRate).toBe(5);
   });
 
+  it("refuses limits that do not fit together: a stored reply outliving its retransmissions, the role above's streams", () => {
+    expect(() => loadConfig([], { REPLY_TTL_MS: "1000" })).toThrow(/REPLY_TTL_MS \(1000\) must be at least .* = 210000/);
+    // Two development participants × 100 active orders = 200 code streams the role above may hold at once.
+    expect(() => loadConfig([], { MAX_STREAMS_PER_ROLE: "199" })).toThrow(/participants × MAX_ACTIVE_ORDERS = 200/);
+    expect(loadConfig([], { MAX_STREAMS_PER_ROLE: "200", MAX_STREAMS_PER_CONNECTION: "456" }).streams.maxStreamsPerRole).toBe(200);
+    expect(() => loadConfig([], { MAX_STREAMS_PER_CONNECTION: "2048" })).toThrow(/MAX_STREAMS_PER_CONNECTION \(2048\) must be at least/);
+  });
+
   it("refuses malformed values with a message naming them", () => {
     expect(() => parseAddress("localhost")).toThrow(/not host:port/);
     expect(() => loadConfig([], { BLOCK_SIZE: "-3" })).toThrow(/positive integer/);

@@ -11,6 +11,10 @@ import { onBothStores } from "../support/both-stores.js";
 const placed = { participantId: "p1", productionOrderId: "po-1", requestId: "r1" };
 const readiness = create(ReadinessSchema, { totalCodes: 30n, totalBlocks: 3 });
 
+async function ids(docs: Promise<{ _id: string }[]>): Promise<string[]> {
+  return (await docs).map((d) => d._id);
+}
+
 function pool(id: string): PoolDoc {
   return { ...newHopRecord({ orderId: id, readiness }, placed, Date.now()), status: PoolStatus.REQUESTED, pooledBlocks: 0, pooledCodes: 0 };
 }
@@ -45,7 +49,7 @@ describe("HopRecords (the Registrar's pools)", () => {
       await pools.advance(block("a", 3, true));
       expect(await pools.load("a")).toMatchObject({ pooledBlocks: 3, pooledCodes: 30, status: PoolStatus.READY });
       expect(await pools.cursorOf("a")).toBe(3);
-      expect(await pools.filling()).toEqual([]);
+      expect(await ids(pools.filling())).toEqual([]);
     });
 
     it("closes an open pool once, leaving the close pending, and refuses to cancel it afterwards", async () => {
@@ -70,10 +74,10 @@ describe("HopRecords (the Registrar's pools)", () => {
       const pools = await openPools(await open());
       await pools.insertOrLoad(pool("c"));
       await pools.insertOrLoad(pool("d"));
-      expect((await pools.filling()).sort()).toEqual(["c", "d"]);
+      expect((await ids(pools.filling())).sort()).toEqual(["c", "d"]);
       expect((await pools.fail("c"))?.status).toBe(PoolStatus.REJECTED);
       expect(await pools.fail("c")).toBeUndefined();
-      expect(await pools.filling()).toEqual(["d"]);
+      expect(await ids(pools.filling())).toEqual(["d"]);
       const cancelled = await pools.end("c", "cancel", "req", { deliveredThrough: 0 });
       expect(cancelled).toMatchObject({ status: PoolStatus.CANCELLED, pending: "cancel", deliveredThrough: 0 });
       await pools.end("d", "close", "req");
@@ -111,11 +115,25 @@ describe("OmsOrders", () => {
     });
 
     it("keeps a cancel's mark of a CreateOrder request id, per participant", async () => {
-      const marks = await CancelMarks.open(await open());
+      const marks = await CancelMarks.open(await open(), { retentionMs: 60_000, maxPerCaller: 2 });
       await marks.mark("p1", "create-1");
       await marks.mark("p1", "create-1");
       expect(await marks.named("p1", "create-1")).toBe(true);
       expect(await marks.named("p2", "create-1")).toBe(false);
+    });
+
+    it("refuses a participant's new cancel mark past its cap, and forgets marks past their retention", async () => {
+      const marks = await CancelMarks.open(await open(), { retentionMs: 1_000, maxPerCaller: 2 });
+      const t0 = Date.now();
+      await marks.mark("p1", "a", t0);
+      await marks.mark("p1", "b", t0);
+      await expect(marks.mark("p1", "c", t0)).rejects.toThrow("too many cancel marks");
+      await marks.mark("p1", "b", t0); // the same mark again takes nothing new
+      await marks.mark("p2", "c", t0); // another participant has its own cap
+      expect(await marks.named("p1", "a", t0 + 2_000)).toBe(false);
+      await marks.sweepExpired(t0 + 2_000);
+      await marks.mark("p1", "c", t0 + 2_000);
+      expect(await marks.named("p1", "c", t0 + 2_000)).toBe(true);
     });
   });
 });

@@ -51,6 +51,8 @@ export function isPermanent(err: ConnectError): boolean {
 export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
   const { initialMs, maxMs } = o.backoff ?? RESUME_BACKOFF;
   let delay = initialMs;
+  /** When the stream was last cut, until a block arrives again: logged, to put a stall on a timeline. */
+  let cutAt: number | undefined;
   for (;;) {
     let cursor = await o.cursor();
     // A stream left after its last block (or cut) is cancelled, not left open: connect's
@@ -65,6 +67,8 @@ export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
         await o.store(block);
         cursor = block.seq;
         delay = initialMs;
+        if (cutAt !== undefined) o.log.info({ orderId: o.orderId, cursor, stalledMs: Date.now() - cutAt }, "code stream moving again");
+        cutAt = undefined;
         if (block.last) return;
       }
       throw new ConnectError(`code stream ended after block ${cursor} without the last block`, Code.Unavailable);
@@ -72,6 +76,7 @@ export async function pumpBlocks(o: BlockPumpOptions): Promise<void> {
       const e = ConnectError.from(err);
       if (o.signal.aborted) throw new ConnectError("code stream stopped", Code.Canceled, undefined, undefined, e);
       if (isPermanent(e)) throw e;
+      cutAt ??= Date.now();
       o.log.info({ orderId: o.orderId, cursor, code: Code[e.code], retryInMs: delay }, `code stream cut, resuming: ${e.rawMessage}`);
       await sleep(delay * (0.5 + Math.random()), o.signal);
       delay = Math.min(delay * 2, maxMs);

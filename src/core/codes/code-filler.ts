@@ -18,12 +18,12 @@ export interface FillerTarget {
    * who asked for it, or undefined if the order was closed meanwhile.
    */
   fail(orderId: string): Promise<{ requestId: string; participantId: string } | undefined>;
-  /** Orders still being filled, resumed after a restart. */
-  filling(): Promise<string[]>;
+  /** Orders still being filled (with their lease), resumed after a restart or a holder's death. */
+  filling(): Promise<LeasedDoc[]>;
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "ms" | "scanMs">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "takeable" | "ms" | "scanMs">;
 }
 
 export interface CodeFillerDeps {
@@ -42,6 +42,10 @@ export interface CodeFillerDeps {
  * Fetches an order's codes from the role below asynchronously (steps 10.1
  * and 14.1): the stream is opened at once, the role below sends blocks as
  * they exist, and each block is stored here before the next is taken.
+ * One stream per order being filled, all over the one connection to the
+ * role below, with no bound here: the bound is the orders still active at
+ * the Emission server (participants × MAX_ACTIVE_ORDERS), which config.ts
+ * holds MAX_STREAMS_PER_ROLE and MAX_STREAMS_PER_CONNECTION to.
  */
 export class CodeFiller {
   constructor(
@@ -56,7 +60,8 @@ export class CodeFiller {
   }
 
   async resumeAll(): Promise<void> {
-    for (const orderId of await this.target.filling()) this.fill(orderId);
+    const now = Date.now();
+    for (const doc of await this.target.filling()) if (await this.target.lease.takeable(doc, now)) this.fill(doc._id);
   }
 
   /**
@@ -64,7 +69,15 @@ export class CodeFiller {
    * orders whose filler died with its instance are taken over within seconds.
    */
   startResuming(): void {
-    const scan = (): void => void this.resumeAll().catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"));
+    // One scan at a time: on a slow store, scans started every interval would pile up and slow everything.
+    let scanning = false;
+    const scan = (): void => {
+      if (scanning) return;
+      scanning = true;
+      void this.resumeAll()
+        .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
+        .finally(() => (scanning = false));
+    };
     scan();
     this.scanner = setInterval(scan, Math.max(100, this.target.lease.scanMs));
     this.scanner.unref();
@@ -83,6 +96,8 @@ export class CodeFiller {
     const lease = this.target.lease;
     if (!(await lease.acquire(orderId))) return;
     const lost = new AbortController();
+    // Renewed (and checked) every two scans, not only every third of the lease: if this instance was
+    // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
     const renew = setInterval(
       () => {
         void lease.acquire(orderId).then(
@@ -90,7 +105,7 @@ export class CodeFiller {
           () => undefined,
         );
       },
-      Math.max(50, lease.ms / 3),
+      Math.max(50, Math.min(lease.ms / 3, 2 * lease.scanMs)),
     );
     const both = AbortSignal.any([signal, lost.signal]);
     try {

@@ -92,9 +92,9 @@ export class HopRecords<T extends HopRecordDoc> {
     );
   }
 
-  /** Ids of the records still filling. */
-  async filling(): Promise<string[]> {
-    return (await this.docs.find(this.where({ status: { $in: this.spec.filling } }))).map((r) => r._id);
+  /** The records still filling (their lease fields tell a resume scan whether it may take them). */
+  filling(): Promise<T[]> {
+    return this.docs.find(this.where({ status: { $in: this.spec.filling } }));
   }
 
   /**
@@ -129,8 +129,8 @@ export class HopRecords<T extends HopRecordDoc> {
   }
 
   /** Who fills which record, when several instances share one database; `tookOver` is told of each take-over. */
-  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number, tookOver?: () => void): WorkLease<T> {
-    return new WorkLease(this.docs, liveness, ms, tookOver);
+  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number, log?: Logger, tookOver?: () => void): WorkLease<T> {
+    return new WorkLease(this.docs, liveness, ms, log, tookOver);
   }
 
   /** How many records have the status (for the orders-by-status metric). */

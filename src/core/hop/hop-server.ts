@@ -35,6 +35,10 @@ export interface Hop<T extends HopRecordDoc, R extends HopRecords<T>, B extends 
   records: R;
   client: Client<B>;
   store: Store;
+  config: MeshConfig;
+  log: Logger;
+  /** Registers what the role's own parts need stopped with the role (sweeps, timers). */
+  onStop(stop: () => void): void;
 }
 
 export interface HopOptions {
@@ -66,19 +70,21 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
   const blocks = await BlockStore.open(store);
   const notifier = new Notifier();
   const tasks = new BackgroundTasks(log);
-  const client = createClient(role.below.service, transportBelow(config, role.below.at(config), log, o.downstream));
+  const transport = transportBelow(config, role.below.at(config), log, o.downstream);
+  const client = createClient(role.below.service, transport);
   const below = role.below.adapt(client);
   const { metrics } = base;
   const filler = createHopFiller(
     { blocks, notifier, tasks, journal, log, step: role.fillStep, metrics },
     records,
     below,
-    records.lease(base.liveness, config.serverRole.workLeaseMs, () => metrics.leaseTakeovers.inc()),
+    records.lease(base.liveness, config.serverRole.workLeaseMs, log, () => metrics.leaseTakeovers.inc()),
   );
   filler.startResuming(); // records left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
   metrics.watchOutbox(() => outbox.depth);
   metrics.watchOrders(countsByStatus(records));
+  const stops: (() => void)[] = [];
   const hop: Hop<T, R, B> = {
     role: role.role,
     records,
@@ -91,16 +97,25 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
     outbox,
     recheckMs: config.recheckMs,
     store,
+    config,
+    log,
+    onStop: (stop) => stops.push(stop),
   };
   await resendPendingEnds(hop);
   const routes = await role.routes(hop);
   const stopExpiry = records.expireFinished(role.finished, blocks, { retentionMs: config.serverRole.codeRetentionMs, log });
+  const stopWork = async (): Promise<void> => {
+    stopExpiry();
+    for (const stop of stops) stop();
+    filler.stopResuming();
+    await tasks.stopAll();
+  };
   return {
-    spec: roleSpec(base, [role.service], role.policy, routes),
+    // The transport below also tells readiness whether the role below answers.
+    spec: roleSpec(base, [role.service], role.policy, routes, transport),
+    stopWork,
     async stop() {
-      stopExpiry();
-      filler.stopResuming();
-      await tasks.stopAll();
+      await stopWork();
       await base.close();
     },
   };

@@ -61,19 +61,20 @@ export function parseTokens(spec: string): Map<string, Caller> {
 /** Refusals name the journal's step for them. */
 const AUTH_STEP = { step: "auth" } as const;
 
-/** Where refused calls are recorded (the role's journal). */
-export type AuthFailureSink = (failure: { error: ConnectError; requestId: string; participantId: string }) => Promise<unknown>;
+/** Where refused calls are counted (refusal-tally.ts): nothing the caller sent is kept. */
+export type AuthFailureSink = (error: ConnectError, participantId: string) => void;
 
 /**
  * Authenticates every call to a protected service and checks the caller's
- * role may call it; every refusal is journaled.
+ * role may call it; every refusal is counted, for the journal's aggregate
+ * entries (a refused caller's headers are neither stored nor logged).
  */
 export function authInterceptor(tokens: ReadonlyMap<string, Caller>, policy: AccessPolicy, refused: AuthFailureSink): Interceptor {
   return (next) => async (req) => {
     const allowed = policy.get(`${req.service.typeName}/${req.method.name}`) ?? policy.get(req.service.typeName);
     if (allowed === undefined) return next(req);
-    const fail = async (error: ConnectError, participantId = ""): Promise<never> => {
-      await refused({ error, requestId: req.header.get("x-request-id") ?? "", participantId }).catch(() => undefined);
+    const fail = (error: ConnectError, participantId = ""): never => {
+      refused(error, participantId);
       throw error;
     };
     const match = /^Bearer\s+(\S+)$/i.exec(req.header.get("authorization") ?? "");

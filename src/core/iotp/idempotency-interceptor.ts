@@ -14,6 +14,9 @@ import type { ReplyDoc, ReplyStore } from "./reply-store.js";
  */
 export const requestSinceKey = createContextKey<number>(0, { description: "first claim of the request" });
 
+/** The key of the request's stored-reply claim, for a handler whose half-done work a sweep may have to undo (it takes the claim first). */
+export const requestClaimKey = createContextKey<string>("", { description: "stored-reply key of the request" });
+
 /**
  * Metadata saying a reply is a stored one, not new work: always in the
  * trailing metadata (where a gRPC client finds it for errors and successes
@@ -50,10 +53,11 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
     const digest = createHash("sha256").update(toBinary(req.method.input, req.message)).digest("base64");
     const until = Date.now() + o.maxWaitMs;
     for (;;) {
-      const claim = await o.replies.claim(key, digest);
+      const claim = await o.replies.claim(key, digest, Date.now(), callerName(req));
       switch (claim.kind) {
         case "new":
           req.contextValues.set(requestSinceKey, claim.since);
+          req.contextValues.set(requestClaimKey, key);
           return runOnce(o, key, req, async () => {
             const res = await next(req);
             if (res.stream) throw new ConnectError("a unary call answered with a stream", Code.Internal);
@@ -74,9 +78,14 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
   };
 }
 
-function replyKey(req: UnaryRequest): string {
+/** The caller as its stored replies are counted: "<role>:<participant>", "" for none. */
+function callerName(req: UnaryRequest): string {
   const caller = req.contextValues.get(callerKey);
-  const who = caller === undefined ? "anonymous" : `${caller.role}:${caller.participantId}`;
+  return caller === undefined ? "" : `${caller.role}:${caller.participantId}`;
+}
+
+function replyKey(req: UnaryRequest): string {
+  const who = callerName(req) || "anonymous";
   return `${who}|${req.service.typeName}/${req.method.name}|${req.header.get(REQUEST_ID_HEADER) ?? ""}`;
 }
 

@@ -8,10 +8,12 @@ export { type AdmissionGauge, admissionInterceptor } from "./admission-intercept
 export { type AccessPolicy, authInterceptor, type Caller, callerKey, callerOf, parseTokens } from "./auth.js";
 export { checkReply } from "./check-reply.js";
 export { DownstreamOutbox } from "./downstream-outbox.js";
-export { idempotencyInterceptor, requestSinceKey } from "./idempotency-interceptor.js";
+export { idempotencyInterceptor, requestClaimKey, requestSinceKey } from "./idempotency-interceptor.js";
 export { InstanceLiveness } from "./instance-liveness.js";
-export { Journal, registerJournal } from "./journal.js";
+export { Journal, type JournalLimits, registerJournal } from "./journal.js";
 export { requireWellFormedOrder } from "./order-request-check.js";
+export { RefusalTally, type RefusalCount, type RefusalKind, refusalInterceptor, refusalKindOf } from "./refusal-tally.js";
 export { ReplyStore } from "./reply-store.js";
+export { dropOldestBeyond, quotaError, requireQuota, sweepEvery } from "./retention.js";
 export { type RetransmitPolicy, retransmittingTransport, retransmitUntil } from "./retransmitting-transport.js";
 export { type LeasedDoc, WorkLease } from "./work-lease.js";

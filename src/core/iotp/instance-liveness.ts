@@ -75,6 +75,11 @@ export class InstanceLiveness {
     return alive;
   }
 
+  /** Reads this instance's own record: one cheap round trip that shows whether the store answers. */
+  async probe(): Promise<void> {
+    await this.instances.findOne({ _id: this.id });
+  }
+
   /** Stops beating and removes the record, so what this instance still holds is free at once. */
   async stop(): Promise<void> {
     clearInterval(this.timer);

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { JournalEntrySchema, JournalService, type JournalEntry } from "../../gen/emission/journal/v1/journal_pb.js";
 import type { Collection, Filter, Store } from "../../store/store.js";
 import { callerOf } from "./auth.js";
+import { dropOldestBeyond } from "./retention.js";
 import { grpcCodeName, toConnectError } from "../rpc/index.js";
 import { clip, LogBudget, type Logger, MAX_ID_CHARS, MAX_MESSAGE_CHARS } from "../runtime/index.js";
 
@@ -42,19 +43,45 @@ export interface JournalQuery {
 
 const MAX_PAGE = 1000;
 
+/** How long entries are kept, and how many per participant ("" for entries of no participant). */
+export interface JournalLimits {
+  retentionMs: number;
+  maxPerCaller: number;
+}
+
 /** Error journal of one role: the "journal the error" steps (4.1, 5.1, 9.1, 13.1, 17.1). */
 export class Journal {
   private readonly refusalLines = new LogBudget();
+  /** Participants with entries written since the last sweep: only their caps need checking. */
+  private written = new Set<string>();
 
   private constructor(
     private readonly role: string,
     private readonly entries: Collection<JournalDoc>,
     private readonly log: Logger,
+    readonly limits: JournalLimits | undefined,
   ) {}
 
-  static async open(store: Store, role: string, log: Logger): Promise<Journal> {
-    const entries = await store.collection<JournalDoc>("journal", [{ fields: ["orderId"] }, { fields: ["participantId"] }]);
-    return new Journal(role, entries, log);
+  /** Without limits the journal is kept whole (the line controller's own journal). */
+  static async open(store: Store, role: string, log: Logger, limits?: JournalLimits): Promise<Journal> {
+    const entries = await store.collection<JournalDoc>("journal", [
+      { fields: ["orderId"] },
+      { fields: ["participantId"] },
+      { fields: ["time"] },
+    ]);
+    return new Journal(role, entries, log, limits);
+  }
+
+  /** Drops entries past their retention, then the oldest of each participant beyond its cap. */
+  async sweep(now = Date.now()): Promise<number> {
+    if (this.limits === undefined) return 0;
+    let dropped = await this.entries.deleteMany({ time: { $lt: now - this.limits.retentionMs } });
+    const written = this.written;
+    this.written = new Set();
+    for (const participantId of written) {
+      dropped += await dropOldestBeyond(this.entries, { participantId }, this.limits.maxPerCaller, "_id");
+    }
+    return dropped;
   }
 
   async record(r: JournalRecord): Promise<JournalEntry> {
@@ -75,6 +102,7 @@ export class Journal {
       cause: r.cause === undefined ? "" : clip(describeCause(r.cause), MAX_MESSAGE_CHARS),
     };
     await this.entries.insertOne(doc);
+    this.written.add(doc.participantId);
     // Refused calls (step auth) come at a caller's will: their log lines are rate-limited.
     const dropped = doc.step === "auth" ? this.refusalLines.take(doc.code) : 0;
     if (dropped === undefined) return toEntry(doc);

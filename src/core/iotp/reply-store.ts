@@ -1,9 +1,21 @@
 import type { Collection, Store } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
+import { quotaError } from "./retention.js";
+
+/**
+ * Stored replies one caller may have: a line controller (caller "apcs:<participant>")
+ * and the role above (one caller for all the participants it serves).
+ */
+export interface ReplyQuota {
+  perParticipant: number;
+  perRole: number;
+}
 
 /** A stored outcome of a state-changing call, keyed by caller, method and request id. */
 export interface ReplyDoc {
   _id: string;
+  /** Who made the call ("<role>:<participant>"), for its quota; "" when not counted. */
+  caller?: string;
   /** SHA-256 of the request message: the same id with another payload is refused. */
   digest: string;
   state: "running" | "done";
@@ -31,7 +43,10 @@ export type Claim =
 /**
  * The stored replies of one role. A call claims its key with one insert (the
  * unique _id makes concurrent duplicates lose), records the outcome with one
- * conditional update, and is forgotten after its time to live.
+ * conditional update, and is forgotten after its time to live (which
+ * config.ts keeps longer than any retransmission of the call). A caller over
+ * its quota gets no new claim (RESOURCE_EXHAUSTED, CALLER_QUOTA): a stored
+ * reply is never dropped early, as its retransmission would be done again.
  */
 export class ReplyStore {
   private constructor(
@@ -39,10 +54,18 @@ export class ReplyStore {
     readonly ttlMs: number,
     readonly leaseMs: number,
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive">,
+    private readonly quota: ReplyQuota | undefined,
   ) {}
 
-  static async open(store: Store, ttlMs: number, leaseMs: number, liveness: Pick<InstanceLiveness, "id" | "isAlive">): Promise<ReplyStore> {
-    return new ReplyStore(await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }]), ttlMs, leaseMs, liveness);
+  static async open(
+    store: Store,
+    ttlMs: number,
+    leaseMs: number,
+    liveness: Pick<InstanceLiveness, "id" | "isAlive">,
+    quota?: ReplyQuota,
+  ): Promise<ReplyStore> {
+    const replies = await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }, { fields: ["caller"] }]);
+    return new ReplyStore(replies, ttlMs, leaseMs, liveness, quota);
   }
 
   /** This instance, as owner of the claims it makes. */
@@ -55,9 +78,11 @@ export class ReplyStore {
     return doc.state === "running" && (doc.leaseUntil <= now || !(await this.liveness.isAlive(doc.owner, now)));
   }
 
-  async claim(key: string, digest: string, now = Date.now()): Promise<Claim> {
+  /** Claims `key` for a call of `caller` ("<role>:<participant>"; "" is not counted against a quota). */
+  async claim(key: string, digest: string, now = Date.now(), caller = ""): Promise<Claim> {
     const fresh: ReplyDoc = {
       _id: key,
+      ...(caller === "" ? {} : { caller }),
       digest,
       state: "running",
       owner: this.instance,
@@ -66,9 +91,9 @@ export class ReplyStore {
       expiresAt: now + this.ttlMs,
     };
     const { duplicates } = await this.replies.insertMany([fresh]);
-    if (duplicates.length === 0) return { kind: "new", since: now };
+    if (duplicates.length === 0) return this.withinQuota(key, caller, now);
     const doc = await this.replies.findOne({ _id: key });
-    if (doc === undefined) return this.claim(key, digest, now); // forgotten meanwhile
+    if (doc === undefined) return this.claim(key, digest, now, caller); // forgotten meanwhile
     if (doc.expiresAt <= now) return this.takeOver(doc, fresh); // forgotten: a new request
     if (doc.digest !== digest) return { kind: "mismatch", doc };
     if (doc.state === "done") return { kind: "done", doc };
@@ -76,6 +101,24 @@ export class ReplyStore {
     return (await this.orphaned(doc, now))
       ? this.takeOver(doc, { ...fresh, createdAt: doc.createdAt, expiresAt: doc.expiresAt })
       : { kind: "running", doc };
+  }
+
+  /**
+   * Counted after the insert, so a retransmission of a stored call is
+   * always answered, whatever the quota: only a new key is given back.
+   */
+  private async withinQuota(key: string, caller: string, now: number): Promise<Claim> {
+    const limit = this.quotaOf(caller);
+    if (limit !== undefined && (await this.replies.count({ caller, expiresAt: { $gt: now } })) > limit) {
+      await this.release(key);
+      throw quotaError("stored replies", limit);
+    }
+    return { kind: "new", since: now };
+  }
+
+  private quotaOf(caller: string): number | undefined {
+    if (this.quota === undefined || caller === "") return undefined;
+    return caller.startsWith("apcs:") ? this.quota.perParticipant : this.quota.perRole;
   }
 
   /** A claim whose owner died (heartbeat or lease over) or that expired: take it with a conditional update. */
@@ -92,6 +135,24 @@ export class ReplyStore {
       : now.state === "done"
         ? { kind: "done", doc: now }
         : { kind: "running", doc: now };
+  }
+
+  /**
+   * For a sweep that undoes what a dead call left half-written: takes the
+   * claim of `key` over if its owner died, so that no retry runs the request
+   * meanwhile. "free": no run can continue under this claim (none, done, or
+   * expired: a new run gets a new `since`); "seized": this instance holds it
+   * (release() it when done); "busy": a live instance runs the request.
+   */
+  async seize(key: string, now = Date.now()): Promise<"free" | "seized" | "busy"> {
+    const doc = await this.replies.findOne({ _id: key });
+    if (doc === undefined || doc.state === "done" || doc.expiresAt <= now) return "free";
+    if (doc.owner === this.instance || !(await this.orphaned(doc, now))) return "busy";
+    const taken = await this.replies.updateOne(
+      { _id: key, owner: doc.owner, leaseUntil: doc.leaseUntil, state: "running" },
+      { $set: { owner: this.instance, leaseUntil: now + this.leaseMs } },
+    );
+    return taken === undefined ? "busy" : "seized";
   }
 
   /** Keeps this instance's claim alive while the work runs. */

@@ -1,5 +1,6 @@
 import type { Collection, Doc, Filter, Update } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
+import type { Logger } from "../runtime/index.js";
 
 /** A document whose background work (emission, filling) one instance at a time may do. */
 export interface LeasedDoc extends Doc {
@@ -21,6 +22,7 @@ export class WorkLease<T extends LeasedDoc> {
     private readonly docs: Collection<T>,
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">,
     readonly ms: number,
+    private readonly log?: Logger,
     /** Told when work is taken from a dead holder (for the lease take-over metric). */
     private readonly tookOver: () => void = () => undefined,
   ) {}
@@ -48,8 +50,19 @@ export class WorkLease<T extends LeasedDoc> {
     if (held === undefined || held.leaseOwner === this.owner || (await this.liveness.isAlive(held.leaseOwner, now))) return false;
     // Its holder is dead: take it from exactly that holder (if another instance was quicker, it has it).
     const taken = await this.docs.updateOne({ _id: id, leaseOwner: held.leaseOwner, leaseUntil: held.leaseUntil } as Filter<T>, set);
+    // Logged so a take-over can be put on a timeline (how long after the kill, by whom).
+    if (taken !== undefined) this.log?.info({ id, from: held.leaseOwner, by: this.owner }, "work of a dead instance taken over");
     if (taken !== undefined) this.tookOver();
     return taken !== undefined;
+  }
+
+  /**
+   * Whether acquire() could take this document's lease now, judged from the
+   * document as read (no write): lets a resume scan skip work that a live
+   * instance holds, at the cost of one read per scan, not several writes per order.
+   */
+  async takeable(doc: LeasedDoc, now = Date.now()): Promise<boolean> {
+    return doc.leaseOwner === this.owner || doc.leaseUntil < now || !(await this.liveness.isAlive(doc.leaseOwner, now));
   }
 
   async release(id: string): Promise<void> {

@@ -7,8 +7,8 @@ import { DEFAULT_MESSAGE_BYTES, HealthState } from "../rpc/index.js";
  * served through connect's in-memory router transport: service tests call
  * exactly what a real server would run, without a socket.
  */
-export function inMemoryTransport(spec: ServerSpec, headers: Record<string, string> = {}): Transport {
-  return createRouterTransport(meshRoutes(spec, new HealthState()), {
+export function inMemoryTransport(spec: ServerSpec, headers: Record<string, string> = {}, health = new HealthState()): Transport {
+  return createRouterTransport(meshRoutes(spec, health), {
     router: { interceptors: meshInterceptors(spec), readMaxBytes: DEFAULT_MESSAGE_BYTES },
     transport: {
       interceptors: [

@@ -1,12 +1,13 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { Registry } from "prom-client";
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Transport } from "@connectrpc/connect";
 import { MemoryStore } from "../../store/memory-store.js";
 import { MongoStore } from "../../store/mongo-store.js";
 import type { Store } from "../../store/store.js";
-import { type AccessPolicy, InstanceLiveness, Journal, registerJournal, ReplyStore } from "../iotp/index.js";
+import { type AccessPolicy, InstanceLiveness, Journal, RefusalTally, registerJournal, ReplyStore, sweepEvery } from "../iotp/index.js";
 import { type MeshConfig, urlOf } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
+import { probeBelow } from "./readiness.js";
 import { createLogger, type Logger } from "../runtime/index.js";
 import { MeshMetrics, type MetricsServer, serveMetrics, startConfiguredTracing } from "../telemetry/index.js";
 import { measuredStore } from "../../store/measured-store.js";
@@ -19,6 +20,8 @@ export interface RoleBase {
   store: Store;
   journal: Journal;
   replies: ReplyStore;
+  /** Refusals counted per cause, journaled in aggregate (and read by metrics). */
+  refusals: RefusalTally;
   /** This instance's heartbeat in the role's store: who holds claims and leases, and whether they still live. */
   liveness: InstanceLiveness;
   /** The role's Prometheus metrics (served at METRICS_ADDR when set). */
@@ -55,24 +58,32 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const metricsServer = await serveRoleMetrics(metrics, o.config, log);
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
-  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness);
-  // Stored replies are forgotten after their time to live (no TTL index needed).
-  const sweeper = setInterval(
-    () => void replies.sweep().catch((err: unknown) => log.warn({ err }, "reply sweep failed")),
-    Math.min(replyTtlMs, 60_000),
-  );
-  sweeper.unref();
+  const r = o.config.retention;
+  const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness, {
+    perParticipant: r.replyMaxPerParticipant,
+    perRole: r.replyMaxPerRole,
+  });
+  const journal = await Journal.open(store, o.role, log, { retentionMs: r.journalRetentionMs, maxPerCaller: r.journalMaxPerCaller });
+  const refusals = new RefusalTally((record) => journal.record(record), r.refusalWindowMs);
+  refusals.start();
+  // Stored replies and journal entries are forgotten after their time (no TTL index needed).
+  const stopSweeps = [
+    sweepEvery(Math.min(replyTtlMs, 60_000), () => replies.sweep(), log, "reply"),
+    sweepEvery(Math.min(r.journalRetentionMs, 60_000), () => journal.sweep(), log, "journal"),
+  ];
   return {
     config: o.config,
     log,
     store,
-    journal: await Journal.open(store, o.role, log),
+    journal,
     replies,
+    refusals,
     liveness,
     metrics,
     metricsServer,
     async close() {
-      clearInterval(sweeper);
+      for (const stop of stopSweeps) stop();
+      await refusals.stop();
       await liveness.stop().catch((err: unknown) => log.warn({ err }, "could not remove the instance record"));
       if (o.store === undefined) await store.close();
       await metricsServer?.close();
@@ -96,20 +107,28 @@ async function openStore(role: string, config: MeshConfig): Promise<Store> {
   return MongoStore.connect(config.mongodb.uri, `${config.mongodb.databasePrefix}${role}`);
 }
 
-/** The server spec of a role: its services plus the journal, behind the shared interceptors. */
+/**
+ * The server spec of a role: its services plus the journal, behind the shared
+ * interceptors; ready while its store answers and, given `below` (the
+ * transport to the role below), while that role answers.
+ */
 export function roleSpec(
   base: RoleBase,
   services: DescService[],
   policy: AccessPolicy,
   routes: (router: ConnectRouter) => void,
+  below?: Transport,
 ): ServerSpec {
   return {
+    probes: { store: () => base.liveness.probe(), ...(below === undefined ? {} : { below: probeBelow(below) }) },
     log: base.log,
     services: [...services, JournalService],
     policy,
     tokens: base.config.tokens,
     replies: base.replies,
     journal: base.journal,
+    refusals: base.refusals,
+    streams: base.config.streams,
     serverRole: base.config.serverRole,
     metrics: base.metrics,
     routes(router) {

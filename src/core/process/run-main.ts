@@ -12,11 +12,14 @@ export function isMain(moduleUrl: string): boolean {
   }
 }
 
+/** What a close may take beyond its grace period (closing connections and the store) before the process gives up on it. */
+const CLOSE_MARGIN_MS = 10_000;
+
 /**
  * Runs a server role as a program: starts it, prints nothing but its logs,
- * and on SIGINT/SIGTERM closes it (ending open streams) before exiting.
+ * and on SIGINT/SIGTERM shuts it down gracefully (shutdown.ts) and exits 0.
  */
-export function runMain(start: () => Promise<{ close(): Promise<void> }>): void {
+export function runMain(start: () => Promise<{ graceMs: number; close(): Promise<void> }>): void {
   // A start that throws at once (bad configuration) is reported like one that fails later.
   Promise.resolve()
     .then(start)
@@ -27,7 +30,7 @@ export function runMain(start: () => Promise<{ close(): Promise<void> }>): void 
           if (stopping) return;
           stopping = true;
           // A store that no longer answers must not keep a stopping server alive.
-          setTimeout(() => process.exit(1), 10_000).unref();
+          setTimeout(() => process.exit(1), running.graceMs + CLOSE_MARGIN_MS).unref();
           running.close().then(
             () => process.exit(0),
             () => process.exit(1),

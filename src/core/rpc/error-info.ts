@@ -26,10 +26,13 @@ export type ErrorReason =
   | "REQUEST_ID_REUSED"
   | "REQUEST_IN_PROGRESS"
   | "OVERLOADED"
+  | "STREAMS_EXHAUSTED"
+  | "CALLER_QUOTA"
   | "MESSAGE_TOO_LARGE"
   | "ROLE_BELOW_UNAVAILABLE"
   | "REPLY_UNUSABLE"
-  | "SERVICE_UNKNOWN";
+  | "SERVICE_UNKNOWN"
+  | "SHUTTING_DOWN";
 
 export interface ErrorInfoOptions {
   /** The seed step that failed, spelled as in the journal ("4.2", "9.1", "auth"). */

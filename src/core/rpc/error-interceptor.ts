@@ -1,34 +1,38 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
-import { clip, LogBudget, type Logger, MAX_ID_CHARS, MAX_MESSAGE_CHARS } from "../runtime/index.js";
+import { clip, LogBudget, type Logger, MAX_MESSAGE_CHARS } from "../runtime/index.js";
 import { toConnectError } from "./to-connect-error.js";
-import { withErrorInfo } from "./error-info.js";
+import { reasonOf, withErrorInfo } from "./error-info.js";
 import { grpcCodeName } from "./grpc-code-name.js";
-import { REQUEST_ID_HEADER } from "./request-id.js";
+import { loggableRequestId, REQUEST_ID_HEADER } from "./request-id.js";
 
 type Level = "error" | "warn" | "info";
 
 /**
  * The RPC boundary: whatever a handler throws, unary or mid-stream, leaves as
  * a ConnectError with the code toConnectError chose, and is logged once, at
- * a level that says whose fault it is (see levelOf).
+ * a level that says whose fault it is (see levelOf). Errors `counted` claims
+ * (refusals a caller causes at will, tallied and journaled in aggregate) get
+ * no line of their own.
  */
-export function errorInterceptor(log: Logger, budget = new LogBudget()): Interceptor {
+export function errorInterceptor(log: Logger, budget = new LogBudget(), counted: (e: ConnectError) => boolean = () => false): Interceptor {
   return (next) => async (req) => {
     const fail = (err: unknown): never => {
       const e = withErrorInfo(toConnectError(err));
+      const line = {
+        method: `${req.service.typeName}/${req.method.name}`,
+        requestId: loggableRequestId(req.header.get(REQUEST_ID_HEADER)),
+        code: grpcCodeName(e.code),
+      };
+      // Counted refusals are journaled in aggregate; one line each only when debugging.
+      if (counted(e)) {
+        log.debug(line, clip(e.rawMessage, MAX_MESSAGE_CHARS));
+        throw e;
+      }
       const { level, limited } = levelOf(e, req.signal.aborted);
       // A client can cause refusals and resets at will: those lines are rate-limited per kind.
       const dropped = limited ? budget.take(`${level}:${e.code}`) : 0;
       if (dropped === undefined) throw e;
-      log[level](
-        {
-          method: `${req.service.typeName}/${req.method.name}`,
-          requestId: clip(req.header.get(REQUEST_ID_HEADER) ?? "", MAX_ID_CHARS),
-          code: grpcCodeName(e.code),
-          ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}),
-        },
-        clip(e.rawMessage, MAX_MESSAGE_CHARS),
-      );
+      log[level]({ ...line, ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}) }, clip(e.rawMessage, MAX_MESSAGE_CHARS));
       throw e;
     };
     try {
@@ -44,12 +48,15 @@ export function errorInterceptor(log: Logger, budget = new LogBudget()): Interce
 /**
  * error: a fault of the mesh (an internal error, a role below failing);
  * warn, rate-limited: a caller refused for its token or role;
- * info, rate-limited: the caller went away (cancel, reset stream: "Premature close");
+ * info, rate-limited: the caller went away (cancel, reset stream: "Premature close"),
+ * or the server is shutting down (SHUTTING_DOWN);
  * info: the caller's own mistake (a malformed request, an unknown order).
  */
 export function levelOf(e: ConnectError, callerGone: boolean): { level: Level; limited: boolean } {
   if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) return { level: "warn", limited: true };
   if (callerGone || e.code === Code.Canceled) return { level: "info", limited: true };
+  // Refusals and streams ended by a server shutting down are expected, not faults.
+  if (reasonOf(e) === "SHUTTING_DOWN") return { level: "info", limited: true };
   return { level: e.cause instanceof ConnectError || e.code >= 12 ? "error" : "info", limited: false };
 }
 

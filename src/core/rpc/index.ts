@@ -12,7 +12,7 @@ export { encodeGrpcMessage, grpcWire, statusDetailsBin } from "./grpc-wire.js";
 export { HealthState, registerHealth } from "./health-service.js";
 export { DEFAULT_MESSAGE_BYTES, limitedRouter } from "./message-limits.js";
 export { registerReflection } from "./reflection-service.js";
-export { deriveRequestId, newRequestId, REQUEST_ID_HEADER, requestIdInterceptor, requestIdOf } from "./request-id.js";
+export { deriveRequestId, loggableRequestId, newRequestId, REQUEST_ID_HEADER, requestIdInterceptor, requestIdOf } from "./request-id.js";
 export { retryHintOf, transientError } from "./retry-hint.js";
 export { type ClientTls, clientTlsOptions, isMutual, loadTls, peerCommonName, serverTlsOptions, type TlsMaterial } from "./tls.js";
 export { fieldViolationsOf, toConnectError } from "./to-connect-error.js";

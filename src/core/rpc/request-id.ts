@@ -14,6 +14,16 @@ export function requestIdOf(ctx: HandlerContext): string {
   return ctx.values.get(requestIdKey);
 }
 
+/**
+ * An x-request-id as a log line or a journal entry may show it: a
+ * well-formed one as it is (at most 128 safe characters), anything else
+ * only by its length, so a caller's header is never kept whole or raw.
+ */
+export function loggableRequestId(value: string | null): string {
+  if (value === null) return "";
+  return REQUEST_ID.test(value) ? value : `(malformed, ${value.length} chars)`;
+}
+
 /** A fresh request id for a call that starts a new business operation. */
 export function newRequestId(): string {
   return randomUUID();

@@ -7,12 +7,16 @@ import type { Logger } from "./logger.js";
  */
 export class BackgroundTasks {
   private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private stopped = false;
 
   constructor(private readonly log: Logger) {}
 
-  /** Starts `work` under `key` unless a task with that key is already running. */
+  /**
+   * Starts `work` under `key` unless a task with that key is already running,
+   * or stopAll() was called: a stopping instance leaves new work to the others.
+   */
   start(key: string, work: (signal: AbortSignal) => Promise<void>): void {
-    if (this.running.has(key)) return;
+    if (this.stopped || this.running.has(key)) return;
     const abort = new AbortController();
     const done = work(abort.signal)
       .catch((err: unknown) => {
@@ -30,6 +34,7 @@ export class BackgroundTasks {
   }
 
   async stopAll(): Promise<void> {
+    this.stopped = true;
     await Promise.all([...this.running.keys()].map((k) => this.stop(k)));
   }
 }

@@ -1,0 +1,56 @@
+import type { ReplyStore } from "../core/iotp/index.js";
+import type { Logger } from "../core/runtime/index.js";
+import type { OrderIntentDoc } from "./emission-orders.js";
+import type { EmissionRecords } from "./emission-records.js";
+
+export interface AbandonedOrdersDeps {
+  db: EmissionRecords;
+  replies: Pick<ReplyStore, "seize" | "release">;
+  log: Logger;
+}
+
+/**
+ * Gives back what step 5 took for orders whose document step 6 never wrote
+ * because the instance creating them died in between (see recordIntent in
+ * create-emission-order.ts): their SELF_MADE serials, serial chunks and
+ * active slot. It first takes the request's claim from the dead instance,
+ * so no retry can write the order while this undoes it; a retry afterwards
+ * is a new run with a new order id. Intents younger than `minAgeMs` belong
+ * to creates most likely still running and are not even looked at.
+ */
+export async function releaseAbandonedOrders(d: AbandonedOrdersDeps, minAgeMs: number, now = Date.now()): Promise<number> {
+  let released = 0;
+  for (const intent of await d.db.intents.olderThan(now - minAgeMs)) {
+    if ((await d.db.orders.get(intent._id)) !== undefined) {
+      await d.db.intents.drop(intent._id); // its creator died just after writing the order
+      continue;
+    }
+    const claim = await d.replies.seize(intent.claim, now);
+    if (claim === "busy") continue; // its creator (or a retry) runs
+    // Read again: a run that finished between the two reads wrote the order (a done claim).
+    if ((await d.db.orders.get(intent._id)) === undefined) {
+      await undo(d.db, intent);
+      released++;
+      d.log.info({ orderId: intent._id }, "released the serials and slot of an order whose creation died before step 6");
+    }
+    await d.db.intents.drop(intent._id);
+    if (claim === "seized") await d.replies.release(intent.claim); // a retry is processed afresh
+  }
+  return released;
+}
+
+async function undo(db: EmissionRecords, intent: OrderIntentDoc): Promise<void> {
+  await db.serials.release(intent._id);
+  await db.serials.dropChunksByKey(intent.chunks);
+  await db.slots.giveBack(intent._id);
+}
+
+/** Runs the sweep every `everyMs`; returns its stop function. */
+export function sweepAbandonedOrders(d: AbandonedOrdersDeps, everyMs: number, minAgeMs: number): () => void {
+  const timer = setInterval(
+    () => void releaseAbandonedOrders(d, minAgeMs).catch((err: unknown) => d.log.warn({ err }, "abandoned-order sweep failed")),
+    everyMs,
+  );
+  timer.unref();
+  return () => clearInterval(timer);
+}
