@@ -13,6 +13,7 @@ import { BackgroundTasks, type Logger } from "../core/runtime/index.js";
 import { BlockStore, decodeBlock, type EncodedBlock, encodedCodeStream, pumpBlocks } from "../core/codes/index.js";
 import { checkReply, Journal, type RetransmitPolicy, retransmittingTransport } from "../core/iotp/index.js";
 import { CLIENT_DEFAULTS } from "../core/config.js";
+import { inSpan, tracedTransport } from "../core/telemetry/index.js";
 import { OrderNotFoundError } from "../domain/domain-errors.js";
 import { newRequestId, REQUEST_ID_HEADER, RETRANSMIT_CODES } from "../core/rpc/index.js";
 import { MemoryStore } from "../store/memory-store.js";
@@ -72,7 +73,8 @@ export class Apcs {
     readonly journal: Journal,
   ) {
     const policy = { ...CLIENT_DEFAULTS.retransmit, ...o.retransmit, callTimeoutMs: o.callTimeoutMs ?? CLIENT_DEFAULTS.callTimeoutMs };
-    const transport = retransmittingTransport(o.transport, policy, o.log);
+    // Each attempt is a client span carrying the order's trace to OMS (a no-op unless the program started tracing).
+    const transport = retransmittingTransport(tracedTransport(o.transport), policy, o.log);
     this.oms = createClient(OmsService, transport);
     this.codeStream = encodedCodeStream(transport, OmsService.method.streamCodes);
     this.tasks = new BackgroundTasks(o.log);
@@ -97,6 +99,11 @@ export class Apcs {
    * still makes exactly one order.
    */
   async placeOrder(spec: OrderSpecInit, requestId = newRequestId()): Promise<Order> {
+    // One business order, one trace: it starts here and crosses every hop.
+    return inSpan("step 1: form order", { requestId, step: "1" }, () => this.place(spec, requestId));
+  }
+
+  private async place(spec: OrderSpecInit, requestId: string): Promise<Order> {
     const message = create(OrderSpecSchema, spec);
     await insertOrLoad(this.placements, {
       _id: requestId,
@@ -119,7 +126,7 @@ export class Apcs {
     }
     const order = reply.order as Order;
     await this.placements.updateOne({ _id: requestId }, { $set: { state: "placed", orderId: order.orderId, updatedAt: Date.now() } });
-    await this.save(order, requestId); // step 18
+    await inSpan("step 18: save order", { orderId: order.orderId, requestId, step: "18" }, () => this.save(order, requestId));
     this.tasks.start(`status:${order.orderId}`, (signal) => this.followStatus(order.orderId, signal)); // 18.1
     return order;
   }

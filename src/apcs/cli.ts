@@ -5,8 +5,9 @@
  * `npm run apcs -- <command>`, or the package's `apcs` bin.
  */
 import { Command, CommanderError, Option } from "commander";
-import { CLIENT_DEFAULTS } from "../core/config.js";
+import { CLIENT_DEFAULTS, tracingSettings } from "../core/config.js";
 import { isMain } from "../core/process/index.js";
+import { startConfiguredTracing } from "../core/telemetry/index.js";
 import { addressArg, parseProduct, positiveInt } from "./cli-args.js";
 import { Interrupted, UsageError, failureOf, formatFailure } from "./cli-errors.js";
 import { colorsFor, writeJson, writeLine, type CliIo } from "./cli-io.js";
@@ -175,12 +176,15 @@ async function main(): Promise<void> {
     abort.abort();
     process.once("SIGINT", () => process.exit(EXIT.interrupted));
   });
+  // With OTEL_* set, an order's trace starts here, at the line controller.
+  const tracing = startConfiguredTracing("apcs", tracingSettings(process.env));
   const code = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     signal: abort.signal,
   });
+  await tracing?.stop().catch(() => undefined);
   // Exit once stdout has drained, rather than waiting on any handle a library left open.
   process.stdout.write("", () => process.exit(code));
 }

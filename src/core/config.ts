@@ -60,6 +60,25 @@ function address(env: string, fallback: string): Setting<Address> & { fallback: 
   };
 }
 
+/** An address that may be left unset (empty): the listener is then off. */
+function optionalAddress(env: string): Setting<Address | undefined> {
+  return {
+    env,
+    schema: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return undefined;
+        try {
+          return parseAddress(value);
+        } catch {
+          ctx.addIssue({ code: "custom", message: "expected host:port" });
+          return z.NEVER;
+        }
+      }),
+  };
+}
+
 const SECOND_MS = 1_000;
 const DAY_MS = 24 * 60 * 60 * SECOND_MS;
 
@@ -87,6 +106,19 @@ const GENERAL = {
   recheckMs: positiveInt("STREAM_RECHECK_MS", SECOND_MS / 4),
   /** Deadline of each attempt of a unary call one role makes to the role below. */
   callTimeoutMs: positiveInt("CALL_TIMEOUT_MS", 30 * SECOND_MS),
+};
+
+/** What an operator sees: metrics and traces (README, "Observe it"). */
+const TELEMETRY = {
+  /** host:port of the Prometheus metrics listener (GET /metrics); unset: no listener. */
+  metricsAddr: optionalAddress("METRICS_ADDR"),
+  /** "otlp", "console" or "none"; unset: OTLP when an OTLP endpoint is set, else no tracing. */
+  tracesExporter: text("OTEL_TRACES_EXPORTER", ""),
+  /** Where OTLP spans go (the exporter also reads its other OTEL_EXPORTER_OTLP_* settings itself). */
+  otlpEndpoint: text("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+  otlpTracesEndpoint: text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+  /** The service name on a role's spans; unset: the role's name. */
+  serviceName: text("OTEL_SERVICE_NAME", ""),
 };
 
 /** Server-role processing (IOTP §4.5): stored replies, overload, leases. */
@@ -233,6 +265,11 @@ function readSettings<S extends Record<string, Setting<unknown>>>(group: S, env:
   return values as Values<S>;
 }
 
+/** The tracing settings (OTEL_*) alone, for a program that is not a server role (the APCS CLI). */
+export function tracingSettings(env: NodeJS.ProcessEnv): Values<typeof TELEMETRY> {
+  return readSettings(TELEMETRY, env);
+}
+
 /** What a client outside a server role (the APCS library and CLI) starts from. */
 export const CLIENT_DEFAULTS = {
   /** OMS's address as text, as the CLI's help shows it. */
@@ -251,6 +288,7 @@ export interface MeshConfig extends Values<typeof GENERAL> {
   /** Largest response this role reads from the role below; requests are bounded per method (message-limits.ts). */
   maxMessageBytes: number;
   serverRole: Values<typeof SERVER_ROLE>;
+  telemetry: Values<typeof TELEMETRY>;
   retention: Values<typeof RETENTION>;
   streams: Values<typeof STREAMS>;
   retransmit: Values<typeof RETRANSMIT>;
@@ -326,6 +364,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Mes
     devTokens: tokens === undefined,
     maxMessageBytes: MAX_MESSAGE_BYTES,
     serverRole: readSettings(SERVER_ROLE, all),
+    telemetry: readSettings(TELEMETRY, all),
     retention: readSettings(RETENTION, all),
     streams: readSettings(STREAMS, all),
     retransmit: readSettings(RETRANSMIT, all),

@@ -7,6 +7,7 @@ import { CreateEmissionOrderRequestSchema } from "../gen/emission/emitter/v1/emi
 import { OrderRejectedError, type FieldViolation } from "../domain/domain-errors.js";
 import { type Journal, requireWellFormedOrder } from "../core/iotp/index.js";
 import { checkOrder } from "../domain/order-validation.js";
+import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
 import type { Emitter } from "./emitter.js";
 import { chunkKey, planBlocks, serialKey, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 import type { EmissionRecords } from "./emission-records.js";
@@ -36,11 +37,13 @@ export interface CreateInput {
 
 /** Steps 4 to 7 of process 01.01.00.00 at the Emission server. */
 export async function createEmissionOrder(d: CreateDeps, input: CreateInput): Promise<EmissionOrderDoc> {
-  const spec = await step4CheckRequest(d, input);
+  const who = { participantId: input.participantId, requestId: input.requestId };
+  const spec = await inSpan("step 4: check request", { ...who, step: "4" }, () => step4CheckRequest(d, input));
   // The same request (a retransmission, or a retry after a crash) always gets the same order id.
   const orderId = orderIdFor(input.participantId, input.requestId, input.since);
-  await step5CheckOrder(d, input, spec, orderId);
-  return step6AssignAndQueue(d, input, spec, orderId);
+  const fields = { ...who, orderId };
+  await inSpan("step 5: check order", { ...fields, step: "5" }, () => step5CheckOrder(d, input, spec, orderId));
+  return inSpan("step 6: assign order id and readiness", { ...fields, step: "6" }, () => step6AssignAndQueue(d, input, spec, orderId));
 }
 
 /** Step 4: check the request; 4.1 journal, 4.2 error reply, 4.3 the Registrar takes it at step 8. */
@@ -228,6 +231,7 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
     emittedBlocks: 0,
     emittedCodes: 0,
     readyAt: d.emitter.estimateReadyAt(input.participantId, plan.totalCodes, now),
+    ...withTrace(currentTraceparent()),
     createdAt: now,
     updatedAt: now,
   };

@@ -76,9 +76,19 @@ export class EmissionOrders {
     );
   }
 
-  /** Which instance emits which order, when several share one database. */
-  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number, log?: Logger): WorkLease<EmissionOrderDoc> {
-    return new WorkLease(this.docs, liveness, ms, log);
+  /** Which instance emits which order, when several share one database; `tookOver` is told of each take-over. */
+  lease(
+    liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">,
+    ms: number,
+    log?: Logger,
+    tookOver?: () => void,
+  ): WorkLease<EmissionOrderDoc> {
+    return new WorkLease(this.docs, liveness, ms, log, tookOver);
+  }
+
+  /** How many orders have the status (for the orders-by-status metric). */
+  countWithStatus(status: OrderStatus): Promise<number> {
+    return this.docs.count({ status });
   }
 
   /** Drops the codes of closed and cancelled orders after the retention period, and what `alsoDrop` names. */

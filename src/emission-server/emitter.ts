@@ -4,6 +4,7 @@ import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { blockId, type BlockStore } from "../core/codes/index.js";
 import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
+import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
 import { signCode } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
 import { chunkKey, locateBlock, type EmissionOrderDoc } from "./emission-orders.js";
@@ -34,6 +35,7 @@ export interface EmitterDeps {
   lease: WorkLease<EmissionOrderDoc>;
   /** How many instances of the Emission server are alive (this one included), to share the orders among them. */
   instances?: () => Promise<number>;
+  metrics: Pick<MeshMetrics, "codesEmitted" | "readinessError">;
   /** Tests only: where to stop as if the process died. */
   faults?: EmitterFaults;
 }
@@ -71,6 +73,11 @@ export class Emitter {
   /** Step 6: when an order of `codes` codes for `participantId`, placed now, will be ready, following the rotation. */
   estimateReadyAt(participantId: string, codes: number, now = Date.now()): number {
     return now + Math.ceil((this.schedule.codesUntilDone(participantId, codes) / this.d.rate) * 1000);
+  }
+
+  /** Codes queued here or being emitted: the emission backlog. */
+  get backlogCodes(): number {
+    return this.schedule.backlog;
   }
 
   /** Codes per second this instance emits. */
@@ -191,7 +198,8 @@ export class Emitter {
   }
 
   private startWorker(dueOnly: boolean): void {
-    const worker: Promise<void> = this.drain(dueOnly).finally(() => this.workers.delete(worker));
+    // A worker serves many orders: it must not run inside the call that happened to start it.
+    const worker: Promise<void> = detached(() => this.drain(dueOnly)).finally(() => this.workers.delete(worker));
     this.workers.add(worker);
   }
 
@@ -229,6 +237,13 @@ export class Emitter {
   private async emitNextBlock(id: string): Promise<Turn> {
     const fresh = await this.d.db.orders.get(id);
     if (fresh === undefined || fresh.status !== OrderStatus.PENDING) return { codes: 0, done: true }; // closed or cancelled: stop
+    const fields = { orderId: id, participantId: fresh.participantId, requestId: fresh.requestId, step: "6.1" };
+    // Each block is a span in the order's trace, found from the order record on whichever instance emits it.
+    return inOrderTrace(fresh.traceparent, "step 6.1: emit block", fields, () => this.emitBlock(fresh));
+  }
+
+  private async emitBlock(fresh: EmissionOrderDoc): Promise<Turn> {
+    const id = fresh._id;
     if (!(await this.d.lease.acquire(id))) return { codes: 0, done: true }; // another instance took the order over
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
@@ -239,6 +254,8 @@ export class Emitter {
     await this.d.blocks.put(create(CodeBlockSchema, { orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last }));
     const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
     if (updated === undefined) return { codes: 0, done: true }; // closed meanwhile: the block stays unseen
+    this.d.metrics.codesEmitted.inc(codes.length);
+    if (last) this.d.metrics.readinessError.observe((Date.now() - fresh.readyAt) / 1000);
     this.d.notifier.notify(id);
     return { codes: codes.length, done: last };
   }

@@ -3,6 +3,8 @@ import type { AccessPolicy } from "../core/iotp/index.js";
 import { loadConfig, type Address, type MeshConfig } from "../core/config.js";
 import { type BuiltRole, isMain, openRoleBase, roleSpec, runMain, type RunningServer, serve } from "../core/process/index.js";
 import { type Logger, Notifier } from "../core/runtime/index.js";
+import { statusCounts } from "../core/telemetry/index.js";
+import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
@@ -41,7 +43,8 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const notifier = new Notifier();
   const { signingKeys, activeKeyId } = config.emissionServer;
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
-  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs, log);
+  const { metrics } = base;
+  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs, log, () => metrics.leaseTakeovers.inc());
   const emitter = new Emitter({
     db,
     blocks,
@@ -52,8 +55,11 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     log,
     lease,
     instances: () => base.liveness.liveCount(),
+    metrics,
     ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
+  metrics.watchBacklog(() => emitter.backlogCodes);
+  metrics.watchOrders(statusCounts(OrderStatus, (status) => db.orders.countWithStatus(status)));
   emitter.startResuming(); // orders left pending by a crash, or by an instance that died
   const routes = emissionServerRoutes({
     db,

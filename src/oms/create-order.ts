@@ -8,6 +8,7 @@ import { OrderStateError } from "../domain/domain-errors.js";
 import { CreateOrderRequestSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
 import { incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import { inSpan } from "../core/telemetry/index.js";
 import type { OmsOrders, OrderDoc } from "./orders.js";
 
 export interface CreateOrderDeps {
@@ -40,10 +41,9 @@ export interface CreateOrderInput {
 export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): Promise<OrderDoc> {
   const request = create(CreateOrderRequestSchema);
   if (input.order !== undefined) request.order = input.order;
-  await requireWellFormedOrder(
-    { journal: d.journal, step: "2", requestId: input.requestId, participantId: input.participantId },
-    CreateOrderRequestSchema,
-    request,
+  const fields = { requestId: input.requestId, participantId: input.participantId };
+  await inSpan("step 2: check request", { ...fields, step: "2" }, () =>
+    requireWellFormedOrder({ journal: d.journal, step: "2", ...fields }, CreateOrderRequestSchema, request),
   );
   const ref = input.order?.productionOrderId ?? "";
   // A cancelled order is never started by a later message (IOTP §4.5.3).
@@ -51,17 +51,19 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
     throw new OrderStateError(ref, "CANCELLED", `CreateOrder request ${input.requestId} was cancelled before the order was created`);
   }
   // Steps 12-13: receive the Registrar's result and check it; 13.1 journal, 13.2 error reply to APCS, 13.3 on to step 16.
-  const reply = await checkReply(
-    { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
-    () =>
-      d.registrar.createPool(
-        { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-        {
-          headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) },
-          contextValues: retransmitUntil(input.signal),
-        },
-      ),
-    incompleteCreateReply,
+  const reply = await inSpan("step 13: check reply", { ...fields, step: "13" }, () =>
+    checkReply(
+      { journal: d.journal, step: "13", below: "Registrar", orderRef: ref, requestId: input.requestId, participantId: input.participantId },
+      () =>
+        d.registrar.createPool(
+          { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+          {
+            headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) },
+            contextValues: retransmitUntil(input.signal),
+          },
+        ),
+      incompleteCreateReply,
+    ),
   );
   // Step 14: the code array; 14.1 filled asynchronously from the Registrar.
   const order: OrderDoc = {
@@ -75,7 +77,7 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
     deliveredCodes: 0,
   };
   // A retransmitted request whose first run got this far finds its order here.
-  const existing = await d.orders.insertOrLoad(order);
+  const existing = await inSpan("step 14: code array", { ...fields, orderId: order._id, step: "14" }, () => d.orders.insertOrLoad(order));
   // A cancel that arrived while this request was on its way down wins.
   if (await d.cancelledBefore(input.participantId, input.requestId)) return d.cancel(existing._id);
   d.fill(existing._id);

@@ -7,6 +7,7 @@ import { checkReply, type Journal, requireWellFormedOrder, retransmitUntil } fro
 import { CreatePoolRequestSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
 import { incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import { inSpan } from "../core/telemetry/index.js";
 import type { PoolDoc, Pools } from "./pools.js";
 
 export interface CreatePoolDeps {
@@ -31,28 +32,29 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
   // so a malformed one goes no further; then form the request holding the order and send it on.
   const request = create(CreatePoolRequestSchema, { participantId: input.participantId });
   if (input.order !== undefined) request.order = input.order;
-  await requireWellFormedOrder(
-    { journal: d.journal, step: "3", requestId: input.requestId, participantId: input.participantId },
-    CreatePoolRequestSchema,
-    request,
+  const fields = { requestId: input.requestId, participantId: input.participantId };
+  await inSpan("step 3: form request", { ...fields, step: "3" }, () =>
+    requireWellFormedOrder({ journal: d.journal, step: "3", ...fields }, CreatePoolRequestSchema, request),
   );
   const downstreamId = deriveRequestId(input.requestId, "registrar");
   // Steps 8-9: receive the result and check it; 9.1 journal, 9.2 error reply to OMS, 9.3 on to step 12.
-  const reply = await checkReply(
-    {
-      journal: d.journal,
-      step: "9",
-      below: "Emission server",
-      orderRef: input.order?.productionOrderId ?? "",
-      requestId: input.requestId,
-      participantId: input.participantId,
-    },
-    () =>
-      d.emitter.createEmissionOrder(
-        { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-        { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
-      ),
-    incompleteCreateReply,
+  const reply = await inSpan("step 9: check reply", { ...fields, step: "9" }, () =>
+    checkReply(
+      {
+        journal: d.journal,
+        step: "9",
+        below: "Emission server",
+        orderRef: input.order?.productionOrderId ?? "",
+        requestId: input.requestId,
+        participantId: input.participantId,
+      },
+      () =>
+        d.emitter.createEmissionOrder(
+          { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
+          { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
+        ),
+      incompleteCreateReply,
+    ),
   );
   // Step 10: an empty pool; 10.1 filled asynchronously from the Emission server.
   const placed = {
@@ -62,7 +64,7 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
   };
   const pool: PoolDoc = { ...newHopRecord(reply, placed, Date.now()), status: PoolStatus.REQUESTED, pooledBlocks: 0, pooledCodes: 0 };
   // A retransmitted request whose first run got this far finds its pool here.
-  const existing = await d.pools.insertOrLoad(pool);
+  const existing = await inSpan("step 10: empty pool", { ...fields, orderId: pool._id, step: "10" }, () => d.pools.insertOrLoad(pool));
   d.fill(existing._id);
   return existing; // step 11: the reply to OMS
 }

@@ -1,5 +1,5 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { Apcs, type ApcsOptions } from "../../src/apcs/apcs-client.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { MeshConfig } from "../../src/core/config.js";
@@ -52,19 +52,21 @@ export async function inMemoryMesh(
   env: Record<string, string> = {},
   links: MeshLinks = {},
   apcsOptions: Partial<ApcsOptions> = {},
+  /** The roles' logger (silent by default). */
+  log: Logger = silent,
 ): Promise<InMemoryMesh> {
   const config = testConfig(env);
   const stores = { emission: new MemoryStore(), registrar: new MemoryStore(), oms: new MemoryStore() };
-  const emission = await buildEmissionServer({ config, log: silent, store: stores.emission });
+  const emission = await buildEmissionServer({ config, log, store: stores.emission });
   const registrar = await buildRegistrar({
     config,
-    log: silent,
+    log,
     store: stores.registrar,
     downstream: (links.registrarToEmission ?? same)(inMemoryTransport(emission.spec, bearer(TOKENS.registrar))),
   });
   const oms = await buildOms({
     config,
-    log: silent,
+    log,
     store: stores.oms,
     downstream: (links.omsToRegistrar ?? same)(inMemoryTransport(registrar.spec, bearer(TOKENS.oms))),
   });

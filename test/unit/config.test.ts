@@ -10,6 +10,23 @@ describe("loadConfig", () => {
     expect(c.oms.address.host).toBe("127.0.0.1");
   });
 
+  it("leaves metrics and tracing off unless METRICS_ADDR and the OTEL_* settings ask for them", () => {
+    const off = loadConfig([], {});
+    expect(off.telemetry.metricsAddr).toBeUndefined();
+    expect(off.telemetry.tracesExporter).toBe("");
+    const on = loadConfig([], {
+      METRICS_ADDR: "127.0.0.1:0",
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318",
+      OTEL_SERVICE_NAME: "oms-a",
+    });
+    expect(on.telemetry).toMatchObject({
+      metricsAddr: { host: "127.0.0.1", port: 0 },
+      otlpEndpoint: "http://127.0.0.1:4318",
+      serviceName: "oms-a",
+    });
+    expect(() => loadConfig([], { METRICS_ADDR: "9464" })).toThrow('METRICS_ADDR="9464": expected host:port');
+  });
+
   it("lets flags win over environment variables", () => {
     const c = loadConfig(["node", "x", "--oms", "127.0.0.1:6000"], {
       OMS_ADDR: "127.0.0.1:7000",

@@ -61,9 +61,12 @@ export async function pumpBlocks<B extends NumberedBlock>(o: BlockPumpOptions<B>
   let cutAt: number | undefined;
   for (;;) {
     let cursor = await o.cursor();
+    // A stream left after its last block (or cut) is cancelled, not left open: connect's
+    // client iterator has no return(), so leaving the loop alone would not end the call.
+    const attempt = new AbortController();
     try {
       if ((await o.complete?.(cursor)) === true) return;
-      for await (const block of o.open(cursor, o.signal)) {
+      for await (const block of o.open(cursor, AbortSignal.any([o.signal, attempt.signal]))) {
         if (block.seq !== cursor + 1) {
           throw new ConnectError(`block ${block.seq} arrived after block ${cursor}`, Code.DataLoss);
         }
@@ -83,6 +86,8 @@ export async function pumpBlocks<B extends NumberedBlock>(o: BlockPumpOptions<B>
       o.log.info({ orderId: o.orderId, cursor, code: Code[e.code], retryInMs: delay }, `code stream cut, resuming: ${e.rawMessage}`);
       await sleep(delay * (0.5 + Math.random()), o.signal);
       delay = Math.min(delay * 2, maxMs);
+    } finally {
+      attempt.abort();
     }
   }
 }

@@ -3,6 +3,7 @@ import { pumpBlocks } from "./block-pump.js";
 import type { BlockStore } from "./block-store.js";
 import type { EncodedBlock } from "./encoded-block.js";
 import type { Journal, LeasedDoc, WorkLease } from "../iotp/index.js";
+import { inOrderTrace, inSpan, type MeshMetrics } from "../telemetry/index.js";
 
 /** What a forwarding role tells the filler about its own order records. */
 export interface FillerTarget {
@@ -19,6 +20,8 @@ export interface FillerTarget {
   fail(orderId: string): Promise<{ requestId: string; participantId: string } | undefined>;
   /** Orders still being filled (with their lease), resumed after a restart or a holder's death. */
   filling(): Promise<LeasedDoc[]>;
+  /** The traceparent stored with the order: filling joins the order's trace. */
+  traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
   lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "takeable" | "ms" | "scanMs">;
 }
@@ -31,6 +34,8 @@ export interface CodeFillerDeps {
   log: Logger;
   /** The step this filler runs: "10.1" at the Registrar, "14.1" at OMS. */
   step: string;
+  /** Codes stored from the role below. */
+  metrics?: Pick<MeshMetrics, "codesStored">;
 }
 
 /**
@@ -104,7 +109,9 @@ export class CodeFiller {
     );
     const both = AbortSignal.any([signal, lost.signal]);
     try {
-      await this.run(orderId, both);
+      // A span in the order's trace for each time this instance fills it (first run, resume, take-over).
+      const traceparent = await this.target.traceparent?.(orderId);
+      await inOrderTrace(traceparent, `step ${this.d.step}: fill`, { orderId, step: this.d.step }, () => this.run(orderId, both));
     } finally {
       clearInterval(renew);
       await lease.release(orderId).catch(() => undefined);
@@ -119,11 +126,13 @@ export class CodeFiller {
         log: this.d.log,
         open: (afterBlock, s) => this.target.open(orderId, afterBlock, s),
         cursor: () => this.target.cursor(orderId),
-        store: async (block) => {
-          await this.d.blocks.put(block);
-          await this.target.advance(block);
-          this.d.notifier.notify(orderId);
-        },
+        store: (block) =>
+          inSpan(`step ${this.d.step}: store block`, { orderId, step: this.d.step }, async () => {
+            await this.d.blocks.put(block);
+            await this.target.advance(block);
+            this.d.metrics?.codesStored.inc(block.count);
+            this.d.notifier.notify(orderId);
+          }),
       });
     } catch (err) {
       if (signal.aborted) return;

@@ -19,6 +19,7 @@ export function createHopFiller<T extends HopRecordDoc>(
     cursor: (orderId) => records.cursorOf(orderId),
     advance: (block) => records.advance(block),
     fail: (orderId) => records.fail(orderId),
+    traceparent: async (orderId) => (await records.get(orderId))?.traceparent,
     filling: () => records.filling(),
     lease,
   });

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Readiness, ReadinessSchema } from "../../gen/emission/common/v1/order_pb.js";
+import { currentTraceparent, withTrace } from "../telemetry/index.js";
 
 /** What every role's order record holds, whatever else it tracks (Emission server, Registrar, OMS). */
 export interface OrderRecordHeader {
@@ -18,6 +19,8 @@ export interface OrderRecordHeader {
   readyAt: number;
   /** Set once the codes of the finished order were dropped (see expireFinishedOrders). */
   codesPurged?: boolean;
+  /** W3C traceparent of the call that created it: its background work (6.1, 10.1, 14.1) joins the order's trace, on any instance. */
+  traceparent?: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -68,6 +71,7 @@ export function newHopRecord(
     totalCodes: Number(reply.readiness?.totalCodes ?? 0n),
     totalBlocks: reply.readiness?.totalBlocks ?? 0,
     readyAt: ready === undefined ? now : timestampMs(ready),
+    ...withTrace(currentTraceparent()),
     createdAt: now,
     updatedAt: now,
   };

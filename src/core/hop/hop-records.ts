@@ -127,9 +127,14 @@ export class HopRecords<T extends HopRecordDoc> {
     await this.docs.updateOne(this.where({ _id: id, pending: kind }), unset);
   }
 
-  /** Who fills which record, when several instances share one database. */
-  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number, log?: Logger): WorkLease<T> {
-    return new WorkLease(this.docs, liveness, ms, log);
+  /** Who fills which record, when several instances share one database; `tookOver` is told of each take-over. */
+  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number, log?: Logger, tookOver?: () => void): WorkLease<T> {
+    return new WorkLease(this.docs, liveness, ms, log, tookOver);
+  }
+
+  /** How many records have the status (for the orders-by-status metric). */
+  countWithStatus(status: T["status"]): Promise<number> {
+    return this.docs.count(this.where({ status }));
   }
 
   /** Drops the codes of records finished (in one of `finished`) longer than the retention ago. */

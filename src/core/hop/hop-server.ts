@@ -50,6 +50,16 @@ export interface HopOptions {
   downstream?: Transport;
 }
 
+/** The hop's records by status, each status the spec names once. */
+function countsByStatus<T extends HopRecordDoc>(records: HopRecords<T>): () => Promise<Record<string, number>> {
+  const { spec } = records;
+  const statuses = [...new Set([...spec.open, spec.failed.status, spec.ended.close.status, spec.ended.cancel.status])];
+  return async () => {
+    const counts = await Promise.all(statuses.map((s) => records.countWithStatus(s)));
+    return Object.fromEntries(statuses.map((s, i) => [spec.statusName(s), counts[i] ?? 0]));
+  };
+}
+
 /** Wires a forwarding role to its store and to the role below. */
 export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, B extends DescService>(
   role: HopRole<T, R, B>,
@@ -64,14 +74,17 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
   const transport = transportBelow(config, role.below.at(config), log, o.downstream);
   const client = createClient(role.below.service, transport);
   const below = role.below.adapt(client, transport);
+  const { metrics } = base;
   const filler = createHopFiller(
-    { blocks, notifier, tasks, journal, log, step: role.fillStep },
+    { blocks, notifier, tasks, journal, log, step: role.fillStep, metrics },
     records,
     below,
-    records.lease(base.liveness, config.serverRole.workLeaseMs, log),
+    records.lease(base.liveness, config.serverRole.workLeaseMs, log, () => metrics.leaseTakeovers.inc()),
   );
   filler.startResuming(); // records left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);
+  metrics.watchOutbox(() => outbox.depth);
+  metrics.watchOrders(countsByStatus(records));
   const stops: (() => void)[] = [];
   const hop: Hop<T, R, B> = {
     role: role.role,

@@ -31,6 +31,13 @@ export class DownstreamOutbox {
     private readonly retryEveryMs = 5_000,
   ) {}
 
+  private retrying = 0;
+
+  /** Messages being retried in the background (a metric). */
+  get depth(): number {
+    return this.retrying;
+  }
+
   /** True when delivered now; false when it is left to the background. */
   async deliver(m: OutboxMessage): Promise<boolean> {
     try {
@@ -42,7 +49,14 @@ export class DownstreamOutbox {
         return true;
       }
       this.log.warn({ key: m.key, code: e.code }, `${m.what} not delivered yet; retrying in the background: ${e.rawMessage}`);
-      this.tasks.start(`outbox:${m.key}`, (signal) => this.keepSending(m, signal));
+      this.tasks.start(`outbox:${m.key}`, async (signal) => {
+        this.retrying += 1;
+        try {
+          await this.keepSending(m, signal);
+        } finally {
+          this.retrying -= 1;
+        }
+      });
       return false;
     }
     await m.delivered();

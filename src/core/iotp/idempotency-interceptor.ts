@@ -32,6 +32,8 @@ export interface IdempotencyOptions {
   maxWaitMs: number;
   /** The retry hint given with "being processed". */
   retryHintMs: number;
+  /** Told of each duplicate answered from its stored reply (or error), and of each request id reused for another payload. */
+  seen?: (method: string, outcome: "reply" | "error" | "mismatch") => void;
 }
 
 /**
@@ -62,12 +64,13 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
             return res;
           });
         case "done":
-          return replay(req, claim.doc);
+          return replayed(o, req, claim.doc);
         case "mismatch":
+          o.seen?.(req.method.name, "mismatch");
           throw reused(req);
         case "running": {
           const doc = await awaitOriginal(o, key, req.signal, until);
-          if (doc !== "orphaned") return replay(req, doc);
+          if (doc !== "orphaned") return replayed(o, req, doc);
           // The original's instance died while we waited: claim again, and take it over.
         }
       }
@@ -123,6 +126,11 @@ async function awaitOriginal(o: IdempotencyOptions, key: string, signal: AbortSi
     "REQUEST_IN_PROGRESS",
     o.retryHintMs,
   );
+}
+
+function replayed(o: IdempotencyOptions, req: UnaryRequest, doc: ReplyDoc): UnaryResponse {
+  o.seen?.(req.method.name, doc.error === undefined ? "reply" : "error");
+  return replay(req, doc);
 }
 
 function replay(req: UnaryRequest, doc: ReplyDoc): UnaryResponse {

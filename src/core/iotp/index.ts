@@ -5,7 +5,7 @@
  * leases and instance liveness that let another instance take work over.
  */
 export { type AdmissionGauge, admissionInterceptor } from "./admission-interceptor.js";
-export { type AccessPolicy, authInterceptor, type Caller, callerOf, parseTokens } from "./auth.js";
+export { type AccessPolicy, authInterceptor, type Caller, callerKey, callerOf, parseTokens } from "./auth.js";
 export { checkReply } from "./check-reply.js";
 export { DownstreamOutbox } from "./downstream-outbox.js";
 export { idempotencyInterceptor, requestClaimKey, requestSinceKey } from "./idempotency-interceptor.js";

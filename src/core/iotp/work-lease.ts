@@ -23,6 +23,8 @@ export class WorkLease<T extends LeasedDoc> {
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">,
     readonly ms: number,
     private readonly log?: Logger,
+    /** Told when work is taken from a dead holder (for the lease take-over metric). */
+    private readonly tookOver: () => void = () => undefined,
   ) {}
 
   get owner(): string {
@@ -50,6 +52,7 @@ export class WorkLease<T extends LeasedDoc> {
     const taken = await this.docs.updateOne({ _id: id, leaseOwner: held.leaseOwner, leaseUntil: held.leaseUntil } as Filter<T>, set);
     // Logged so a take-over can be put on a timeline (how long after the kill, by whom).
     if (taken !== undefined) this.log?.info({ id, from: held.leaseOwner, by: this.owner }, "work of a dead instance taken over");
+    if (taken !== undefined) this.tookOver();
     return taken !== undefined;
   }
 

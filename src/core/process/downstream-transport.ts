@@ -4,6 +4,7 @@ import { urlOf, type Address, type MeshConfig } from "../config.js";
 import type { Logger } from "../runtime/index.js";
 import { type RetransmitPolicy, retransmittingTransport } from "../iotp/index.js";
 import { type ClientTls, clientTlsOptions } from "../rpc/index.js";
+import { tracedTransport } from "../telemetry/index.js";
 
 export interface DownstreamOptions {
   address: Address;
@@ -52,7 +53,7 @@ export function createDownstreamTransport(o: DownstreamOptions): Transport {
 /**
  * How a server role calls the role below: over `override` (an in-memory
  * transport in tests) or gRPC to `below.address` with `below.token`; either
- * way unary calls are retransmitted (retransmitting-transport.ts).
+ * way unary calls are retransmitted (retransmitting-transport.ts) and traced.
  */
 function retransmitPolicy(config: MeshConfig): RetransmitPolicy {
   return { ...config.retransmit, callTimeoutMs: config.callTimeoutMs };
@@ -65,7 +66,8 @@ export function transportBelow(
   override?: Transport,
 ): Transport {
   const transport = override ?? createDownstreamTransport({ ...below, maxMessageBytes: config.maxMessageBytes, tls: config.tls });
-  return retransmittingTransport(transport, retransmitPolicy(config), log);
+  // Each attempt is its own client span, carrying the trace below.
+  return retransmittingTransport(tracedTransport(transport), retransmitPolicy(config), log);
 }
 
 /**

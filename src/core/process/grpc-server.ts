@@ -10,6 +10,7 @@ import {
   admissionInterceptor,
   authInterceptor,
   type Caller,
+  callerKey,
   idempotencyInterceptor,
   type Journal,
   type RefusalTally,
@@ -38,6 +39,7 @@ import {
   type TlsMaterial,
 } from "../rpc/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
+import { annotateCall, type MeshMetrics, metricsInterceptor, recordReplay, serverTraceInterceptor } from "../telemetry/index.js";
 import { StreamGate, type StreamGateGauge } from "./stream-gate.js";
 import { CallDrain } from "./call-drain.js";
 import { type ReadinessProbes, roleReadiness } from "./readiness.js";
@@ -57,6 +59,8 @@ export interface ServerSpec {
   refusals: RefusalTally;
   streams: MeshConfig["streams"];
   serverRole: MeshConfig["serverRole"];
+  /** The role's metrics: RPCs, admission, replays (absent: counted nowhere). */
+  metrics?: MeshMetrics;
   routes(router: ConnectRouter): void;
   /** What the role's readiness depends on (its store, the role below); always ready without. */
   probes?: ReadinessProbes;
@@ -97,7 +101,8 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
 };
 
 /**
- * Outermost first: every error is logged and mapped; callers are
+ * Outermost first: every call is traced and measured with the code it ends
+ * with; every error is logged and mapped; callers are
  * authenticated before anything else (a server shutting down refuses calls
  * even before that); a request breaking its contract is
  * refused before it is stored or worked on; overload is refused before any work;
@@ -105,15 +110,19 @@ export const unimplemented: NonNullable<ConnectNodeAdapterOptions["fallback"]> =
  */
 export function meshInterceptors(
   spec: ServerSpec,
-  gauge: AdmissionGauge = { inFlight: 0, streams: 0, refused: 0 },
+  gauge: AdmissionGauge = spec.metrics?.admission ?? { inFlight: 0, streams: 0, refused: 0 },
   drain?: CallDrain,
 ): Interceptor[] {
-  const { serverRole: r } = spec;
+  const { serverRole: r, metrics } = spec;
   return [
+    serverTraceInterceptor(),
+    // RPCs are measured only when the metrics are served (METRICS_ADDR).
+    ...(metrics?.servedAt === undefined ? [] : [metricsInterceptor(metrics)]),
     errorInterceptor(spec.log, undefined, (e) => refusalKindOf(e) !== undefined),
     ...(drain === undefined ? [] : [drain.interceptor()]),
     refusalInterceptor(spec.refusals),
     authInterceptor(spec.tokens, spec.policy, (error, participantId) => spec.refusals.count(error, participantId)),
+    callerOnSpan,
     requestIdInterceptor(spec.services),
     contractInterceptor(spec.services),
     admissionInterceptor(spec.services, { maxInFlight: r.maxInFlight, maxStreams: r.maxStreams, retryHintMs: r.retryHintMs }, gauge),
@@ -123,9 +132,23 @@ export function meshInterceptors(
       notifier: new Notifier(),
       maxWaitMs: r.duplicateWaitMs,
       retryHintMs: r.retryHintMs,
+      seen: (method, outcome) => {
+        if (outcome === "mismatch") metrics?.mismatches.inc({ grpc_method: method });
+        else {
+          metrics?.replays.inc({ grpc_method: method, outcome });
+          recordReplay(method, outcome);
+        }
+      },
     }),
   ];
 }
+
+/** The authenticated caller's participant on the call's span. */
+const callerOnSpan: Interceptor = (next) => (req) => {
+  const caller = req.contextValues.get(callerKey);
+  if (caller !== undefined && caller.participantId !== "") annotateCall({ participantId: caller.participantId });
+  return next(req);
+};
 
 export function meshRoutes(spec: ServerSpec, health: HealthState): (router: ConnectRouter) => void {
   return (router) => {

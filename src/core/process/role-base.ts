@@ -1,13 +1,16 @@
 import type { DescService } from "@bufbuild/protobuf";
+import type { Registry } from "prom-client";
 import type { ConnectRouter, Transport } from "@connectrpc/connect";
 import { MemoryStore } from "../../store/memory-store.js";
 import { MongoStore } from "../../store/mongo-store.js";
 import type { Store } from "../../store/store.js";
 import { type AccessPolicy, InstanceLiveness, Journal, RefusalTally, registerJournal, ReplyStore, sweepEvery } from "../iotp/index.js";
-import type { MeshConfig } from "../config.js";
+import { type MeshConfig, urlOf } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
 import { probeBelow } from "./readiness.js";
 import { createLogger, type Logger } from "../runtime/index.js";
+import { MeshMetrics, type MetricsServer, serveMetrics, startConfiguredTracing } from "../telemetry/index.js";
+import { measuredStore } from "../../store/measured-store.js";
 import { JournalService } from "../../gen/emission/journal/v1/journal_pb.js";
 
 /** What every server role has, whatever it does: store, logs, journal, stored replies. */
@@ -21,6 +24,10 @@ export interface RoleBase {
   refusals: RefusalTally;
   /** This instance's heartbeat in the role's store: who holds claims and leases, and whether they still live. */
   liveness: InstanceLiveness;
+  /** The role's Prometheus metrics (served at METRICS_ADDR when set). */
+  metrics: MeshMetrics;
+  /** Where the metrics are served, when they are. */
+  metricsServer?: MetricsServer | undefined;
   /** Stops the reply sweeper and closes a store the role opened itself. */
   close(): Promise<void>;
 }
@@ -30,12 +37,25 @@ export interface RoleBaseOptions {
   config: MeshConfig;
   store?: Store | undefined;
   log?: Logger | undefined;
+  /** The role's metrics registry; a new one by default (one per role, also when roles share a process). */
+  registry?: Registry | undefined;
 }
 
 export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const log = o.log ?? createLogger(o.role, o.config.logLevel);
   if (o.config.devTokens) log.warn("MESH_TOKENS is not set: the development tokens (dev-apcs, dev-oms, ...) are accepted");
-  const store = o.store ?? (await openStore(o.role, o.config));
+  const metrics = new MeshMetrics(o.role, o.registry);
+  const opened = o.store ?? (await openStore(o.role, o.config));
+  // Every store operation of the role is timed, once, here: only when the metrics are served, as it costs on every operation.
+  const store =
+    o.config.telemetry.metricsAddr === undefined
+      ? opened
+      : measuredStore(opened, (collection, operation, seconds, failed) => {
+          metrics.storeSeconds.observe({ collection, operation }, seconds);
+          if (failed) metrics.storeErrors.inc({ collection, operation });
+        });
+  const tracing = startConfiguredTracing(o.role, o.config.telemetry);
+  const metricsServer = await serveRoleMetrics(metrics, o.config, log);
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
   const r = o.config.retention;
@@ -59,13 +79,26 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
     replies,
     refusals,
     liveness,
+    metrics,
+    metricsServer,
     async close() {
       for (const stop of stopSweeps) stop();
       await refusals.stop();
       await liveness.stop().catch((err: unknown) => log.warn({ err }, "could not remove the instance record"));
       if (o.store === undefined) await store.close();
+      await metricsServer?.close();
+      await tracing?.stop().catch((err: unknown) => log.warn({ err }, "could not flush the last spans"));
     },
   };
+}
+
+/** The role's metrics on their own listener, when METRICS_ADDR asks for one. */
+async function serveRoleMetrics(metrics: MeshMetrics, config: MeshConfig, log: Logger): Promise<MetricsServer | undefined> {
+  const address = config.telemetry.metricsAddr;
+  if (address === undefined) return undefined;
+  const server = await serveMetrics(metrics.registry, address, log);
+  metrics.servedAt = `${urlOf({ host: address.host, port: server.port })}/metrics`;
+  return server;
 }
 
 /** MongoDB when configured (a database per role), else the embedded store. */
@@ -97,6 +130,7 @@ export function roleSpec(
     refusals: base.refusals,
     streams: base.config.streams,
     serverRole: base.config.serverRole,
+    metrics: base.metrics,
     routes(router) {
       routes(router);
       registerJournal(router, base.journal);

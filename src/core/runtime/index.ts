@@ -5,6 +5,7 @@
 export { BackgroundTasks } from "./background-tasks.js";
 export { clip, MAX_ID_CHARS, MAX_MESSAGE_CHARS } from "./clip.js";
 export { LogBudget } from "./log-budget.js";
+export { currentLogFields, type LogFields, withLogFields } from "./log-context.js";
 export { logSink } from "./log-sink.js";
 export { createLogger, type Logger } from "./logger.js";
 export { Notifier } from "./notifier.js";

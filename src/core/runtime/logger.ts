@@ -1,8 +1,14 @@
-import { pino, type Logger } from "pino";
+import { type DestinationStream, pino, type Logger } from "pino";
+import { currentLogFields } from "./log-context.js";
 
 export type { Logger };
 
-/** JSON logs, one line per event; every line names the role. */
-export function createLogger(role: string, level: string): Logger {
-  return pino({ level, base: { role } });
+/**
+ * JSON logs, one line per event; every line names the role, and a line
+ * written while handling a call or background work carries its trace id,
+ * request id, order id and step (log-context.ts).
+ */
+export function createLogger(role: string, level: string, destination?: DestinationStream): Logger {
+  const options = { level, base: { role }, mixin: () => currentLogFields() ?? {} };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
