@@ -78,7 +78,22 @@ function readHeader(wire: Uint8Array): EncodedBlock {
 export function encodedResponse<T extends DescMessage>(schema: T, block: EncodedBlock): MessageShape<T> {
   const message = create(schema);
   message.$unknown = [{ no: BLOCK_FIELD, wireType: WireType.LengthDelimited, data: block.wire }];
+  CODES_IN.set(message, block.count);
   return message;
+}
+
+/** How many codes each encoded response carries, read back without parsing its bytes again. */
+const CODES_IN = new WeakMap<object, number>();
+
+/** The codes a StreamCodes response carries, whether its block is kept encoded or decoded; 0 for any other message. */
+export function codesInResponse(message: unknown): number {
+  if (typeof message !== "object" || message === null) return 0;
+  const encoded = CODES_IN.get(message);
+  if (encoded !== undefined) return encoded;
+  if (!("block" in message)) return 0;
+  const block: unknown = message.block;
+  if (typeof block !== "object" || block === null || !("codes" in block) || !Array.isArray(block.codes)) return 0;
+  return block.codes.length;
 }
 
 /**

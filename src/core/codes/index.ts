@@ -5,6 +5,7 @@
 export { blocksOf, pumpBlocks } from "./block-pump.js";
 export {
   blockResponse,
+  codesInResponse,
   decodeBlock,
   type EncodedBlock,
   encodeBlock,

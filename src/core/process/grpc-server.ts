@@ -38,6 +38,7 @@ import {
   statusDetailsBin,
   type TlsMaterial,
 } from "../rpc/index.js";
+import { codesInResponse } from "../codes/index.js";
 import { type Logger, Notifier } from "../runtime/index.js";
 import { annotateCall, type MeshMetrics, metricsInterceptor, recordReplay, serverTraceInterceptor } from "../telemetry/index.js";
 import { StreamGate, type StreamGateGauge } from "./stream-gate.js";
@@ -117,7 +118,7 @@ export function meshInterceptors(
   return [
     serverTraceInterceptor(),
     // RPCs are measured only when the metrics are served (METRICS_ADDR).
-    ...(metrics?.servedAt === undefined ? [] : [metricsInterceptor(metrics)]),
+    ...(metrics?.servedAt === undefined ? [] : [metricsInterceptor(metrics, codesInResponse)]),
     errorInterceptor(spec.log, undefined, (e) => refusalKindOf(e) !== undefined),
     ...(drain === undefined ? [] : [drain.interceptor()]),
     refusalInterceptor(spec.refusals),

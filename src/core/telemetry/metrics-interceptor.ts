@@ -13,7 +13,8 @@ const TYPES = {
  * interceptors: started, handled by code, and handling time; the codes sent
  * on code streams are counted as delivered.
  */
-export function metricsInterceptor(m: MeshMetrics): Interceptor {
+/** `codesIn`: the codes a streamed message carries (blocks may travel encoded), for the delivered-codes count. */
+export function metricsInterceptor(m: MeshMetrics, codesIn: (message: unknown) => number): Interceptor {
   return (next) => async (req) => {
     const labels = { grpc_service: req.service.typeName, grpc_method: req.method.name, grpc_type: TYPES[req.method.methodKind] };
     m.rpcStarted.inc(labels);
@@ -36,7 +37,7 @@ export function metricsInterceptor(m: MeshMetrics): Interceptor {
       req.signal.addEventListener("abort", () => handled(new ConnectError("the caller cancelled the stream", Code.Canceled)), {
         once: true,
       });
-      return { ...res, message: counted(res.message, m, handled) };
+      return { ...res, message: counted(res.message, m, handled, codesIn) };
     } catch (err) {
       handled(err);
       throw err;
@@ -44,11 +45,16 @@ export function metricsInterceptor(m: MeshMetrics): Interceptor {
   };
 }
 
-async function* counted<T>(messages: AsyncIterable<T>, m: MeshMetrics, handled: (err?: unknown) => void): AsyncIterable<T> {
+async function* counted<T>(
+  messages: AsyncIterable<T>,
+  m: MeshMetrics,
+  handled: (err?: unknown) => void,
+  codesIn: (message: unknown) => number,
+): AsyncIterable<T> {
   let outcome: unknown = new ConnectError("stream cancelled", Code.Canceled);
   try {
     for await (const message of messages) {
-      const codes = blockCodes(message);
+      const codes = codesIn(message);
       if (codes > 0) m.codesDelivered.inc(codes);
       yield message;
     }
@@ -59,12 +65,4 @@ async function* counted<T>(messages: AsyncIterable<T>, m: MeshMetrics, handled: 
   } finally {
     handled(outcome);
   }
-}
-
-/** The codes of a StreamCodes message (every role's has one `block` field), else 0. */
-function blockCodes(message: unknown): number {
-  if (typeof message !== "object" || message === null || !("block" in message)) return 0;
-  const block: unknown = message.block;
-  if (typeof block !== "object" || block === null || !("codes" in block) || !Array.isArray(block.codes)) return 0;
-  return block.codes.length;
 }
