@@ -102,6 +102,19 @@ describe("Prometheus metrics of each role, scraped over HTTP", () => {
     expect(moved("grpc_server_handled_total", { grpc_method: "CreateOrder", grpc_code: "OK" })).toBe(1);
   });
 
+  it("counts refused calls by reason, summed over callers, never per call in the journal", async () => {
+    const before = await scrape("oms");
+    const forged = mesh.omsClient("not-a-token");
+    for (let i = 0; i < 3; i++) expect((await rejection(forged.getOrder({ orderId: "x" }))).code).toBe(Code.Unauthenticated);
+    const malformed = await rejection(mesh.omsClient().createOrder({ order: milkOrder(10) }, { headers: { "x-request-id": "bad id" } }));
+    expect(malformed.code).toBe(Code.InvalidArgument);
+    const after = await scrape("oms");
+    const moved = (labels: Record<string, string>): number =>
+      value(after, "emission_mesh_refusals_total", labels) - value(before, "emission_mesh_refusals_total", labels);
+    expect(moved({ reason: "TOKEN_UNKNOWN", grpc_code: "UNAUTHENTICATED" })).toBe(3);
+    expect(moved({ reason: "REQUEST_ID_MALFORMED" })).toBe(1);
+  });
+
   it("answers anything but GET /metrics with 404", async () => {
     const url = new URL(mesh.oms.spec.metrics!.servedAt!);
     expect((await fetch(new URL("/other", url))).status).toBe(404);

@@ -66,6 +66,7 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const journal = await Journal.open(store, o.role, log, { retentionMs: r.journalRetentionMs, maxPerCaller: r.journalMaxPerCaller });
   const refusals = new RefusalTally((record) => journal.record(record), r.refusalWindowMs);
   refusals.start();
+  metrics.watchRefusals(() => refusals.snapshot());
   // Stored replies and journal entries are forgotten after their time (no TTL index needed).
   const stopSweeps = [
     sweepEvery(Math.min(replyTtlMs, 60_000), () => replies.sweep(), log, "reply"),

@@ -1,5 +1,13 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/** One cause's refusals since start-up, as the refusal tally reports them. */
+export interface RefusalTotal {
+  reason: string;
+  /** gRPC code name. */
+  code: string;
+  total: number;
+}
+
 /** Calls being worked on and refused, as admission control counts them (AdmissionGauge). */
 export interface AdmissionCounts {
   inFlight: number;
@@ -44,6 +52,7 @@ export class MeshMetrics {
   private backlog: () => number = () => 0;
   private outbox: () => number = () => 0;
   private orders: () => Promise<Record<string, number>> = async () => ({});
+  private refusals: () => readonly RefusalTotal[] = () => [];
 
   constructor(role: string, registry = new Registry()) {
     this.registry = registry;
@@ -158,6 +167,11 @@ export class MeshMetrics {
     this.outbox = depth;
   }
 
+  /** Reads the refusal tally (auth, malformed headers, overload, stream budgets, quotas) at every scrape. */
+  watchRefusals(totals: () => readonly RefusalTotal[]): void {
+    this.refusals = totals;
+  }
+
   /** Counts the role's orders by status at every scrape. */
   watchOrders(byStatus: () => Promise<Record<string, number>>): void {
     this.orders = byStatus;
@@ -189,6 +203,24 @@ export class MeshMetrics {
       async collect() {
         this.reset();
         for (const [status, n] of Object.entries(await self().orders())) this.set({ status }, n);
+      },
+    });
+    new Counter({
+      name: "emission_mesh_refusals_total",
+      help: "Calls and streams refused before any work (no or unknown token, malformed request id, overload, stream budget, quota), by reason.",
+      labelNames: ["reason", "grpc_code"],
+      registers,
+      collect() {
+        // Totals since start-up, summed over participants (a label per participant would grow with MESH_TOKENS).
+        const sums = new Map<string, { reason: string; grpc_code: string; n: number }>();
+        for (const t of self().refusals()) {
+          const key = `${t.reason}|${t.code}`;
+          const s = sums.get(key) ?? { reason: t.reason, grpc_code: t.code, n: 0 };
+          s.n += t.total;
+          sums.set(key, s);
+        }
+        this.reset();
+        for (const s of sums.values()) this.inc({ reason: s.reason, grpc_code: s.grpc_code }, s.n);
       },
     });
   }
