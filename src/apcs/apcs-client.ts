@@ -13,7 +13,7 @@ import { BackgroundTasks, type Logger } from "../core/runtime/index.js";
 import { BlockStore, decodeBlock, type EncodedBlock, encodedCodeStream, pumpBlocks } from "../core/codes/index.js";
 import { checkReply, Journal, type RetransmitPolicy, retransmittingTransport } from "../core/iotp/index.js";
 import { CLIENT_DEFAULTS } from "../core/config.js";
-import { inSpan, tracedTransport } from "../core/telemetry/index.js";
+import { currentTraceparent, inOrderTrace, inSpan, tracedTransport, withTrace } from "../core/telemetry/index.js";
 import { OrderNotFoundError } from "../domain/domain-errors.js";
 import { newRequestId, REQUEST_ID_HEADER, RETRANSMIT_CODES } from "../core/rpc/index.js";
 import { MemoryStore } from "../store/memory-store.js";
@@ -158,6 +158,7 @@ export class Apcs {
       storedCodes: 0,
       createdAt: now,
       updatedAt: now,
+      ...withTrace(currentTraceparent()),
     });
   }
 
@@ -202,6 +203,12 @@ export class Apcs {
    * the last one before this returns; a cut stream resumes after the last stored block.
    */
   async receiveCodes(orderId: string, opts: ReceiveOptions = {}): Promise<ApcsOrderDoc> {
+    const { traceparent, requestId } = await this.savedOrder(orderId);
+    // Receiving and acknowledging the codes is part of the order's trace, whenever and wherever it runs.
+    return inOrderTrace(traceparent, "step 18: receive codes", { orderId, requestId, step: "18" }, () => this.receive(orderId, opts));
+  }
+
+  private async receive(orderId: string, opts: ReceiveOptions): Promise<ApcsOrderDoc> {
     const signal = opts.signal ?? new AbortController().signal;
     const acks = new BlockAcknowledger((through) => this.acknowledge(orderId, through), { ...ACK_DEFAULTS, ...this.o.ack }, this.o.log);
     this.receiving.set(orderId, acks);

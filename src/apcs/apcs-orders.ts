@@ -15,6 +15,8 @@ export interface ApcsOrderDoc {
   storedCodes: number;
   createdAt: number;
   updatedAt: number;
+  /** W3C traceparent of the placement: receiving the codes joins the order's trace, also after a restart. */
+  traceparent?: string;
 }
 
 export async function openApcsOrders(store: Store): Promise<Collection<ApcsOrderDoc>> {

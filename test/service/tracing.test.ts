@@ -80,6 +80,7 @@ describe("tracing across the mesh (OpenTelemetry, in-memory exporter)", () => {
       "step 13: check reply",
       "step 14: code array",
       "step 18: save order",
+      "step 18: receive codes",
     ]) {
       expect(named(spans, step), step).toHaveLength(1);
     }
@@ -94,6 +95,9 @@ describe("tracing across the mesh (OpenTelemetry, in-memory exporter)", () => {
     expect(named(spans, "step 10.1: store block")).toHaveLength(3);
     expect(named(spans, "step 14.1: store block")).toHaveLength(3);
     for (const s of named(spans, "step 6.1: emit block")) expect(s.attributes["emission.order_id"]).toBe(order.orderId);
+    // The line's code stream and its acknowledgements are in the order's trace too.
+    expect(named(spans, `${OMS}/StreamCodes`, SpanKind.CLIENT).length).toBeGreaterThanOrEqual(1);
+    expect(named(spans, `${OMS}/AcknowledgeBlocks`, SpanKind.SERVER).length).toBeGreaterThanOrEqual(1);
     const server = named(spans, `${OMS}/CreateOrder`, SpanKind.SERVER)[0]!;
     expect(server.attributes).toMatchObject({ "rpc.grpc.status_code": 0, "emission.participant_id": PARTICIPANT });
   });
