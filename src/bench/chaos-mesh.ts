@@ -1,4 +1,4 @@
-import { appendFileSync } from "node:fs";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { DEV_TOKENS } from "../core/config.js";
 import { type RoleProcess, SERVER_ROLES, type ServerRole, startRoleProcess } from "../core/process/index.js";
@@ -58,6 +58,7 @@ export async function startChaosMesh(o: ChaosMeshOptions): Promise<ChaosMesh> {
     MONGODB_DATABASE_PREFIX: o.prefix,
   };
   delete env.EMISSION_KEYS; // the stored key ring: it must outlive every kill
+  if (o.logDir !== undefined) mkdirSync(o.logDir, { recursive: true });
   const slots: Slot[] = [];
   const fronts = new Map<ServerRole, { address: string; stop(): Promise<void> }>();
   const argsOf = (role: ServerRole): string[] => {

@@ -136,10 +136,11 @@ export class Emitter {
       // A dead instance's order is taken by whichever instance sees it first, busy or not: its stream is
       // waiting, and leaving it to an instance below its share made it wait out its whole lease when every
       // instance was busy. A free order (run out, or handed over) goes to an instance below its share, or to
-      // anyone once nobody took it for a whole lease (its view of the others may be stale).
+      // anyone once nobody took it for two scans (its view of the others may be stale; waiting a whole
+      // lease stalled a handed-over order's stream for WORK_LEASE_MS whenever both views said "at share").
       const free = order.leaseUntil < now;
       const below = this.schedule.size < share;
-      if (free && !below && order.leaseUntil >= now - this.d.lease.ms) continue;
+      if (free && !below && order.leaseUntil >= now - 2 * this.d.lease.scanMs) continue;
       // Another instance's (dead, stopped or handing over): its stream is waiting, it starts at once.
       const interrupted = order.leaseOwner !== "" && order.leaseOwner !== this.instance;
       if (await this.d.lease.acquire(order._id, now)) this.enqueue(order, interrupted);
