@@ -73,7 +73,11 @@ async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpe
   }
   if (violations.length === 0) return;
   await d.db.intents.drop(orderId); // refused: nothing of it is left to undo
-  const error = new OrderRejectedError("5", violations);
+  return refuse(d, input, spec, new OrderRejectedError("5", violations));
+}
+
+/** Step 5.1: journal why the order is refused; 5.2: the error reply. */
+async function refuse(d: CreateDeps, input: CreateInput, spec: OrderSpec, error: unknown): Promise<never> {
   await d.journal.record({
     step: "5.1",
     orderId: spec.productionOrderId,
@@ -90,14 +94,7 @@ async function checkBacklog(d: CreateDeps, input: CreateInput, spec: OrderSpec, 
   try {
     await checkBacklogShare(d.db.orders, { participantId: input.participantId, orderId, codes }, { ...d.backlog, rate: d.emitter.rate });
   } catch (error) {
-    await d.journal.record({
-      step: "5.1",
-      orderId: spec.productionOrderId,
-      requestId: input.requestId,
-      participantId: input.participantId,
-      error,
-    });
-    throw error; // 5.2
+    await refuse(d, input, spec, error);
   }
 }
 
