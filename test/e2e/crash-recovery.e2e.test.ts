@@ -8,19 +8,9 @@ import { parseKeyRing, verifyCode } from "../../src/domain/crypto-tail.js";
 import { startFerretDb } from "../support/ferretdb.js";
 import { milkOrder } from "../support/orders.js";
 import { startRole, type RoleProcess, type ServerRole } from "../support/processes.js";
-import { EMISSION_KEYS, TOKENS } from "../support/test-config.js";
+import { EMISSION_KEYS, QUICK_TAKE_OVER_ENV, TOKENS } from "../support/test-config.js";
 
 const silent = pino({ level: "silent" });
-
-/** Short leases and re-checks so a restarted role picks up its work quickly. */
-const ENV = {
-  WORK_LEASE_MS: "1000",
-  REPLY_LEASE_MS: "1000",
-  STREAM_RECHECK_MS: "100",
-  BLOCK_SIZE: "500",
-  EMISSION_RATE: "20000",
-  CALL_TIMEOUT_MS: "2000",
-};
 
 interface Mesh {
   roles: Record<ServerRole, RoleProcess>;
@@ -30,7 +20,7 @@ interface Mesh {
 }
 
 async function meshOn(uri: string, prefix: string): Promise<Mesh> {
-  const env = { ...ENV, MONGODB_URI: uri, MONGODB_DATABASE_PREFIX: prefix };
+  const env = { ...QUICK_TAKE_OVER_ENV, MONGODB_URI: uri, MONGODB_DATABASE_PREFIX: prefix };
   const emission = await startRole("emission-server", env);
   const registrar = await startRole("registrar", { ...env, EMISSION_SERVER_ADDR: emission.address });
   const oms = await startRole("oms", { ...env, REGISTRAR_ADDR: registrar.address });

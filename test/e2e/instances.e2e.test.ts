@@ -9,17 +9,9 @@ import { startFerretDb } from "../support/ferretdb.js";
 import { milkOrder } from "../support/orders.js";
 import { startRole, type RoleProcess } from "../support/processes.js";
 import { startBalancer } from "../support/tcp-balancer.js";
-import { TOKENS } from "../support/test-config.js";
+import { QUICK_TAKE_OVER_ENV, TOKENS } from "../support/test-config.js";
 
 const silent = pino({ level: "silent" });
-const ENV = {
-  WORK_LEASE_MS: "1000",
-  REPLY_LEASE_MS: "1000",
-  STREAM_RECHECK_MS: "100",
-  BLOCK_SIZE: "500",
-  EMISSION_RATE: "20000",
-  CALL_TIMEOUT_MS: "2000",
-};
 
 async function count(uri: string, db: string, collection: string): Promise<number> {
   const client = await MongoClient.connect(uri);
@@ -48,7 +40,7 @@ describe("two instances of each role on one MongoDB (FerretDB)", () => {
     timeout: 180_000,
   }, async () => {
     const prefix = `two-${Date.now()}-`;
-    const env = { ...ENV, MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix };
+    const env = { ...QUICK_TAKE_OVER_ENV, MONGODB_URI: db.uri, MONGODB_DATABASE_PREFIX: prefix };
     const start = async (role: "emission-server" | "registrar" | "oms", extra: Record<string, string> = {}) => {
       const r = await startRole(role, { ...env, ...extra });
       started.push(r);

@@ -30,6 +30,16 @@ export const TEST_ENV: Record<string, string> = {
 };
 
 /** The mesh configuration tests use, with `env` on top of TEST_ENV. */
+/** Short leases and re-checks for processes that are killed: a restarted or partner instance picks the work up quickly. */
+export const QUICK_TAKE_OVER_ENV: Record<string, string> = {
+  WORK_LEASE_MS: "1000",
+  REPLY_LEASE_MS: "1000",
+  STREAM_RECHECK_MS: "100",
+  BLOCK_SIZE: "500",
+  EMISSION_RATE: "20000",
+  CALL_TIMEOUT_MS: "2000",
+};
+
 export function testConfig(env: Record<string, string> = {}): MeshConfig {
   return loadConfig([], { ...TEST_ENV, ...env });
 }

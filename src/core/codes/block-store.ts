@@ -3,17 +3,10 @@ import { CodeBlockSchema, type CodeBlock } from "../../gen/emission/common/v1/or
 import { DuplicateKeyError, type Collection, type Store } from "../../store/store.js";
 import { decodeBlock, type EncodedBlock, encodeBlock } from "./encoded-block.js";
 
-interface BlockDoc {
+/** A block as its EncodedBlock: the bytes as encoded where it was made, sent on as they are. */
+interface BlockDoc extends EncodedBlock {
   /** "<orderId>/<seq>": the block id handed out to consumers. */
   _id: string;
-  orderId: string;
-  seq: number;
-  gtin: string;
-  last: boolean;
-  /** Codes in the block. */
-  count: number;
-  /** The block as encoded where it was made (EncodedBlock.wire): sent on as it is. */
-  wire: Uint8Array;
   /** Blocks stored before they were kept encoded hold their codes here instead. */
   codes?: string[];
 }
