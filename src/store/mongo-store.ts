@@ -7,6 +7,7 @@ import {
   type Collection as MongoCollection,
   type WriteConcernSettings,
 } from "mongodb";
+import { byKey, idsIn } from "./by-key.js";
 import { DuplicateKeyError } from "./store.js";
 import type { Collection, Doc, Filter, FindOptions, IndexSpec, InsertManyResult, Store, Update } from "./store.js";
 
@@ -22,9 +23,10 @@ export class MongoStore implements Store {
   private constructor(
     private readonly client: MongoClient,
     private readonly db: Db,
-    serializeUpdates: boolean,
+    /** FerretDB 1.x: conditional updates serialized here, `_id` lists done key by key (by-key.ts). */
+    private readonly ferretDb: boolean,
   ) {
-    this.lanes = serializeUpdates ? new Map() : undefined;
+    this.lanes = ferretDb ? new Map() : undefined;
   }
 
   /**
@@ -58,7 +60,7 @@ export class MongoStore implements Store {
     await ensureIndexes(c, indexes as readonly IndexSpec<Doc>[]);
     const lane = this.lanes === undefined ? undefined : (this.lanes.get(name) ?? new Lane());
     if (lane !== undefined) this.lanes?.set(name, lane);
-    return new MongoCollectionAdapter<T>(name, c, lane);
+    return new MongoCollectionAdapter<T>(name, c, lane, this.ferretDb);
   }
 
   async close(): Promise<void> {
@@ -142,6 +144,8 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     private readonly name: string,
     private readonly c: MongoCollection,
     private readonly updates: Lane | undefined,
+    /** Run `{ _id: { $in } }` filters one key at a time (FerretDB: see by-key.ts). */
+    private readonly idListsByKey: boolean,
   ) {}
 
   async insertOne(doc: T): Promise<void> {
@@ -172,7 +176,13 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
 
   async find(filter: Filter<T>, options: FindOptions<T> = {}): Promise<T[]> {
     if (options.limit === 0) return []; // MongoDB reads a limit of 0 as "no limit"
-    let cursor = this.c.find(toMongoFilter(filter));
+    const where = toMongoFilter(filter);
+    const ids = this.idListsByKey && options.sort === undefined && options.limit === undefined ? idsIn(where) : undefined;
+    if (ids !== undefined) {
+      const found = await byKey([...new Set(ids)], (_id) => this.c.findOne({ _id } as Document));
+      return found.filter((d) => d !== null) as unknown as T[];
+    }
+    let cursor = this.c.find(where);
     if (options.sort !== undefined) cursor = cursor.sort({ [options.sort.field]: options.sort.direction });
     if (options.limit !== undefined) cursor = cursor.limit(options.limit);
     return (await cursor.toArray()) as unknown as T[];
@@ -196,7 +206,13 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
   }
 
   async deleteMany(filter: Filter<T>): Promise<number> {
-    return (await this.c.deleteMany(toMongoFilter(filter))).deletedCount;
+    const where = toMongoFilter(filter);
+    const ids = this.idListsByKey ? idsIn(where) : undefined;
+    if (ids !== undefined) {
+      const deleted = await byKey([...new Set(ids)], async (_id) => (await this.c.deleteOne({ _id } as Document)).deletedCount);
+      return deleted.reduce((a, b) => a + b, 0);
+    }
+    return (await this.c.deleteMany(where)).deletedCount;
   }
 
   /** A DuplicateKeyError for a duplicate-key refusal, else the error itself. */

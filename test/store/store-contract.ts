@@ -441,6 +441,16 @@ export function storeContract(
         expect(sortedIds(await c.find({ owner: "even" }, { limit: 10 }))).toEqual(["r02"]);
       });
 
+      it("finds a list of ids: each match once, however often it is named, missing ones left out", async () => {
+        const c = await rows();
+        await seed(c, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        const named = ["r03", "r11", "r99", "r03", "r07", "r01", "r05", "r09", "r12", "r02", "nope"];
+        expect(sortedIds(await c.find({ _id: { $in: named } }))).toEqual(["r01", "r02", "r03", "r05", "r07", "r09", "r11", "r12"]);
+        expect(await c.find({ _id: { $in: [] } })).toEqual([]);
+        // With another condition beside the list, both hold.
+        expect(sortedIds(await c.find({ _id: { $in: named }, owner: "odd" }))).toEqual(["r01", "r03", "r05", "r07", "r09", "r11"]);
+      });
+
       it("with a limit of 0 returns nothing", async () => {
         const c = await rows();
         await seed(c, [1, 2]);
@@ -469,6 +479,16 @@ export function storeContract(
         await c.insertOne({ _id: "r01", owner: "odd", n: 1 });
         expect(await c.deleteMany({})).toBe(4);
         expect(await c.count({})).toBe(0);
+      });
+
+      it("deleteMany deletes a list of ids, each once, and counts only what existed", async () => {
+        const c = await rows();
+        await seed(c, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        expect(await c.deleteMany({ _id: { $in: ["r02", "r04", "r04", "r08", "r77", "r10", "r06", "r01", "r09", "r03", "gone"] } })).toBe(
+          8,
+        );
+        expect(sortedIds(await c.find({}))).toEqual(["r05", "r07"]);
+        expect(await c.deleteMany({ _id: { $in: [] } })).toBe(0);
       });
     });
   });
