@@ -3,7 +3,7 @@ import type { Client } from "@connectrpc/connect";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { BufferStatus, OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { RegistrarService } from "../gen/emission/registrar/v1/registrar_pb.js";
-import { checkReply, type Journal, requireWellFormedOrder, retransmitUntil } from "../core/iotp/index.js";
+import { checkReply, type Journal, requireWellFormedOrder } from "../core/iotp/index.js";
 import { OrderStateError } from "../domain/domain-errors.js";
 import { CreateOrderRequestSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
@@ -27,8 +27,6 @@ export interface CreateOrderInput {
   participantId: string;
   order: OrderSpec | undefined;
   requestId: string;
-  /** Aborts when the caller's deadline passes: retransmitting longer would help nobody. */
-  signal?: AbortSignal;
 }
 
 /**
@@ -57,10 +55,12 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
       () =>
         d.registrar.createPool(
           { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-          {
-            headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) },
-            contextValues: retransmitUntil(input.signal),
-          },
+          // Not bound to the line's deadline: this run keeps sending below (within the hop's own
+          // retransmission policy) after the line's attempt gave up, and completes its stored reply, so
+          // the line's retransmission picks it up. Stopping with the caller would release the claim and
+          // start the chain over on every retry: a chain slower than one attempt, as after a crash
+          // below, would never finish.
+          { headers: { [REQUEST_ID_HEADER]: deriveRequestId(input.requestId, `oms:${input.participantId}`) } },
         ),
       incompleteCreateReply,
     ),

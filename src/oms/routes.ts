@@ -31,7 +31,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
             cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,
           },
-          { participantId, order: req.order, requestId, signal: ctx.signal },
+          { participantId, order: req.order, requestId },
         );
         return { order: toOrderMessage(order) };
       },

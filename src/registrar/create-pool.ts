@@ -3,7 +3,7 @@ import type { Client } from "@connectrpc/connect";
 import type { OrderSpec } from "../gen/emission/common/v1/order_pb.js";
 import { PoolStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
-import { checkReply, type Journal, requireWellFormedOrder, retransmitUntil } from "../core/iotp/index.js";
+import { checkReply, type Journal, requireWellFormedOrder } from "../core/iotp/index.js";
 import { CreatePoolRequestSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
 import { incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
@@ -22,8 +22,6 @@ export interface CreatePoolInput {
   participantId: string;
   order: OrderSpec | undefined;
   requestId: string;
-  /** Aborts when the caller's deadline passes: retransmitting longer would help nobody. */
-  signal?: AbortSignal;
 }
 
 /** Steps 3 and 8 to 11 of process 01.01.00.00 at the Registrar. */
@@ -51,7 +49,8 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
       () =>
         d.emitter.createEmissionOrder(
           { participantId: input.participantId, ...(input.order === undefined ? {} : { order: input.order }) },
-          { headers: { [REQUEST_ID_HEADER]: downstreamId }, contextValues: retransmitUntil(input.signal) },
+          // Past OMS's deadline too (see createOrder at OMS): its retransmission finds this run's stored reply.
+          { headers: { [REQUEST_ID_HEADER]: downstreamId } },
         ),
       incompleteCreateReply,
     ),

@@ -16,7 +16,7 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
       async createPool(req, ctx) {
         const pool = await createPool(
           { pools: d.records, emitter: d.client, journal: d.journal, fill: (id) => d.filler.fill(id) },
-          { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx), signal: ctx.signal },
+          { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) },
         );
         return { orderId: pool._id, readiness: readinessOf(pool), status: pool.status };
       },

@@ -1,10 +1,11 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { sleep } from "../../src/core/runtime/sleep.js";
 import { REPLAY_HEADER } from "../../src/core/iotp/idempotency-interceptor.js";
 import { PUSHBACK_TRAILER, retryHintOf } from "../../src/core/rpc/retry-hint.js";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
+import { faultyTransport } from "../support/fault-transport.js";
 import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 import { rejection } from "../support/rejection.js";
@@ -183,6 +184,34 @@ describe("retransmission by the line controller (IOTP §4.5.4)", () => {
     // A second retry is a replay, not a second order.
     expect((await mesh.apcs.retryPlacement("timed-out-0001")).orderId).toBe(order.orderId);
     expect([await mesh.count("oms", "orders"), await mesh.count("emission", "orders")]).toEqual([1, 1]);
+  });
+});
+
+describe("a hop's CreateOrder below (IOTP §4.5.4)", () => {
+  let mesh: InMemoryMesh;
+  afterEach(async () => {
+    await mesh.close();
+  });
+
+  it("keeps sending below after the line's attempt gave up, so the line's retransmission gets the stored reply", async () => {
+    // OMS's first CreatePool is held past OMS's own 300 ms attempt deadline, long after the line's 100 ms ran out.
+    const late = (t: Transport) =>
+      faultyTransport(t, { rules: [{ kind: "delay", method: "CreatePool", first: 1, delayPastDeadlineMs: 50 }] });
+    mesh = await inMemoryMesh({ ...FAST, CALL_TIMEOUT_MS: "300" }, { omsToRegistrar: late });
+    const oms = mesh.omsClient();
+    const headers = { "x-request-id": "outlives-line-0001" };
+    const order = milkOrder(10);
+    const err = await rejection(oms.createOrder({ order }, { headers, timeoutMs: 100 }));
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    // OMS sent CreatePool again on its own and stored the outcome: it did not drop the run with its caller.
+    await vi.waitFor(async () => expect(await mesh.count("oms", "orders")).toBe(1), { timeout: 5_000, interval: 50 });
+    const replayed: (string | null)[] = [];
+    const again = await oms.createOrder({ order }, { headers, onHeader: (h) => replayed.push(h.get(REPLAY_HEADER)) });
+    expect(replayed).toEqual(["true"]);
+    expect(again.order?.productionOrderId).toBe(order.productionOrderId);
+    expect([await mesh.count("oms", "orders"), await mesh.count("registrar", "pools"), await mesh.count("emission", "orders")]).toEqual([
+      1, 1, 1,
+    ]);
   });
 });
 

@@ -15,8 +15,10 @@ const giveUpKey = createContextKey<AbortSignal | undefined>(undefined, { descrip
 
 /**
  * Call options' contextValues that stop retransmission when `signal` aborts
- * (the caller's own deadline) without cutting the attempt in flight, so a
- * first run that gets through is stored for the retransmission to find.
+ * (an outbox's delivery round ending) without cutting the attempt in
+ * flight, so a first run that gets through is stored for the next round to
+ * find. A create call at a hop passes none: it outlives its caller's
+ * deadline on purpose (createOrder at OMS says why).
  */
 export function retransmitUntil(signal: AbortSignal | undefined): ContextValues {
   return createContextValues().set(giveUpKey, signal);
@@ -58,7 +60,7 @@ export function retransmittingTransport(inner: Transport, policy: RetransmitPoli
 interface Retransmission {
   policy: RetransmitPolicy;
   log: Logger;
-  /** Past any of these (the caller's own deadline), sending again helps nobody: this bounds how retries at several hops multiply. */
+  /** Past any of these, sending again helps nobody. */
   stop: AbortSignal[];
 }
 

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { clip, LogBudget, type Logger, MAX_MESSAGE_CHARS } from "../runtime/index.js";
+import { callerGoneError } from "./caller-gone.js";
 import { toConnectError } from "./to-connect-error.js";
 import { reasonOf, withErrorInfo } from "./error-info.js";
 import { grpcCodeName } from "./grpc-code-name.js";
@@ -16,12 +17,15 @@ type Level = "error" | "warn" | "info";
  */
 export function errorInterceptor(log: Logger, budget = new LogBudget(), counted: (e: ConnectError) => boolean = () => false): Interceptor {
   return (next) => async (req) => {
+    const started = Date.now();
     const fail = (err: unknown): never => {
       const e = withErrorInfo(toConnectError(err));
+      // The caller is gone: nobody reads `e`; the line says why the call ended.
+      const shown = req.signal.aborted ? callerGoneError(e, req.header, Date.now() - started) : e;
       const line = {
         method: `${req.service.typeName}/${req.method.name}`,
         requestId: loggableRequestId(req.header.get(REQUEST_ID_HEADER)),
-        code: grpcCodeName(e.code),
+        code: grpcCodeName(shown.code),
       };
       // Counted refusals are journaled in aggregate; one line each only when debugging.
       if (counted(e)) {
@@ -30,9 +34,9 @@ export function errorInterceptor(log: Logger, budget = new LogBudget(), counted:
       }
       const { level, limited } = levelOf(e, req.signal.aborted);
       // A client can cause refusals and resets at will: those lines are rate-limited per kind.
-      const dropped = limited ? budget.take(`${level}:${e.code}`) : 0;
+      const dropped = limited ? budget.take(`${level}:${shown.code}`) : 0;
       if (dropped === undefined) throw e;
-      log[level]({ ...line, ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}) }, clip(e.rawMessage, MAX_MESSAGE_CHARS));
+      log[level]({ ...line, ...(dropped > 0 ? { similarLinesLeftOut: dropped } : {}) }, clip(shown.rawMessage, MAX_MESSAGE_CHARS));
       throw e;
     };
     try {
