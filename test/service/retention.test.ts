@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { Journal } from "../../src/core/iotp/journal.js";
 import { ReplyStore } from "../../src/core/iotp/reply-store.js";
+import { measuredStore } from "../../src/store/measured-store.js";
 import { reasonOf } from "../../src/core/rpc/error-info.js";
 import { onBothStores } from "../support/both-stores.js";
 import { rejection } from "../support/rejection.js";
@@ -59,6 +60,25 @@ onBothStores((open) => {
     const later = t + 61_000;
     expect((await replies.claim("a|4", "d", later, "apcs:p1")).kind).toBe("new");
     expect(await replies.sweep(later)).toBeGreaterThanOrEqual(5);
+  });
+
+  it("ReplyStore: counts a caller's replies once in a while far below its quota, and at every new claim near it", async () => {
+    let counts = 0;
+    const counting = measuredStore(await open(), (_collection, operation) => {
+      if (operation === "count") counts++;
+    });
+    const replies = await ReplyStore.open(counting, 60_000, 30_000, alive, { perParticipant: 20, perRole: 1_000 });
+    const t = Date.now();
+    for (let i = 0; i < 10; i++) expect((await replies.claim(`far|${i}`, "d", t, "oms:")).kind).toBe("new");
+    expect(counts).toBe(1);
+    // Past the recount interval it counts again.
+    expect((await replies.claim("far|10", "d", t + 2_500, "oms:")).kind).toBe("new");
+    expect(counts).toBe(2);
+    // Near the quota every new claim is counted, and the one past it is refused.
+    counts = 0;
+    for (let i = 0; i < 20; i++) expect((await replies.claim(`near|${i}`, "d", t, "apcs:p1")).kind).toBe("new");
+    expect(counts).toBeGreaterThanOrEqual(3);
+    expect(reasonOf(await rejection(replies.claim("near|20", "d", t, "apcs:p1")))).toBe("CALLER_QUOTA");
   });
 });
 

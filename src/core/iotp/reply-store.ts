@@ -11,6 +11,15 @@ export interface ReplyQuota {
   perRole: number;
 }
 
+/**
+ * How often a caller's stored replies are counted while it is well below its
+ * quota; what other instances store meanwhile goes unseen for that long,
+ * which the headroom covers (it is a bound against floods, not a bill).
+ */
+const QUOTA_RECOUNT_MS = 2_000;
+const QUOTA_HEADROOM = 0.9;
+const MAX_COUNTED_CALLERS = 10_000;
+
 /** A stored outcome of a state-changing call, keyed by caller, method and request id. */
 export interface ReplyDoc {
   _id: string;
@@ -49,6 +58,9 @@ export type Claim =
  * reply is never dropped early, as its retransmission would be done again.
  */
 export class ReplyStore {
+  /** Each caller's stored replies when last counted, plus the claims made here since. */
+  private readonly counted = new Map<string, { n: number; at: number }>();
+
   private constructor(
     private readonly replies: Collection<ReplyDoc>,
     readonly ttlMs: number,
@@ -106,10 +118,22 @@ export class ReplyStore {
   /**
    * Counted after the insert, so a retransmission of a stored call is
    * always answered, whatever the quota: only a new key is given back.
+   * Counting is a scan of the caller's replies (of all replies on FerretDB),
+   * so it is done once per QUOTA_RECOUNT_MS per caller while the caller is
+   * well below its quota, and on every new claim near it.
    */
   private async withinQuota(key: string, caller: string, now: number): Promise<Claim> {
     const limit = this.quotaOf(caller);
-    if (limit !== undefined && (await this.replies.count({ caller, expiresAt: { $gt: now } })) > limit) {
+    if (limit === undefined) return { kind: "new", since: now };
+    const seen = this.counted.get(caller);
+    if (seen !== undefined && now >= seen.at && now - seen.at < QUOTA_RECOUNT_MS && seen.n + 1 <= limit * QUOTA_HEADROOM) {
+      seen.n++;
+      return { kind: "new", since: now };
+    }
+    const n = await this.replies.count({ caller, expiresAt: { $gt: now } });
+    if (this.counted.size >= MAX_COUNTED_CALLERS) this.counted.clear();
+    this.counted.set(caller, { n, at: now });
+    if (n > limit) {
       await this.release(key);
       throw quotaError("stored replies", limit);
     }
