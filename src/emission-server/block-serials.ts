@@ -30,7 +30,8 @@ export interface BlockSerialsSpec {
  */
 export async function allocateBlockSerials(registry: SerialRegistry, spec: BlockSerialsSpec, faults?: EmitterFaults): Promise<string[]> {
   const key = chunkKey(spec.orderId, spec.product, spec.chunk);
-  let doc = (await registry.chunk(key)) ?? (await registry.fixChunk({ _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 }));
+  // Insert-or-load, not read-then-insert: a new block (the usual case) costs one write and no read.
+  let doc = await registry.fixChunk({ _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 });
   await faults?.serialsFixed?.(key);
   for (let attempt = 1; attempt <= MAX_SWAPS; attempt++) {
     const foreign = await register(registry, spec, doc.serials);
