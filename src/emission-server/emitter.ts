@@ -275,7 +275,7 @@ export class Emitter {
         ? await this.reservedSerials(order._id, index, chunk)
         : await allocateBlockSerials(
             this.d.db.serials,
-            { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength },
+            { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength, seed: order.serialSeed },
             this.d.faults,
           );
     await this.d.faults?.serialsTaken?.(chunkKey(order._id, index, chunk));

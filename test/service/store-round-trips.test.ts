@@ -50,14 +50,15 @@ class OperationCount {
 /**
  * Most store operations a block may cost at each hop, counted over a whole
  * order (its creation, emission, filling, streaming and acknowledgements).
- * Emission server: the chunk intent, the serials (one insertMany), the block,
- * the order's progress; the order read before the block is made, the progress
- * and the block read when streamed. Registrar and OMS: the block and the
- * record's progress; the progress and the block read when streamed on (OMS
- * also serves a status watch and acknowledgements, one per 16 blocks).
+ * Emission server: the serials (one insertMany), the block, the order's
+ * progress; the order and the block's serial swaps (none: a miss) read before
+ * the block is made, the progress and the block read when streamed.
+ * Registrar and OMS: the block and the record's progress, one write each for
+ * blocks that arrive together; the progress and the block read when streamed
+ * on (OMS also serves a status watch and acknowledgements, one per 16 blocks).
  */
 const BOUNDS: Record<Role, { writes: number; reads: number }> = {
-  emission: { writes: 4.5, reads: 3.5 },
+  emission: { writes: 3.5, reads: 4.5 },
   registrar: { writes: 2.5, reads: 2.5 },
   oms: { writes: 2.5, reads: 4 },
 };
