@@ -26,7 +26,7 @@ export interface FillerTarget {
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "takeable" | "ms" | "scanMs">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs">;
 }
 
 export interface CodeFillerDeps {
@@ -99,11 +99,11 @@ export class CodeFiller {
     const lease = this.target.lease;
     if (!(await lease.acquire(orderId))) return;
     const lost = new AbortController();
-    // Renewed (and checked) every two scans, not only every third of the lease: if this instance was
+    // Checked every two scans (a read), renewed every third of the lease (a write): if this instance was
     // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
     const renew = setInterval(
       () => {
-        void lease.acquire(orderId).then(
+        void lease.keep(orderId).then(
           (held) => held || lost.abort(),
           () => undefined,
         );
