@@ -1,4 +1,4 @@
-import { randomSerials } from "../domain/serial-generator.js";
+import { derivedSerials, randomSerials } from "../domain/serial-generator.js";
 import { chunkKey, serialKey, type SerialChunkDoc } from "./emission-orders.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import type { SerialRegistry } from "./serial-registry.js";
@@ -12,25 +12,38 @@ export interface BlockSerialsSpec {
   count: number;
   /** Characters per serial (the product group's rule). */
   length: number;
+  /** The order's serial seed: its serials are derived, not drawn (orders stored before it had none). */
+  seed?: string | undefined;
 }
 
 /**
  * OPERATOR serials of one block, allocated so that a crash at any point
  * leaves no serial in the registry that is not on the block's codes.
  *
- * The chunk document is written first and is the block's intent: whoever
- * comes first (insert-or-load on its unique _id) fixes the serials, and every
- * instance, or the same one after a restart, reads the same ones back. Only
- * then are they taken in the registry, an idempotent insert: a serial already
- * registered for this order, product and chunk is ours from an earlier try. A
- * serial another order holds (a random collision) is swapped in the chunk
- * document (conditional on its revision) before the new one is registered, so
- * the registry never gets ahead of the chunk document and never holds more
- * than `count` serials for the block.
+ * The block's serials are fixed before any is taken in the registry, the
+ * same for every instance and every try. With the order's seed they are
+ * derived from it and the block's key, and a chunk document is written only
+ * when one of them had to be swapped (read first, so a swap made by an earlier
+ * try holds). Without a seed (an order stored before seeds), the chunk
+ * document is written first and is the block's intent: whoever comes first
+ * (insert-or-load on its unique _id) fixes the serials. Only then are they
+ * taken in the registry, an idempotent insert: a serial already registered
+ * for this order, product and chunk is ours from an earlier try. A serial
+ * another order holds (a random collision) is swapped in the chunk document
+ * (written, or updated conditional on its revision) before the new one is
+ * registered, so the registry never gets ahead of the chunk document and
+ * never holds more than `count` serials for the block.
  */
 export async function allocateBlockSerials(registry: SerialRegistry, spec: BlockSerialsSpec, faults?: EmitterFaults): Promise<string[]> {
   const key = chunkKey(spec.orderId, spec.product, spec.chunk);
-  let doc = (await registry.chunk(key)) ?? (await registry.fixChunk({ _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 }));
+  // Seeded: one read (a miss, unless a serial was swapped), no write. Else insert-or-load: one write, no read.
+  const stored = spec.seed === undefined ? undefined : await registry.chunk(key);
+  let doc: Chunk =
+    stored !== undefined
+      ? { ...stored, stored: true }
+      : spec.seed !== undefined
+        ? { _id: key, serials: derivedSerials(spec.seed, key, spec.count, spec.length), rev: 0, stored: false }
+        : { ...(await registry.fixChunk({ _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 })), stored: true };
   await faults?.serialsFixed?.(key);
   for (let attempt = 1; attempt <= MAX_SWAPS; attempt++) {
     const foreign = await register(registry, spec, doc.serials);
@@ -39,6 +52,9 @@ export async function allocateBlockSerials(registry: SerialRegistry, spec: Block
   }
   throw new Error(`could not take ${spec.count} unused serials for block ${key} in ${MAX_SWAPS} rounds`);
 }
+
+/** A block's serials, and whether a chunk document holds them (derived ones need none until one is swapped). */
+type Chunk = SerialChunkDoc & { stored: boolean };
 
 /** Collisions are rare; a chunk that keeps colliding is retried later with the order (see Emitter.drain). */
 const MAX_SWAPS = 50;
@@ -55,14 +71,16 @@ async function register(registry: SerialRegistry, spec: BlockSerialsSpec, serial
 }
 
 /** Replaces `foreign` serials in the chunk document by fresh ones; a concurrent swap wins and is read back. */
-async function swap(registry: SerialRegistry, doc: SerialChunkDoc, foreign: readonly string[], length: number): Promise<SerialChunkDoc> {
+async function swap(registry: SerialRegistry, doc: Chunk, foreign: readonly string[], length: number): Promise<Chunk> {
   const avoid = new Set(doc.serials);
   const fresh = randomSerials(foreign.length * 2, length).filter((s) => !avoid.has(s));
   const replacement = new Map(foreign.map((s, i) => [s, fresh[i] ?? ""]));
   if ([...replacement.values()].includes("")) return doc; // drew too few unused serials (tiny serial space): try again
-  const updated = await registry.swapChunk(
-    doc,
-    doc.serials.map((s) => replacement.get(s) ?? s),
-  );
-  return updated ?? (await registry.chunk(doc._id)) ?? doc;
+  const serials = doc.serials.map((s) => replacement.get(s) ?? s);
+  // Derived serials not written yet: the first swap is written by insert-or-load, so racing tries share one.
+  if (!doc.stored) return { ...(await registry.fixChunk({ _id: doc._id, serials, rev: 1 })), stored: true };
+  const { stored: _, ...current } = doc;
+  const updated = await registry.swapChunk(current, serials);
+  const now = updated ?? (await registry.chunk(doc._id));
+  return now === undefined ? doc : { ...now, stored: true };
 }

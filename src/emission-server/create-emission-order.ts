@@ -10,6 +10,7 @@ import { checkOrder } from "../domain/order-validation.js";
 import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
 import type { Emitter } from "./emitter.js";
 import { chunkKey, planBlocks, serialKey, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
+import { newSerialSeed } from "../domain/serial-generator.js";
 import type { EmissionRecords } from "./emission-records.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import { type BacklogLimits, checkBacklogShare } from "./backlog-share.js";
@@ -227,6 +228,7 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
     totalBlocks: plan.totalBlocks,
     emittedBlocks: 0,
     emittedCodes: 0,
+    serialSeed: newSerialSeed(),
     readyAt: d.emitter.estimateReadyAt(input.participantId, plan.totalCodes, now),
     ...withTrace(currentTraceparent()),
     createdAt: now,

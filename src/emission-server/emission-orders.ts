@@ -25,6 +25,8 @@ export interface EmissionOrderDoc extends OrderRecordHeader {
   emittedCodes: number;
   /** Set by a cancel: codes of later blocks are void. */
   voidedAfterBlock?: number;
+  /** Secret the OPERATOR serials are derived from, block by block (see allocateBlockSerials); absent on older orders. */
+  serialSeed?: string;
 }
 
 /** A serial taken for a GTIN: the _id makes it unique per GTIN, forever. */

@@ -245,14 +245,17 @@ export class Emitter {
 
   private async emitBlock(fresh: EmissionOrderDoc): Promise<Turn> {
     const id = fresh._id;
-    if (!(await this.d.lease.acquire(id))) return { codes: 0, done: true }; // another instance took the order over
+    // The lease is renewed once half of it is gone, not with every block: a block costs no write for it.
+    const held = fresh.leaseOwner === this.instance && fresh.leaseUntil > Date.now() + this.d.lease.ms / 2;
+    if (!held && !(await this.d.lease.acquire(id))) return { codes: 0, done: true }; // another instance took the order over
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
     const codes = await this.makeBlock(fresh, seq);
     await this.pace(codes.length);
     const last = seq === fresh.totalBlocks;
     const { product } = locateBlock(fresh, seq);
-    await this.d.blocks.put(create(CodeBlockSchema, { orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last }));
+    const block = create(CodeBlockSchema, { orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last });
+    await this.d.blocks.put(block, fresh.emittedCodes + codes.length);
     const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
     if (updated === undefined) return { codes: 0, done: true }; // closed meanwhile: the block stays unseen
     this.d.metrics.codesEmitted.inc(codes.length);
@@ -272,7 +275,7 @@ export class Emitter {
         ? await this.reservedSerials(order._id, index, chunk)
         : await allocateBlockSerials(
             this.d.db.serials,
-            { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength },
+            { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength, seed: order.serialSeed },
             this.d.faults,
           );
     await this.d.faults?.serialsTaken?.(chunkKey(order._id, index, chunk));

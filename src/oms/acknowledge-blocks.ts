@@ -30,7 +30,11 @@ export async function acknowledgeBlocks(d: OrderActionDeps, orderId: string, par
         "BLOCK_NOT_SENT",
       );
     }
-    const codes = await d.blocks.countCodes(orderId, order.deliveredBlocks, through);
+    // Through every block received: the record says how many codes that is; else block `through` does.
+    const codes =
+      through === order.receivedBlocks
+        ? order.receivedCodes - order.deliveredCodes
+        : await d.blocks.codesAfter(orderId, order.deliveredBlocks, order.deliveredCodes, through);
     const updated = await d.records.markDelivered(order, through, codes);
     if (updated !== undefined) {
       d.notifier.notify(orderId);

@@ -17,8 +17,8 @@ import type { Collection, Doc, Filter, FindOptions, IndexSpec, InsertManyResult,
  * single-document operations, so no transactions and no change streams.
  */
 export class MongoStore implements Store {
-  /** Per collection, when conditional updates must be serialized here (FerretDB 1.x, see connect). */
-  private readonly lanes: Map<string, Lane> | undefined;
+  /** Per collection, when conditional updates of one document must be serialized here (FerretDB 1.x, see connect). */
+  private readonly lanes: Map<string, DocumentLanes> | undefined;
 
   private constructor(
     private readonly client: MongoClient,
@@ -35,9 +35,11 @@ export class MongoStore implements Store {
    *
    * FerretDB 1.x runs a findAndModify as a read and then an unconditional
    * write by _id (its TODO FerretDB#2168), so two concurrent conditional
-   * updates of one document could both succeed. On FerretDB this store sends
-   * the updates of a collection one at a time, which makes them atomic among
-   * the callers of this process (not across processes sharing the server).
+   * updates of one document could both succeed, and one could undo the other
+   * (its write replaces the whole document). On FerretDB this store sends the
+   * updates of a document one at a time, which makes them atomic among the
+   * callers of this process (not across processes sharing the server); updates
+   * of different documents run at once, as they do on MongoDB.
    */
   static async connect(uri: string, dbName: string): Promise<MongoStore> {
     // ignoreUndefined: an absent optional field stays absent (the driver would store null);
@@ -58,7 +60,7 @@ export class MongoStore implements Store {
   async collection<T extends Doc>(name: string, indexes: readonly IndexSpec<T>[] = []): Promise<Collection<T>> {
     const c = this.db.collection(name);
     await ensureIndexes(c, indexes as readonly IndexSpec<Doc>[]);
-    const lane = this.lanes === undefined ? undefined : (this.lanes.get(name) ?? new Lane());
+    const lane = this.lanes === undefined ? undefined : (this.lanes.get(name) ?? new DocumentLanes());
     if (lane !== undefined) this.lanes?.set(name, lane);
     return new MongoCollectionAdapter<T>(name, c, lane, this.ferretDb);
   }
@@ -82,14 +84,38 @@ async function describeServer(client: MongoClient): Promise<{ replicaSet: boolea
   return { replicaSet: typeof hello.setName === "string", ferretDb: typeof build.ferretdbVersion === "string" };
 }
 
-/** Runs the tasks given to it one at a time, in order. */
-class Lane {
-  private tail: Promise<unknown> = Promise.resolve();
+/**
+ * Runs the tasks of one document one at a time, in order, and those of
+ * different documents at once. A task for no one document (`key` undefined)
+ * runs alone: after every task before it, and before every task after it.
+ */
+export class DocumentLanes {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  /** The last task for no one document, settled or not. */
+  private barrier: Promise<unknown> = Promise.resolve();
 
-  run<R>(task: () => Promise<R>): Promise<R> {
-    const result = this.tail.then(task, task);
-    this.tail = result.catch(() => undefined);
+  run<R>(key: string | undefined, task: () => Promise<R>): Promise<R> {
+    const before = key === undefined ? [this.barrier, ...this.tails.values()] : [this.barrier, this.tails.get(key)];
+    const result = Promise.all(before).then(task, task);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    if (key === undefined) {
+      this.barrier = settled;
+      return result;
+    }
+    this.tails.set(key, settled);
+    // An idle document's lane is forgotten: the map holds only documents being updated.
+    void settled.then(() => {
+      if (this.tails.get(key) === settled) this.tails.delete(key);
+    });
     return result;
+  }
+
+  /** Documents with a task queued or running (for tests). */
+  get busy(): number {
+    return this.tails.size;
   }
 }
 
@@ -143,7 +169,7 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
   constructor(
     private readonly name: string,
     private readonly c: MongoCollection,
-    private readonly updates: Lane | undefined,
+    private readonly updates: DocumentLanes | undefined,
     /** Run `{ _id: { $in } }` filters one key at a time (FerretDB: see by-key.ts). */
     private readonly idListsByKey: boolean,
   ) {}
@@ -198,7 +224,8 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     if (change === undefined) return this.findOne(filter);
     const apply = () => this.c.findOneAndUpdate(where, change, { returnDocument: "after", includeResultMetadata: false });
     try {
-      const doc = await (this.updates === undefined ? apply() : this.updates.run(apply));
+      const id = (filter as Filter<Doc>)._id;
+      const doc = await (this.updates === undefined ? apply() : this.updates.run(typeof id === "string" ? id : undefined, apply));
       return (doc ?? undefined) as T | undefined;
     } catch (err) {
       throw this.duplicateOr(err);

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { BuiltRole } from "../../src/core/process/grpc-server.js";
 import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
 import { parseCode } from "../../src/domain/code-format.js";
+import { derivedSerials } from "../../src/domain/serial-generator.js";
 import { allocateBlockSerials } from "../../src/emission-server/block-serials.js";
 import type { EmitterFaults } from "../../src/emission-server/emitter-faults.js";
 import { openEmissionCollections, serialKey, type SerialDoc } from "../../src/emission-server/emission-orders.js";
@@ -121,6 +122,42 @@ describe("allocateBlockSerials", () => {
       expect(serials.filter((x) => fixed.includes(x))).toHaveLength(48);
       expect((await db.chunks.findOne({ _id: "late/0/0" }))?.serials).toEqual(serials);
       const registered = (await db.serials.find({ orderId: "late" })).map((d) => d._id).sort();
+      expect(registered).toEqual(serials.map((x) => serialKey(s.gtin, x)).sort());
+    });
+  });
+});
+
+describe("allocateBlockSerials with the order's serial seed", () => {
+  onBothStores((open) => {
+    const spec = (orderId: string, g: string) => ({ orderId, product: 0, chunk: 0, gtin: g, count: 50, length: 13, seed: "seed-1" });
+
+    it("derives the same serials on every try and for racing instances, writes no chunk document, and registers exactly those", async () => {
+      const db = await openEmissionCollections(await open());
+      const s = spec("derived", freshGtin());
+      const [a, b] = await Promise.all([allocateBlockSerials(new SerialRegistry(db), s), allocateBlockSerials(new SerialRegistry(db), s)]);
+      expect(b).toEqual(a);
+      expect(await allocateBlockSerials(new SerialRegistry(db), s)).toEqual(a);
+      expect(new Set(a).size).toBe(50);
+      expect(await db.chunks.count({})).toBe(0);
+      const registered = (await db.serials.find({ orderId: "derived" })).map((d) => d._id).sort();
+      expect(registered).toEqual(a.map((x) => serialKey(s.gtin, x)).sort());
+    });
+
+    it("records a swap of a serial another order holds, and a later try keeps it even once that serial is free again", async () => {
+      const db = await openEmissionCollections(await open());
+      const s = spec("swapped", freshGtin());
+      const derived = derivedSerials(s.seed, "swapped/0/0", 50, 13);
+      const other = [derived[3]!, derived[7]!].map((x) => ({ _id: serialKey(s.gtin, x), orderId: "other", product: 0, chunk: 0 }));
+      await db.serials.insertMany(other);
+      const serials = await allocateBlockSerials(new SerialRegistry(db), s);
+      expect(serials).not.toContain(derived[3]);
+      expect(serials).not.toContain(derived[7]);
+      expect(serials.filter((x) => derived.includes(x))).toHaveLength(48);
+      expect((await db.chunks.findOne({ _id: "swapped/0/0" }))?.serials).toEqual(serials);
+      // The other order is refused and gives its serials back: a retry of the block still emits the swapped ones.
+      await db.serials.deleteMany({ orderId: "other" });
+      expect(await allocateBlockSerials(new SerialRegistry(db), s)).toEqual(serials);
+      const registered = (await db.serials.find({ orderId: "swapped" })).map((d) => d._id).sort();
       expect(registered).toEqual(serials.map((x) => serialKey(s.gtin, x)).sort());
     });
   });

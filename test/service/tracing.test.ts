@@ -90,10 +90,13 @@ describe("tracing across the mesh (OpenTelemetry, in-memory exporter)", () => {
       "emission.participant_id": PARTICIPANT,
       "emission.step": "5",
     });
-    // The async work: three blocks emitted, stored in the pool and in the array, each a span in the order's trace.
+    // The async work: three blocks emitted, each a span in the order's trace, and stored in the pool and in
+    // the array, a span for each run of blocks that arrived together (one to three of them).
     expect(named(spans, "step 6.1: emit block")).toHaveLength(3);
-    expect(named(spans, "step 10.1: store block")).toHaveLength(3);
-    expect(named(spans, "step 14.1: store block")).toHaveLength(3);
+    for (const step of ["10.1", "14.1"]) {
+      expect(named(spans, `step ${step}: store block`).length).toBeGreaterThanOrEqual(1);
+      expect(named(spans, `step ${step}: store block`).length).toBeLessThanOrEqual(3);
+    }
     for (const s of named(spans, "step 6.1: emit block")) expect(s.attributes["emission.order_id"]).toBe(order.orderId);
     // The line's code stream and its acknowledgements are in the order's trace too.
     expect(named(spans, `${OMS}/StreamCodes`, SpanKind.CLIENT).length).toBeGreaterThanOrEqual(1);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { isAi82 } from "../../src/domain/ai82.js";
-import { SERIAL_ALPHABET, randomSerials } from "../../src/domain/serial-generator.js";
+import { derivedSerials, newSerialSeed, SERIAL_ALPHABET, randomSerials } from "../../src/domain/serial-generator.js";
 
 describe("randomSerials", () => {
   it("makes the asked number of serials of the asked length from the 62 alphanumerics", () => {
@@ -43,5 +43,16 @@ describe("randomSerials", () => {
     ["more serials than exist", 63, 1],
   ])("refuses %s", (_what, count, length) => {
     expect(() => randomSerials(count, length)).toThrow(RangeError);
+  });
+
+  it("derives the same serials from the same seed and key, and others from another seed or key", () => {
+    const a = derivedSerials("seed-1", "o/0/0", 1_000, 13);
+    expect(a).toHaveLength(1_000);
+    expect(new Set(a).size).toBe(1_000);
+    expect(a.every((s) => /^[0-9A-Za-z]{13}$/.test(s))).toBe(true);
+    expect(derivedSerials("seed-1", "o/0/0", 1_000, 13)).toEqual(a);
+    expect(derivedSerials("seed-2", "o/0/0", 10, 13)).not.toEqual(a.slice(0, 10));
+    expect(derivedSerials("seed-1", "o/0/1", 10, 13)).not.toEqual(a.slice(0, 10));
+    expect(new Set(derivedSerials(newSerialSeed(), "o/0/0", 62, 1)).size).toBe(62);
   });
 });

@@ -54,5 +54,27 @@ describe("BlockStore", () => {
       expect(await blocks.get("order-1", 1)).toEqual(first);
       expect(await blocks.countCodes("order-1", 0, 2)).toBe(15);
     });
+
+    it("stores several blocks with one write, keeping those already stored, and counts codes from the order's count kept on a block", async () => {
+      const blocks = await BlockStore.open(await open());
+      expect(await blocks.put(block(1, 10), 10)).toBe(true);
+      const stored = await blocks.putMany([
+        { block: block(1, 10), codesThrough: 10 },
+        { block: encodeBlock(block(2, 5)), codesThrough: 15 },
+        { block: block(3, 7, true), codesThrough: 22 },
+      ]);
+      expect(stored).toBe(2);
+      expect((await blocks.range("order-1", 0, 3, 10)).map((b) => b.seq)).toEqual([1, 2, 3]);
+      expect(await blocks.codesAfter("order-1", 1, 10, 3)).toBe(12);
+      expect(await blocks.codesAfter("order-1", 0, 0, 2)).toBe(15);
+      expect(await blocks.codesAfter("order-1", 3, 22, 3)).toBe(0);
+    });
+
+    it("counts block by block the codes of blocks stored without the order's count", async () => {
+      const blocks = await BlockStore.open(await open());
+      await blocks.put(block(1, 10));
+      await blocks.put(block(2, 5));
+      expect(await blocks.codesAfter("order-1", 0, 0, 2)).toBe(15);
+    });
   });
 });

@@ -53,6 +53,19 @@ describe("HopRecords (the Registrar's pools)", () => {
       expect(await ids(pools.filling())).toEqual([]);
     });
 
+    it("advances through several blocks stored together with one write, by the count it is given, from the next block only", async () => {
+      const pools = await openPools(await open());
+      await pools.insertOrLoad(pool("m"));
+      await pools.advanceThrough([block("m", 2), block("m", 3)], 30); // not from the next block: nothing changes
+      expect((await pools.load("m")).pooledBlocks).toBe(0);
+      await pools.advanceThrough([block("m", 1), block("m", 2)], 20);
+      await pools.advanceThrough([block("m", 1), block("m", 2)], 20); // the same step twice changes nothing
+      expect(await pools.progressOf("m")).toEqual({ blocks: 2, codes: 20 });
+      expect((await pools.load("m")).status).toBe(PoolStatus.IN_PROCESS);
+      await pools.advanceThrough([block("m", 3, true)], 30);
+      expect(await pools.load("m")).toMatchObject({ pooledBlocks: 3, pooledCodes: 30, status: PoolStatus.READY });
+    });
+
     it("closes an open pool once, leaving the close pending, and refuses to cancel it afterwards", async () => {
       const pools = await openPools(await open());
       await pools.insertOrLoad(pool("b"));

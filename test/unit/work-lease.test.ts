@@ -46,6 +46,26 @@ describe("WorkLease", () => {
     }
   });
 
+  it("keeps its own lease with a read, writing only once a third of it is gone, and gives up one a live instance took", async () => {
+    const { docs, a, b, leaseA, leaseB } = await twoInstances();
+    try {
+      const t0 = Date.now();
+      expect(await leaseA.acquire("order-1", t0)).toBe(true);
+      const until = (await docs.findOne({ _id: "order-1" }))?.leaseUntil;
+      expect(await leaseA.keep("order-1", t0 + 1_000)).toBe(true);
+      expect((await docs.findOne({ _id: "order-1" }))?.leaseUntil).toBe(until); // a read, no write
+      expect(await leaseA.keep("order-1", t0 + 300_000)).toBe(true);
+      expect((await docs.findOne({ _id: "order-1" }))?.leaseUntil).toBe(t0 + 300_000 + 600_000); // renewed
+      // B takes it (A counted dead): A learns it lost the order at its next check.
+      await docs.updateOne({ _id: "order-1" }, { $set: { leaseOwner: b.id } });
+      expect(await leaseA.keep("order-1")).toBe(false);
+      expect(await leaseB.keep("order-1")).toBe(true);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
   it("refuses a dead-after shorter than two heartbeats", async () => {
     await expect(InstanceLiveness.start(new MemoryStore(), { heartbeatMs: 1_000, deadMs: 1_500 })).rejects.toThrow(/INSTANCE_DEAD_MS/);
   });

@@ -17,6 +17,12 @@ export interface BlockPumpOptions<B extends NumberedBlock> {
   /** Stores one block (idempotently) and advances the cursor. */
   store(block: B): Promise<void>;
   /**
+   * Stores several consecutive blocks (idempotently) and advances the cursor
+   * past them, with fewer writes than one block at a time: when given, the
+   * blocks that arrived while the previous ones were stored go together.
+   */
+  storeMany?(blocks: readonly B[]): Promise<void>;
+  /**
    * Whether the stream is done at this cursor (all blocks stored); it may
    * also finish what the last run left undone, such as a lost acknowledgement.
    */
@@ -44,6 +50,9 @@ const PERMANENT = new Set<Code>([
   Code.Unimplemented,
 ]);
 
+/** At most this many blocks are stored together by storeMany. */
+export const MAX_STORED_TOGETHER = 16;
+
 export function isPermanent(err: ConnectError): boolean {
   return PERMANENT.has(err.code);
 }
@@ -66,16 +75,24 @@ export async function pumpBlocks<B extends NumberedBlock>(o: BlockPumpOptions<B>
     const attempt = new AbortController();
     try {
       if ((await o.complete?.(cursor)) === true) return;
-      for await (const block of o.open(cursor, AbortSignal.any([o.signal, attempt.signal]))) {
-        if (block.seq !== cursor + 1) {
-          throw new ConnectError(`block ${block.seq} arrived after block ${cursor}`, Code.DataLoss);
+      for await (const blocks of batches(
+        o.open(cursor, AbortSignal.any([o.signal, attempt.signal])),
+        o.storeMany === undefined ? 1 : MAX_STORED_TOGETHER,
+      )) {
+        for (const [i, block] of blocks.entries()) {
+          if (block.seq !== cursor + 1 + i) {
+            throw new ConnectError(`block ${block.seq} arrived after block ${cursor + i}`, Code.DataLoss);
+          }
         }
-        await o.store(block);
-        cursor = block.seq;
+        const last = blocks.at(-1);
+        if (last === undefined) continue;
+        if (o.storeMany === undefined || blocks.length === 1) for (const block of blocks) await o.store(block);
+        else await o.storeMany(blocks);
+        cursor = last.seq;
         delay = initialMs;
         if (cutAt !== undefined) o.log.info({ orderId: o.orderId, cursor, stalledMs: Date.now() - cutAt }, "code stream moving again");
         cutAt = undefined;
-        if (block.last) return;
+        if (last.last) return;
       }
       throw new ConnectError(`code stream ended after block ${cursor} without the last block`, Code.Unavailable);
     } catch (err) {
@@ -90,6 +107,53 @@ export async function pumpBlocks<B extends NumberedBlock>(o: BlockPumpOptions<B>
       attempt.abort();
     }
   }
+}
+
+/**
+ * The stream's blocks in runs: each run is what arrived while the one before
+ * was being stored (at least one block, at most `max`, ending at a last
+ * block). The next block is awaited while a run is stored, so a hop that
+ * stores slower than blocks arrive writes several with one round trip.
+ */
+export async function* batches<B extends NumberedBlock>(source: AsyncIterable<B>, max: number): AsyncGenerator<B[]> {
+  const it = source[Symbol.asyncIterator]();
+  let next: Promise<IteratorResult<B>> | undefined = it.next();
+  try {
+    while (next !== undefined) {
+      const first: IteratorResult<B> = await next;
+      next = undefined;
+      if (first.done === true) return;
+      const run = [first.value];
+      if (!first.value.last) next = it.next();
+      // Takes what already arrived, never waiting for a block that has not.
+      while (next !== undefined && run.length < max && run.at(-1)?.last !== true) {
+        // A stream that fails here ends the run; the failure is thrown after the run is stored.
+        const ready: IteratorResult<B> | typeof WAITING | typeof FAILED = await Promise.race([
+          next.catch((): typeof FAILED => FAILED),
+          nextTurn(),
+        ]);
+        if (ready === WAITING || ready === FAILED) break;
+        next = undefined;
+        if (ready.done === true) break;
+        run.push(ready.value);
+        if (!ready.value.last) next = it.next();
+      }
+      // A block awaited while the run is stored may fail with the stream: not an unhandled rejection.
+      void next?.catch(() => undefined);
+      yield run;
+    }
+  } finally {
+    // Not awaited: with a block still awaited, an async generator's return() waits for it (the caller aborts the stream).
+    void it.return?.().catch(() => undefined);
+  }
+}
+
+const WAITING = Symbol("waiting");
+const FAILED = Symbol("failed");
+
+/** Resolves after the I/O already received is handled. */
+function nextTurn(): Promise<typeof WAITING> {
+  return new Promise((resolve) => setImmediate(() => resolve(WAITING)));
 }
 
 /** The blocks of a StreamCodes response stream (every role's has one `block` field). */

@@ -9,6 +9,14 @@ interface BlockDoc extends EncodedBlock {
   _id: string;
   /** Blocks stored before they were kept encoded hold their codes here instead. */
   codes?: string[];
+  /** Codes in the order's blocks 1 to this one; absent on blocks stored before it was kept. */
+  codesThrough?: number;
+}
+
+/** A block to store, with the codes of its order through it (what the record's counter says once it is recorded). */
+export interface BlockToStore {
+  block: CodeBlock | EncodedBlock;
+  codesThrough?: number | undefined;
 }
 
 export function blockId(orderId: string, seq: number): string {
@@ -27,18 +35,9 @@ export class BlockStore {
   }
 
   /** Stores the block (encoding it if it comes decoded); false if it was already stored. */
-  async put(block: CodeBlock | EncodedBlock): Promise<boolean> {
-    const e = "wire" in block ? block : encodeBlock(block);
+  async put(block: CodeBlock | EncodedBlock, codesThrough?: number): Promise<boolean> {
     try {
-      await this.blocks.insertOne({
-        _id: blockId(e.orderId, e.seq),
-        orderId: e.orderId,
-        seq: e.seq,
-        gtin: e.gtin,
-        last: e.last,
-        count: e.count,
-        wire: e.wire,
-      });
+      await this.blocks.insertOne(toDoc({ block, codesThrough }));
       return true;
     } catch (err) {
       if (err instanceof DuplicateKeyError) return false;
@@ -46,19 +45,38 @@ export class BlockStore {
     }
   }
 
+  /** Stores blocks with one write (those already stored stay as they are); how many were new. */
+  async putMany(blocks: readonly BlockToStore[]): Promise<number> {
+    if (blocks.length === 1 && blocks[0] !== undefined) return (await this.put(blocks[0].block, blocks[0].codesThrough)) ? 1 : 0;
+    return (await this.blocks.insertMany(blocks.map(toDoc))).inserted;
+  }
+
   /**
    * Blocks with seq in (after, through], in order, at most `limit`, stopping
-   * at the first one missing. Read by key, block by block: a key lookup is
-   * fast on every backend, a range scan is not on all of them.
+   * at the first one missing. Read by key, the lookups at once: a key lookup
+   * is fast on every backend, a range or $in scan is not on all of them.
    */
   async range(orderId: string, after: number, through: number, limit: number): Promise<EncodedBlock[]> {
+    const seqs = Array.from({ length: Math.max(0, Math.min(limit, through - after)) }, (_, i) => after + 1 + i);
+    const docs = await Promise.all(seqs.map((seq) => this.blocks.findOne({ _id: blockId(orderId, seq) })));
     const out: EncodedBlock[] = [];
-    for (let seq = after + 1; seq <= through && out.length < limit; seq++) {
-      const doc = await this.blocks.findOne({ _id: blockId(orderId, seq) });
+    for (const doc of docs) {
       if (doc === undefined) break;
       out.push(toEncoded(doc));
     }
     return out;
+  }
+
+  /**
+   * Codes in the blocks with seq in (after, through], given the codes through
+   * `after`: one read of block `through` when it keeps its order's count,
+   * else a count block by block.
+   */
+  async codesAfter(orderId: string, after: number, codesThroughAfter: number, through: number): Promise<number> {
+    if (through <= after) return 0;
+    const doc = await this.blocks.findOne({ _id: blockId(orderId, through) });
+    if (doc?.codesThrough !== undefined) return doc.codesThrough - codesThroughAfter;
+    return this.countCodes(orderId, after, through);
   }
 
   /** One block, decoded. */
@@ -81,6 +99,20 @@ export class BlockStore {
   async dropAfter(orderId: string, after: number): Promise<number> {
     return this.blocks.deleteMany({ orderId, seq: { $gt: after } });
   }
+}
+
+function toDoc({ block, codesThrough }: BlockToStore): BlockDoc {
+  const e = "wire" in block ? block : encodeBlock(block);
+  return {
+    _id: blockId(e.orderId, e.seq),
+    orderId: e.orderId,
+    seq: e.seq,
+    gtin: e.gtin,
+    last: e.last,
+    count: e.count,
+    wire: e.wire,
+    ...(codesThrough === undefined ? {} : { codesThrough }),
+  };
 }
 
 function toEncoded(d: BlockDoc): EncodedBlock {

@@ -39,20 +39,34 @@ export async function* streamBlocks(
   signal: AbortSignal,
 ): AsyncGenerator<EncodedBlock> {
   let cursor = afterBlock;
-  for (;;) {
-    if (signal.aborted) throw abortedCallError(signal);
-    const p = await src.progress(orderId);
-    // A closed or cancelled order sends nothing more, not even blocks it holds.
-    if (p.ended !== undefined) throw p.ended;
-    if (cursor < p.stored) {
-      const batch = await src.blocks.range(orderId, cursor, p.stored, BATCH);
-      for (const block of batch) {
-        yield block;
-        cursor = block.seq;
+  // Waiting for a wake-up starts before the progress is read, so that a block stored while
+  // this stream sends is not missed: the stream reads its progress once per new block, not twice.
+  const ended = new AbortController();
+  const waitSignal = AbortSignal.any([signal, ended.signal]);
+  let wake: Promise<void> | undefined;
+  try {
+    for (;;) {
+      if (signal.aborted) throw abortedCallError(signal);
+      wake ??= src.notifier.wait(orderId, waitSignal, src.recheckMs).then(() => {
+        wake = undefined;
+      });
+      const p = await src.progress(orderId);
+      // A closed or cancelled order sends nothing more, not even blocks it holds.
+      if (p.ended !== undefined) throw p.ended;
+      if (cursor < p.stored) {
+        const batch = await src.blocks.range(orderId, cursor, p.stored, BATCH);
+        for (const block of batch) {
+          yield block;
+          cursor = block.seq;
+        }
+        // More stored than one batch: the next batch after a fresh look at the progress.
+        if (batch.length === BATCH && cursor < p.stored) continue;
       }
-      continue;
+      if (p.total > 0 && cursor >= p.total) return;
+      await wake;
     }
-    if (p.total > 0 && cursor >= p.total) return;
-    await src.notifier.wait(orderId, signal, src.recheckMs);
+  } finally {
+    // The pending wait is dropped with the stream, not left until its timer.
+    ended.abort();
   }
 }

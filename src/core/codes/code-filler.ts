@@ -9,10 +9,13 @@ import { inOrderTrace, inSpan, type MeshMetrics } from "../telemetry/index.js";
 export interface FillerTarget {
   /** Opens the code stream of the role below after the given block (encodedCodeStream: blocks stay encoded). */
   open(orderId: string, afterBlock: number, signal: AbortSignal): AsyncIterable<EncodedBlock>;
-  /** Highest block this role stored contiguously for the order. */
-  cursor(orderId: string): Promise<number>;
-  /** Records that `block` (already stored) is here: counters, status. */
-  advance(block: EncodedBlock): Promise<void>;
+  /** Highest block this role stored contiguously for the order, and the codes in blocks 1 to it. */
+  cursor(orderId: string): Promise<{ blocks: number; codes: number }>;
+  /**
+   * Records that consecutive `blocks` (already stored) are here, the order's
+   * codes through the last of them being `codesThrough`: counters, status.
+   */
+  advance(blocks: readonly EncodedBlock[], codesThrough: number): Promise<void>;
   /**
    * The role below will send no more codes: mark the order failed and say
    * who asked for it, or undefined if the order was closed meanwhile.
@@ -23,7 +26,7 @@ export interface FillerTarget {
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "release" | "takeable" | "ms" | "scanMs">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs">;
 }
 
 export interface CodeFillerDeps {
@@ -96,11 +99,11 @@ export class CodeFiller {
     const lease = this.target.lease;
     if (!(await lease.acquire(orderId))) return;
     const lost = new AbortController();
-    // Renewed (and checked) every two scans, not only every third of the lease: if this instance was
+    // Checked every two scans (a read), renewed every third of the lease (a write): if this instance was
     // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
     const renew = setInterval(
       () => {
-        void lease.acquire(orderId).then(
+        void lease.keep(orderId).then(
           (held) => held || lost.abort(),
           () => undefined,
         );
@@ -118,21 +121,47 @@ export class CodeFiller {
     }
   }
 
+  /**
+   * Blocks that arrived together are stored with one write and recorded with
+   * one more, whatever their number; each carries the order's code count
+   * through it, kept here from the cursor on, so recording reads nothing.
+   */
+  private async storeBlocks(orderId: string, blocks: readonly EncodedBlock[], codesBefore: number): Promise<number> {
+    let codes = codesBefore;
+    const toStore = blocks.map((block) => {
+      codes += block.count;
+      return { block, codesThrough: codes };
+    });
+    // One span per run of blocks stored together.
+    await inSpan(`step ${this.d.step}: store block`, { orderId, step: this.d.step }, async () => {
+      await this.d.blocks.putMany(toStore);
+      await this.target.advance(blocks, codes);
+    });
+    this.d.metrics?.codesStored.inc(codes - codesBefore);
+    this.d.notifier.notify(orderId);
+    return codes;
+  }
+
   private async run(orderId: string, signal: AbortSignal): Promise<void> {
+    /** The order's codes through the cursor. */
+    let codes = 0;
     try {
       await pumpBlocks({
         orderId,
         signal,
         log: this.d.log,
         open: (afterBlock, s) => this.target.open(orderId, afterBlock, s),
-        cursor: () => this.target.cursor(orderId),
-        store: (block) =>
-          inSpan(`step ${this.d.step}: store block`, { orderId, step: this.d.step }, async () => {
-            await this.d.blocks.put(block);
-            await this.target.advance(block);
-            this.d.metrics?.codesStored.inc(block.count);
-            this.d.notifier.notify(orderId);
-          }),
+        cursor: async () => {
+          const at = await this.target.cursor(orderId);
+          codes = at.codes;
+          return at.blocks;
+        },
+        store: async (block) => {
+          codes = await this.storeBlocks(orderId, [block], codes);
+        },
+        storeMany: async (blocks) => {
+          codes = await this.storeBlocks(orderId, blocks, codes);
+        },
       });
     } catch (err) {
       if (signal.aborted) return;

@@ -13,7 +13,7 @@ export {
   encodedResponse,
   readEncodedBlock,
 } from "./encoded-block.js";
-export { blockId, BlockStore } from "./block-store.js";
+export { blockId, BlockStore, type BlockToStore } from "./block-store.js";
 export { type BlockProgress, streamBlocks } from "./block-stream.js";
 export { expireFinishedOrders } from "./code-expiry.js";
 export { CodeFiller, type CodeFillerDeps, type FillerTarget } from "./code-filler.js";

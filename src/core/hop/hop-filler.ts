@@ -6,7 +6,7 @@ import type { HopRecords } from "./hop-records.js";
 
 /**
  * The hop's records filled from the role below's code stream (step 14.1 at
- * OMS, 10.1 at the Registrar): each block is stored, then the record advanced.
+ * OMS, 10.1 at the Registrar): blocks are stored, then the record advanced.
  */
 export function createHopFiller<T extends HopRecordDoc>(
   deps: CodeFillerDeps,
@@ -16,8 +16,8 @@ export function createHopFiller<T extends HopRecordDoc>(
 ): CodeFiller {
   return new CodeFiller(deps, {
     open: (orderId, afterBlock, signal) => below.streamCodes(orderId, afterBlock, signal),
-    cursor: (orderId) => records.cursorOf(orderId),
-    advance: (block) => records.advance(block),
+    cursor: (orderId) => records.progressOf(orderId),
+    advance: (blocks, codesThrough) => records.advanceThrough(blocks, codesThrough),
     fail: (orderId) => records.fail(orderId),
     traceparent: async (orderId) => (await records.get(orderId))?.traceparent,
     filling: () => records.filling(),

@@ -61,23 +61,39 @@ export class HopRecords<T extends HopRecordDoc> {
 
   /** Highest block stored contiguously from below. */
   async cursorOf(id: string): Promise<number> {
-    return this.storedBlocks(await this.load(id));
+    return (await this.progressOf(id)).blocks;
   }
 
-  /**
-   * Records that `block` (already stored) is here. Absolute values, not $inc,
-   * conditional on the previous block: the same step applied twice changes nothing.
-   */
+  /** Highest block stored contiguously from below, and the codes in blocks 1 to it. */
+  async progressOf(id: string): Promise<{ blocks: number; codes: number }> {
+    const record = await this.load(id);
+    return { blocks: this.storedBlocks(record), codes: Number(record[this.spec.cursor.codes]) };
+  }
+
+  /** Records that `block` (already stored) is here, reading the record for its code count. */
   async advance(block: EncodedBlock): Promise<void> {
     const record = await this.get(block.orderId);
     if (record === undefined || this.storedBlocks(record) !== block.seq - 1) return;
-    const { blocks, codes } = this.spec.cursor;
+    await this.advanceThrough([block], Number(record[this.spec.cursor.codes]) + block.count);
+  }
+
+  /**
+   * Records that consecutive `blocks` (already stored) are here, the order's
+   * codes through the last being `codesThrough`: one write, no read. Absolute
+   * values, not $inc, conditional on the block before the first: the same
+   * step applied twice changes nothing.
+   */
+  async advanceThrough(blocks: readonly EncodedBlock[], codesThrough: number): Promise<void> {
+    const first = blocks[0];
+    const last = blocks.at(-1);
+    if (first === undefined || last === undefined) return;
+    const { blocks: storedBlocks, codes } = this.spec.cursor;
     await this.docs.updateOne(
-      this.where({ _id: block.orderId, [blocks]: block.seq - 1, status: { $in: this.spec.filling } }),
+      this.where({ _id: first.orderId, [storedBlocks]: first.seq - 1, status: { $in: this.spec.filling } }),
       this.set({
-        [blocks]: block.seq,
-        [codes]: Number(record[codes]) + block.count,
-        ...this.spec.onBlock(block),
+        [storedBlocks]: last.seq,
+        [codes]: codesThrough,
+        ...this.spec.onBlock(last),
         updatedAt: Date.now(),
       }),
     );

@@ -57,6 +57,20 @@ export class WorkLease<T extends LeasedDoc> {
   }
 
   /**
+   * Keeps a lease this instance holds: false once another live instance took
+   * it over, else true, renewed when a third of it is gone (as acquire() would
+   * take it otherwise). Read
+   * often and written seldom: checking that the work is still ours costs a
+   * read, not a write, on every check.
+   */
+  async keep(id: string, now = Date.now()): Promise<boolean> {
+    const doc = await this.docs.findOne({ _id: id } as Filter<T>);
+    if (doc === undefined) return false;
+    if (doc.leaseOwner === this.owner && doc.leaseUntil - now > (this.ms * 2) / 3) return true;
+    return this.acquire(id, now);
+  }
+
+  /**
    * Whether acquire() could take this document's lease now, judged from the
    * document as read (no write): lets a resume scan skip work that a live
    * instance holds, at the cost of one read per scan, not several writes per order.

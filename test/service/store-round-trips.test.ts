@@ -1,0 +1,123 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { Apcs } from "../../src/apcs/apcs-client.js";
+import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
+import { buildEmissionServer } from "../../src/emission-server/server.js";
+import { buildOms } from "../../src/oms/server.js";
+import { buildRegistrar } from "../../src/registrar/server.js";
+import { measuredStore } from "../../src/store/measured-store.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import type { Store } from "../../src/store/store.js";
+import { onBothStores } from "../support/both-stores.js";
+import { bearer } from "../support/in-memory-mesh.js";
+import { milkOrder } from "../support/orders.js";
+import { testConfig, TOKENS } from "../support/test-config.js";
+
+const silent = pino({ level: "silent" });
+type Role = "emission" | "registrar" | "oms";
+
+const WRITES = new Set(["insertOne", "insertMany", "updateOne", "deleteMany"]);
+const READS = new Set(["findOne", "find", "count"]);
+
+/** Store operations of one role on the collections a block moves through, by kind. */
+class OperationCount {
+  readonly ops = new Map<string, number>();
+  counting = false;
+
+  constructor(private readonly collections: readonly string[]) {}
+
+  wrap(store: Store): Store {
+    return measuredStore(store, (collection, operation) => {
+      if (!this.counting || !this.collections.includes(collection)) return;
+      const key = `${collection}.${operation}`;
+      this.ops.set(key, (this.ops.get(key) ?? 0) + 1);
+    });
+  }
+
+  /** Writes and reads per block. */
+  per(blocks: number): { writes: number; reads: number } {
+    let writes = 0;
+    let reads = 0;
+    for (const [key, n] of this.ops) {
+      const op = key.split(".")[1] ?? "";
+      if (WRITES.has(op)) writes += n;
+      if (READS.has(op)) reads += n;
+    }
+    return { writes: writes / blocks, reads: reads / blocks };
+  }
+}
+
+/**
+ * Most store operations a block may cost at each hop, counted over a whole
+ * order (its creation, emission, filling, streaming and acknowledgements).
+ * Emission server: the serials (one insertMany), the block, the order's
+ * progress; the order and the block's serial swaps (none: a miss) read before
+ * the block is made, the progress and the block read when streamed.
+ * Registrar and OMS: the block and the record's progress, one write each for
+ * blocks that arrive together; the progress and the block read when streamed
+ * on (OMS also serves a status watch and acknowledgements, one per 16 blocks).
+ */
+const BOUNDS: Record<Role, { writes: number; reads: number }> = {
+  emission: { writes: 3.5, reads: 4.5 },
+  registrar: { writes: 2.5, reads: 2.5 },
+  oms: { writes: 2.5, reads: 4 },
+};
+
+describe("store round trips of a block at each hop", () => {
+  const closing: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of closing.splice(0).reverse()) await close();
+  });
+
+  onBothStores((open) => {
+    it("stay within a small bound per block: bulk writes, one progress write, no read the hop does not need", async () => {
+      const counts: Record<Role, OperationCount> = {
+        emission: new OperationCount(["orders", "blocks", "serials", "serial_chunks"]),
+        registrar: new OperationCount(["pools", "blocks"]),
+        oms: new OperationCount(["orders", "blocks"]),
+      };
+      // Heartbeats, resume scans and lease renewals are rare here: what is counted is what blocks cost.
+      const config = testConfig({
+        BLOCK_SIZE: "10",
+        EMISSION_RATE: "1000000",
+        STREAM_RECHECK_MS: "5000",
+        INSTANCE_HEARTBEAT_MS: "10000",
+        INSTANCE_DEAD_MS: "30000",
+        WORK_LEASE_MS: "60000",
+      });
+      const store = async (role: Role): Promise<Store> => counts[role].wrap(await open());
+      const emission = await buildEmissionServer({ config, log: silent, store: await store("emission") });
+      closing.push(() => emission.stop());
+      const registrar = await buildRegistrar({
+        config,
+        log: silent,
+        store: await store("registrar"),
+        downstream: inMemoryTransport(emission.spec, bearer(TOKENS.registrar)),
+      });
+      closing.push(() => registrar.stop());
+      const oms = await buildOms({
+        config,
+        log: silent,
+        store: await store("oms"),
+        downstream: inMemoryTransport(registrar.spec, bearer(TOKENS.oms)),
+      });
+      closing.push(() => oms.stop());
+      const apcs = await Apcs.open({ transport: inMemoryTransport(oms.spec, bearer(TOKENS.apcs)), log: silent, store: new MemoryStore() });
+      closing.push(() => apcs.close());
+
+      const blocks = 48;
+      for (const c of Object.values(counts)) c.counting = true;
+      const order = await apcs.placeOrder(milkOrder(blocks * 10));
+      const saved = await apcs.receiveCodes(order.orderId);
+      for (const c of Object.values(counts)) c.counting = false;
+      expect(saved.storedBlocks).toBe(blocks);
+
+      for (const role of ["emission", "registrar", "oms"] as const) {
+        const per = counts[role].per(blocks);
+        const seen = JSON.stringify(Object.fromEntries(counts[role].ops));
+        expect(per.writes, `${role} writes per block: ${seen}`).toBeLessThanOrEqual(BOUNDS[role].writes);
+        expect(per.reads, `${role} reads per block: ${seen}`).toBeLessThanOrEqual(BOUNDS[role].reads);
+      }
+    }, 60_000);
+  });
+});
