@@ -6,6 +6,7 @@ import { createDownstreamTransport } from "../core/process/index.js";
 import { gtinCheckDigit } from "../domain/gtin.js";
 import { CisType, ProductGroup, ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { lineToken } from "./bench-mesh.js";
+import { failed, tallyingDestination } from "./failed-calls.js";
 
 /**
  * The load generator of every scenario, the same for the mesh and the relay:
@@ -49,7 +50,7 @@ export async function openLine(address: string, n: number): Promise<Line> {
     maxMessageBytes: MAX_MESSAGE_BYTES,
     sessionManager: sessions,
   });
-  const apcs = await Apcs.open({ transport, log: pino({ level: "warn" }), storeCodes: false });
+  const apcs = await Apcs.open({ transport, log: pino({ level: "warn" }, tallyingDestination), storeCodes: false });
   return {
     apcs,
     async close() {
@@ -70,33 +71,66 @@ export async function closeLines(lines: readonly Line[]): Promise<void> {
 
 /** How one order went, in ms from the moment it was placed. */
 export interface OrderRun {
-  codes: number;
+  ordered: number;
+  /** Codes received: all of them, unless the scenario's deadline cut the stream. */
+  received: number;
   /** CreateOrder round trip. */
   placedMs: number;
-  /** Every code received and acknowledged. */
+  /** Every code received and acknowledged, or the stream cut at the deadline. */
   doneMs: number;
 }
 
-/** Places an order, receives every code and acknowledges them, then closes it (the close is not timed). */
-export async function runOrder(line: Line, quantity: number): Promise<OrderRun> {
+/** How long an order cut at the deadline may take to cancel before the bench moves on (it keeps trying meanwhile). */
+const CANCEL_WAIT_MS = 10_000;
+
+/** Closes an order the bench is done with; a failure is tallied, not thrown. */
+export async function closeQuietly(line: Line, orderId: string): Promise<void> {
+  await line.apcs.closeOrder(orderId).catch((err: unknown) => failed("CloseOrder", err));
+}
+
+/**
+ * Places an order, receives every code and acknowledges them, then closes it
+ * (the close is not timed). When `deadline` fires first, the stream is cut,
+ * what came so far counts, and the order is cancelled so that it stops loading the chain.
+ */
+export async function runOrder(line: Line, quantity: number, deadline?: AbortSignal): Promise<OrderRun> {
   const t0 = performance.now();
   const order = await line.apcs.placeOrder(benchOrder(quantity));
   const placedMs = performance.now() - t0;
-  await line.apcs.receiveCodes(order.orderId);
+  try {
+    await line.apcs.receiveCodes(order.orderId, deadline === undefined ? {} : { signal: deadline });
+  } catch (err) {
+    if (deadline?.aborted !== true) throw err;
+    const doneMs = performance.now() - t0;
+    // Counted from the line's own record of the order: no block is decoded to count its codes.
+    const received = (await line.apcs.savedOrder(order.orderId)).storedCodes;
+    const cancel = line.apcs.cancelOrder({ orderId: order.orderId }, "bench: deadline").catch((e: unknown) => failed("CancelOrder", e));
+    await Promise.race([cancel, new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref())]);
+    return { ordered: quantity, received, placedMs, doneMs };
+  }
   const doneMs = performance.now() - t0;
-  await line.apcs.closeOrder(order.orderId);
-  return { codes: quantity, placedMs, doneMs };
+  await closeQuietly(line, order.orderId);
+  return { ordered: quantity, received: quantity, placedMs, doneMs };
 }
 
-/** CreateOrder round trips (ms) of small orders placed one after another (each closed at once), until `until` says stop. */
-export async function createLatencies(line: Line, until: (placed: number) => boolean, codes = 10): Promise<number[]> {
+/**
+ * CreateOrder round trips (ms) of small orders placed one after another until
+ * `until` says stop; they are closed afterwards, so that closing is not part of
+ * the load being probed. A CreateOrder that fails is tallied, not timed.
+ */
+export async function createLatencies(line: Line, until: (attempts: number) => boolean, codes = 10): Promise<number[]> {
   const times: number[] = [];
-  while (!until(times.length)) {
+  const placed: string[] = [];
+  for (let attempts = 0; !until(attempts); attempts++) {
     const t0 = performance.now();
-    const order = await line.apcs.placeOrder(benchOrder(codes));
-    times.push(performance.now() - t0);
-    await line.apcs.closeOrder(order.orderId);
+    try {
+      placed.push((await line.apcs.placeOrder(benchOrder(codes))).orderId);
+      times.push(performance.now() - t0);
+    } catch (err) {
+      failed("CreateOrder (latency probe)", err);
+    }
   }
+  for (const orderId of placed) await closeQuietly(line, orderId);
   return times;
 }
 

@@ -3,11 +3,11 @@ import { percentile } from "./bench-lines.js";
 import { atLeast, atMost, type Comparison, fmt, printComparisons, printTable, verdict } from "./bench-table.js";
 import type { FairnessRun } from "./fairness-scenario.js";
 import type { RssRun } from "./store-scenarios.js";
-import type { BenchSizes, LoadRun } from "./throughput-scenarios.js";
+import type { BenchSizes, LoadRun, Throughput } from "./throughput-scenarios.js";
 
 /** What one chain did in scenarios (a)–(c); a scenario left out by --only is absent. */
 export interface ChainFigures {
-  oneOrder?: number;
+  oneOrder?: Throughput;
   load?: LoadRun;
   alone?: number[];
 }
@@ -39,20 +39,32 @@ function latencyRows(mesh: ChainFigures, relay: ChainFigures): Comparison[] {
   return rows;
 }
 
+/** A note on a run the deadline cut: how far it got, so its codes/s is read as what it is. */
+function cut(t: Throughput | undefined, chain = "mesh"): string {
+  if (t === undefined || t.received >= t.ordered) return "";
+  return ` ⚠ ${chain} cut at the deadline after ${fmt(t.seconds)} s: ${fmt(t.received)} of ${fmt(t.ordered)} codes`;
+}
+
 /** (a)–(c): the mesh on its embedded store beside the relay. */
 export function reportEmbedded(sizes: BenchSizes, mesh: ChainFigures, relay: ChainFigures): void {
   const rows: Comparison[] = [];
   if (mesh.oneOrder !== undefined && relay.oneOrder !== undefined) {
-    const measure = `(a) one ${fmt(sizes.bigOrder)}-code order`;
-    rows.push({ measure, unit: "codes/s", mesh: mesh.oneOrder, relay: relay.oneOrder, target: TARGETS.oneOrder });
+    const measure = `(a) one ${fmt(sizes.bigOrder)}-code order${cut(mesh.oneOrder)}${cut(relay.oneOrder, "relay")}`;
+    rows.push({
+      measure,
+      unit: "codes/s",
+      mesh: mesh.oneOrder.codesPerSecond,
+      relay: relay.oneOrder.codesPerSecond,
+      target: TARGETS.oneOrder,
+    });
   }
   if (mesh.load !== undefined && relay.load !== undefined) {
-    const measure = `(b) ${sizes.lines} line controllers × ${fmt(sizes.lineOrder)}-code order at once`;
+    const measure = `(b) ${sizes.lines} line controllers × ${fmt(sizes.lineOrder)}-code order at once${cut(mesh.load)}${cut(relay.load, "relay")}`;
     rows.push({ measure, unit: "codes/s", mesh: mesh.load.codesPerSecond, relay: relay.load.codesPerSecond, target: TARGETS.lines });
   }
   rows.push(...latencyRows(mesh, relay).map((r) => ({ ...r, measure: `(c) ${r.measure}` })));
   if (mesh.oneOrder !== undefined) {
-    console.log(`\n(a) one order on this machine: ${fmt(mesh.oneOrder)} codes/s (issue target ≥ 100 000 codes/s).`);
+    console.log(`\n(a) one order on this machine: ${fmt(mesh.oneOrder.codesPerSecond)} codes/s (issue target ≥ 100 000 codes/s).`);
   }
   printComparisons("Mesh (embedded store) against the bare relay, three processes each on loopback, emission unthrottled:", rows);
 }
@@ -61,25 +73,21 @@ export function reportEmbedded(sizes: BenchSizes, mesh: ChainFigures, relay: Cha
 export function reportMongo(sizes: BenchSizes, label: string, raw: number, mesh: ChainFigures, relay: ChainFigures): void {
   const header = ["measure", `mesh on ${label}`, "relay (no store)", "mesh / relay", "mesh % of raw insert", "target"];
   const rows: string[][] = [];
-  const throughput = (measure: string, m: number | undefined, r: number | undefined): void => {
+  const throughput = (measure: string, m: Throughput | undefined, r: Throughput | undefined): void => {
     if (m === undefined) return;
-    const share = (100 * m) / raw;
-    const ratio = r === undefined ? Number.NaN : m / r;
+    const share = (100 * m.codesPerSecond) / raw;
+    const ratio = r === undefined ? Number.NaN : m.codesPerSecond / r.codesPerSecond;
     rows.push([
-      measure,
-      `${fmt(m)} codes/s`,
-      `${fmt(r ?? Number.NaN)} codes/s`,
+      `${measure}${cut(m)}`,
+      `${fmt(m.codesPerSecond)} codes/s`,
+      `${fmt(r?.codesPerSecond ?? Number.NaN)} codes/s`,
       `${fmt(ratio, 2)}×`,
       `${fmt(share)} %`,
       verdict(share, TARGETS.ofRawInsert),
     ]);
   };
   throughput(`(d·a) one ${fmt(sizes.bigOrder)}-code order`, mesh.oneOrder, relay.oneOrder);
-  throughput(
-    `(d·b) ${sizes.lines} line controllers × ${fmt(sizes.lineOrder)}-code order at once`,
-    mesh.load?.codesPerSecond,
-    relay.load?.codesPerSecond,
-  );
+  throughput(`(d·b) ${sizes.lines} line controllers × ${fmt(sizes.lineOrder)}-code order at once`, mesh.load, relay.load);
   for (const r of latencyRows(mesh, relay)) {
     const underLoadP99 = r.measure.startsWith("CreateOrder p99, under");
     rows.push([
@@ -104,9 +112,11 @@ export function reportRss(sizes: BenchSizes, label: string, mesh: RssRun, relay:
     return [role, `${fmt(m, 0)} MiB`, `${fmt(r, 0)} MiB`, `${fmt(m / r, 2)}×`, verdict(m, TARGETS.rssMiB)];
   });
   const since = mesh.sinceReset && relay.sinceReset ? "" : " (peaks since each process started: the kernel refused to reset them)";
+  const took = (r: RssRun): string =>
+    `${fmt(r.run.received)} codes in ${fmt(r.run.seconds)} s${r.run.received < r.run.ordered ? " (cut at the deadline)" : ""}`;
   printTable(
     `(e) Peak RSS per role, ${sizes.rssOrders} orders × ${fmt(sizes.rssOrder)} codes streaming at once${since}; ` +
-      `mesh on ${label} took ${fmt(mesh.seconds)} s, relay ${fmt(relay.seconds)} s:`,
+      `mesh on ${label}: ${took(mesh)}, relay: ${took(relay)}:`,
     ["role", `mesh on ${label}`, "relay", "mesh / relay", "target (mesh)"],
     rows,
   );

@@ -1,4 +1,5 @@
 import { benchOrder, closeLines, openLines, percentile, runOrder } from "./bench-lines.js";
+import { failed } from "./failed-calls.js";
 import type { Chain } from "./throughput-scenarios.js";
 
 /** Completion times (ms, placement to last code acknowledged) of the small orders, alone and behind a big one. */
@@ -26,7 +27,9 @@ export async function fairness(chain: Chain, big: number, small: number, count: 
     try {
       return { alone, behind: await smallOrders() };
     } finally {
-      await bigLine.apcs.cancelOrder({ orderId: order.orderId }, "bench: fairness scenario done");
+      await bigLine.apcs
+        .cancelOrder({ orderId: order.orderId }, "bench: fairness scenario done")
+        .catch((err: unknown) => failed("CancelOrder", err));
     }
   } finally {
     await closeLines(lines);

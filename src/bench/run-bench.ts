@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type BenchMesh, startBenchMesh } from "./bench-mesh.js";
 import { type ChainFigures, reportEmbedded, reportFairness, reportMongo, reportRss } from "./bench-report.js";
+import { printFailedCalls } from "./failed-calls.js";
 import { fairness } from "./fairness-scenario.js";
 import { hopCost } from "./hop-cost.js";
 import { type Relay, startRelay } from "./relay/start-relay.js";
@@ -32,6 +33,12 @@ Parts:
 /** Emission unthrottled: the chain, not the configured rate, sets the pace. */
 const UNTHROTTLED = 10_000_000;
 
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("a positive number of seconds");
+  return n;
+}
+
 const isPart = (p: string): p is Part => (PARTS as readonly string[]).includes(p);
 
 function parts(value: string): Set<Part> {
@@ -57,9 +64,9 @@ async function using<T extends { stop(): Promise<void> }, R>(start: () => Promis
 async function throughput(chain: Chain, sizes: BenchSizes, want: (p: Part) => boolean): Promise<ChainFigures> {
   await warmUp(chain);
   const figures: ChainFigures = {};
-  if (want("a")) figures.oneOrder = await oneOrder(chain, sizes.bigOrder);
-  if (want("b") || want("c")) figures.load = await manyLines(chain, sizes.lines, sizes.lineOrder, want("c"));
-  if (want("c")) figures.alone = await latencyAlone(chain, sizes.sequential);
+  if (want("a")) figures.oneOrder = await oneOrder(chain, sizes.bigOrder, sizes.deadlineMs);
+  if (want("b") || want("c")) figures.load = await manyLines(chain, sizes.lines, sizes.lineOrder, want("c"), sizes.deadlineMs);
+  if (want("c")) figures.alone = await latencyAlone(chain, sizes.sequential, sizes.deadlineMs);
   return figures;
 }
 
@@ -90,8 +97,8 @@ async function withRelay(sizes: BenchSizes, only: Set<Part>, relay: Relay): Prom
           reportMongo(sizes, mongo.label, raw, await throughput(meshChain, sizes, all), relayFigures);
         } else await warmUp(meshChain);
         if (want("e")) {
-          const relayRss = await peakRssUnderLoad(relayChain, relay.hops, sizes.rssOrders, sizes.rssOrder);
-          const meshRss = await peakRssUnderLoad(meshChain, mesh.hops, sizes.rssOrders, sizes.rssOrder);
+          const relayRss = await peakRssUnderLoad(relayChain, relay.hops, sizes);
+          const meshRss = await peakRssUnderLoad(meshChain, mesh.hops, sizes);
           reportRss(sizes, mongo.label, meshRss, relayRss);
         }
       },
@@ -107,10 +114,16 @@ async function main(): Promise<void> {
       new Option("--only <parts>", `comma-separated parts to run, of ${PARTS.join(",")}`).argParser(parts).default(new Set(PARTS), "all"),
     )
     .option("--quick", "small sizes: a smoke run of every part in about a minute", false)
+    .option(
+      "--deadline <s>",
+      "what any one scenario may take; streams still open then are cut and counted as far as they got",
+      positiveSeconds,
+    )
     .addHelpText("after", PART_HELP)
     .parse()
-    .opts<{ only: Set<Part>; quick: boolean }>();
-  const sizes = o.quick ? QUICK_SIZES : FULL_SIZES;
+    .opts<{ only: Set<Part>; quick: boolean; deadline?: number }>();
+  const base = o.quick ? QUICK_SIZES : FULL_SIZES;
+  const sizes = o.deadline === undefined ? base : { ...base, deadlineMs: o.deadline * 1000 };
   console.log(
     `# npm run bench${o.quick ? " --quick" : ""}: ${[...o.only].join(", ")}; node ${process.version}, ${availableParallelism()} cores, ` +
       `${new Date().toISOString()}. Mesh and relay share this machine with the load generator: figures are rough, compare ratios.`,
@@ -127,7 +140,11 @@ async function main(): Promise<void> {
     );
     reportFairness(sizes, run);
   }
+  printFailedCalls();
 }
+
+// Ctrl-C ends the run through process exit, where every process it started is killed (startRoleProcess, start-relay.ts).
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 
 main().then(
   () => process.exit(0),

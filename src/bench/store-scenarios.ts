@@ -6,7 +6,7 @@ import { randomSerials } from "../domain/serial-generator.js";
 import { startLocalFerretDb, waitForPing } from "../store/local-ferretdb.js";
 import { peakRssMiB, resetPeakRss } from "./bench-mesh.js";
 import type { BenchProcess } from "./relay/start-relay.js";
-import { type Chain, largeOrdersAtOnce } from "./throughput-scenarios.js";
+import { type BenchSizes, type Chain, largeOrdersAtOnce, type Throughput } from "./throughput-scenarios.js";
 
 /** The FerretDB that `npm install` builds (scripts/install-tools.sh), from src/bench or dist/bench alike. */
 const FERRETDB = fileURLToPath(new URL("../../.cache/tools/bin/ferretdb", import.meta.url));
@@ -60,16 +60,17 @@ export async function rawInsertRate(uri: string, docs: number): Promise<number> 
   }
 }
 
-/** Peak RSS (MiB) of each hop of a chain while `orders` orders of `codes` stream at once, and how long that took. */
+/** Peak RSS (MiB) of each hop of a chain while large orders stream at once, and how far they got. */
 export interface RssRun {
   peaks: Map<string, number>;
-  seconds: number;
+  run: Throughput;
   /** False where the kernel would not reset the high-water mark: the peaks then count from each process's start. */
   sinceReset: boolean;
 }
 
-export async function peakRssUnderLoad(chain: Chain, hops: readonly BenchProcess[], orders: number, codes: number): Promise<RssRun> {
+/** (e) `rssOrders` orders of `rssOrder` codes streaming at once through a chain, until done or the deadline. */
+export async function peakRssUnderLoad(chain: Chain, hops: readonly BenchProcess[], sizes: BenchSizes): Promise<RssRun> {
   const sinceReset = hops.map((h) => resetPeakRss(h.pid)).every(Boolean);
-  const seconds = await largeOrdersAtOnce(chain, orders, codes);
-  return { peaks: new Map(hops.map((h) => [h.role, peakRssMiB(h.pid)])), seconds, sinceReset };
+  const run = await largeOrdersAtOnce(chain, sizes.rssOrders, sizes.rssOrder, sizes.deadlineMs);
+  return { peaks: new Map(hops.map((h) => [h.role, peakRssMiB(h.pid)])), run, sinceReset };
 }

@@ -19,6 +19,8 @@ export interface BenchSizes {
   fairSmall: number;
   fairSmallOrders: number;
   fairRate: number;
+  /** What any one scenario may take: streams still open then are cut and counted as far as they got. */
+  deadlineMs: number;
 }
 
 export const FULL_SIZES: BenchSizes = {
@@ -28,11 +30,12 @@ export const FULL_SIZES: BenchSizes = {
   sequential: 200,
   rawDocs: 100_000,
   rssOrders: 10,
-  rssOrder: 50_000,
+  rssOrder: 150_000,
   fairBig: 150_000,
   fairSmall: 100,
   fairSmallOrders: 10,
   fairRate: 10_000,
+  deadlineMs: 120_000,
 };
 
 export const QUICK_SIZES: BenchSizes = {
@@ -47,6 +50,7 @@ export const QUICK_SIZES: BenchSizes = {
   fairSmall: 100,
   fairSmallOrders: 3,
   fairRate: 10_000,
+  deadlineMs: 60_000,
 };
 
 /** A chain under test (the mesh or the relay), as the line controllers see it. */
@@ -65,21 +69,38 @@ export async function warmUp(chain: Chain): Promise<void> {
   }
 }
 
-/** (a) One order of `codes`, placed, received and acknowledged by one line: codes/s. */
-export async function oneOrder(chain: Chain, codes: number): Promise<number> {
+/** Codes a scenario moved: all it ordered, unless its deadline cut the streams. */
+export interface Throughput {
+  codesPerSecond: number;
+  seconds: number;
+  received: number;
+  ordered: number;
+}
+
+/** The lines each placing and receiving an order of `codes` at once, cut at the deadline. */
+async function ordersAtOnce(lines: readonly Line[], codes: number, deadline: AbortSignal): Promise<Throughput> {
+  const runs = await Promise.all(lines.map((l) => runOrder(l, codes, deadline)));
+  // Until the last code arrived (or the cut): the closes after it are not part of the scenario.
+  const seconds = Math.max(...runs.map((r) => r.doneMs)) / 1000;
+  const received = runs.reduce((n, r) => n + r.received, 0);
+  return { codesPerSecond: received / seconds, seconds, received, ordered: lines.length * codes };
+}
+
+/** (a) One order of `codes`, placed, received and acknowledged by one line. */
+export async function oneOrder(chain: Chain, codes: number, deadlineMs: number): Promise<Throughput> {
   const line = await openLine(chain.omsAddress, 1);
   try {
-    const run = await runOrder(line, codes);
-    return codes / (run.doneMs / 1000);
+    return await ordersAtOnce([line], codes, AbortSignal.timeout(deadlineMs));
   } finally {
     await line.close();
   }
 }
 
-/** What a load of many lines did: its codes/s in all, and the CreateOrder times seen meanwhile (when probed). */
-export interface LoadRun {
-  codesPerSecond: number;
-  seconds: number;
+/** Probe orders under load, at most: they stay open until the load is over, within MAX_ACTIVE_ORDERS (100) of the probe's participant. */
+const PROBE_MAX = 90;
+
+/** What a load of many lines did, and the CreateOrder times seen meanwhile (when probed). */
+export interface LoadRun extends Throughput {
   latencies: number[];
 }
 
@@ -88,41 +109,37 @@ export interface LoadRun {
  * receive it; with `probe`, one more line places small orders one after
  * another meanwhile (c, under load), its codes not counted.
  */
-export async function manyLines(chain: Chain, lines: number, codes: number, probe: boolean): Promise<LoadRun> {
+export async function manyLines(chain: Chain, lines: number, codes: number, probe: boolean, deadlineMs: number): Promise<LoadRun> {
   const load = await openLines(chain.omsAddress, lines);
   const prober: Line | undefined = probe ? await openLine(chain.omsAddress, lines + 1) : undefined;
   try {
     let done = false;
-    const t0 = performance.now();
-    const running = Promise.all(load.map((l) => runOrder(l, codes))).finally(() => {
+    const running = ordersAtOnce(load, codes, AbortSignal.timeout(deadlineMs)).finally(() => {
       done = true;
     });
-    const latencies = prober === undefined ? Promise.resolve([]) : createLatencies(prober, () => done);
-    await running;
-    const seconds = (performance.now() - t0) / 1000;
-    return { codesPerSecond: (lines * codes) / seconds, seconds, latencies: await latencies };
+    const latencies = prober === undefined ? Promise.resolve([]) : createLatencies(prober, (n) => done || n >= PROBE_MAX);
+    return { ...(await running), latencies: await latencies };
   } finally {
     await closeLines(prober === undefined ? load : [...load, prober]);
   }
 }
 
-/** (c) CreateOrder round trips (ms) of `n` small orders placed one after another on an idle chain. */
-export async function latencyAlone(chain: Chain, n: number): Promise<number[]> {
+/** (c) CreateOrder round trips (ms) of `n` small orders placed one after another on an idle chain, fewer if the deadline comes first. */
+export async function latencyAlone(chain: Chain, n: number, deadlineMs: number): Promise<number[]> {
   const line = await openLine(chain.omsAddress, 1);
+  const deadline = AbortSignal.timeout(deadlineMs);
   try {
-    return await createLatencies(line, (placed) => placed >= n);
+    return await createLatencies(line, (placed) => placed >= n || deadline.aborted);
   } finally {
     await line.close();
   }
 }
 
-/** (e) `orders` lines each receiving an order of `codes` at once: how long it took (s). */
-export async function largeOrdersAtOnce(chain: Chain, orders: number, codes: number): Promise<number> {
+/** (e) `orders` lines each receiving an order of `codes` at once, cut at the deadline. */
+export async function largeOrdersAtOnce(chain: Chain, orders: number, codes: number, deadlineMs: number): Promise<Throughput> {
   const lines = await openLines(chain.omsAddress, orders);
   try {
-    const t0 = performance.now();
-    await Promise.all(lines.map((l) => runOrder(l, codes)));
-    return (performance.now() - t0) / 1000;
+    return await ordersAtOnce(lines, codes, AbortSignal.timeout(deadlineMs));
   } finally {
     await closeLines(lines);
   }
