@@ -115,24 +115,30 @@ export async function runOrder(line: Line, quantity: number, deadline?: AbortSig
 
 /**
  * CreateOrder round trips (ms) of small orders placed one after another until
- * `until` says stop; they are closed afterwards, so that closing is not part of
- * the load being probed. A CreateOrder that fails is tallied, not timed.
+ * `until` says stop. Each is closed right after it is timed (`closeEach`), or
+ * all of them at the end, so that closing is no part of a load being probed
+ * (keep them within MAX_ACTIVE_ORDERS then). A CreateOrder that fails is tallied, not timed.
  */
-export async function createLatencies(line: Line, until: (attempts: number) => boolean, codes = 10): Promise<number[]> {
+export async function createLatencies(line: Line, until: (attempts: number) => boolean, closeEach: boolean): Promise<number[]> {
   const times: number[] = [];
-  const placed: string[] = [];
+  const open: string[] = [];
   for (let attempts = 0; !until(attempts); attempts++) {
     const t0 = performance.now();
     try {
-      placed.push((await line.apcs.placeOrder(benchOrder(codes))).orderId);
+      const { orderId } = await line.apcs.placeOrder(benchOrder(PROBE_CODES));
       times.push(performance.now() - t0);
+      if (closeEach) await closeQuietly(line, orderId);
+      else open.push(orderId);
     } catch (err) {
       failed("CreateOrder (latency probe)", err);
     }
   }
-  for (const orderId of placed) await closeQuietly(line, orderId);
+  for (const orderId of open) await closeQuietly(line, orderId);
   return times;
 }
+
+/** Codes of each order placed to time CreateOrder. */
+const PROBE_CODES = 10;
 
 /** The value below which `p` percent of `values` lie (nearest rank). */
 export function percentile(values: readonly number[], p: number): number {

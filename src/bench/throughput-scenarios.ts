@@ -117,7 +117,7 @@ export async function manyLines(chain: Chain, lines: number, codes: number, prob
     const running = ordersAtOnce(load, codes, AbortSignal.timeout(deadlineMs)).finally(() => {
       done = true;
     });
-    const latencies = prober === undefined ? Promise.resolve([]) : createLatencies(prober, (n) => done || n >= PROBE_MAX);
+    const latencies = prober === undefined ? Promise.resolve([]) : createLatencies(prober, (n) => done || n >= PROBE_MAX, false);
     return { ...(await running), latencies: await latencies };
   } finally {
     await closeLines(prober === undefined ? load : [...load, prober]);
@@ -129,7 +129,7 @@ export async function latencyAlone(chain: Chain, n: number, deadlineMs: number):
   const line = await openLine(chain.omsAddress, 1);
   const deadline = AbortSignal.timeout(deadlineMs);
   try {
-    return await createLatencies(line, (placed) => placed >= n || deadline.aborted);
+    return await createLatencies(line, (placed) => placed >= n || deadline.aborted, true);
   } finally {
     await line.close();
   }
