@@ -1,5 +1,4 @@
-import { benchOrder, closeLines, openLines, percentile, runOrder } from "./bench-lines.js";
-import { failed } from "./failed-calls.js";
+import { benchOrder, closeLines, openLines, percentile, runOrder, settle } from "./bench-lines.js";
 import type { Chain } from "./throughput-scenarios.js";
 
 /** Completion times (ms, placement to last code acknowledged) of the small orders, alone and behind a big one. */
@@ -27,9 +26,7 @@ export async function fairness(chain: Chain, big: number, small: number, count: 
     try {
       return { alone, behind: await smallOrders() };
     } finally {
-      await bigLine.apcs
-        .cancelOrder({ orderId: order.orderId }, "bench: fairness scenario done")
-        .catch((err: unknown) => failed("CancelOrder", err));
+      await settle("CancelOrder", bigLine.apcs.cancelOrder({ orderId: order.orderId }, "bench: fairness scenario done"));
     }
   } finally {
     await closeLines(lines);
