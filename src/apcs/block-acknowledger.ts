@@ -20,6 +20,8 @@ export class BlockAcknowledger {
   private stored = 0;
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Once closed (the receive ended), only flush() sends: no timer, no retry of one that was in flight. */
+  private closed = false;
 
   constructor(
     private readonly send: (through: number) => Promise<void>,
@@ -30,6 +32,7 @@ export class BlockAcknowledger {
   /** Block `seq` is stored on the line: acknowledge it soon. */
   storedThrough(seq: number): void {
     this.stored = Math.max(this.stored, seq);
+    if (this.closed) return;
     if (this.stored - this.acked >= this.policy.everyBlocks) this.kick();
     else this.arm();
   }
@@ -44,14 +47,19 @@ export class BlockAcknowledger {
     this.acked = Math.max(this.acked, through);
   }
 
-  /** Stops the timer; nothing more is sent unless flush() is called. */
+  /** Stops for good: nothing more is sent unless flush() is called. */
   close(): void {
+    this.closed = true;
+    this.stopTimer();
+  }
+
+  private stopTimer(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private arm(): void {
-    if (this.timer !== undefined || this.stored <= this.acked) return;
+    if (this.closed || this.timer !== undefined || this.stored <= this.acked) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.kick();
@@ -60,8 +68,8 @@ export class BlockAcknowledger {
   }
 
   private kick(): void {
-    this.close();
-    if (this.inFlight !== undefined || this.stored <= this.acked) return;
+    this.stopTimer();
+    if (this.closed || this.inFlight !== undefined || this.stored <= this.acked) return;
     const through = this.stored;
     let failed = false;
     this.inFlight = this.send(through)

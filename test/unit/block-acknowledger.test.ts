@@ -65,4 +65,26 @@ describe("BlockAcknowledger", () => {
     await acks.flush();
     expect(sent).toEqual([2, 2, 3]);
   });
+
+  it("once closed, sends nothing more: an acknowledgement that was in flight and fails is not tried again", async () => {
+    const sent: number[] = [];
+    let reject: (e: Error) => void = () => undefined;
+    const acks = new BlockAcknowledger(
+      (t) => {
+        sent.push(t);
+        return new Promise<void>((_, no) => {
+          reject = no;
+        });
+      },
+      { everyBlocks: 1, everyMs: 5 },
+      silent,
+    );
+    acks.storedThrough(1);
+    expect(sent).toEqual([1]);
+    acks.close(); // the receive was aborted with the acknowledgement in flight
+    reject(new Error("order is CANCELLED: blocks can no longer be acknowledged"));
+    acks.storedThrough(2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent).toEqual([1]);
+  });
 });
