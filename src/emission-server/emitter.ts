@@ -250,7 +250,7 @@ export class Emitter {
     if (!held && !(await this.d.lease.acquire(id))) return { codes: 0, done: true }; // another instance took the order over
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
-    const codes = await this.makeBlock(fresh, seq);
+    const codes = await this.keepingLease(id, () => this.makeBlock(fresh, seq));
     await this.pace(codes.length);
     const last = seq === fresh.totalBlocks;
     const { product } = locateBlock(fresh, seq);
@@ -262,6 +262,23 @@ export class Emitter {
     if (last) this.d.metrics.readinessError.observe((Date.now() - fresh.readyAt) / 1000);
     this.d.notifier.notify(id);
     return { codes: codes.length, done: last };
+  }
+
+  /**
+   * Runs `work` with the order's lease kept. A block can take longer than a
+   * lease to make (after a crash its serials' holders are read one by one
+   * on a store without `$in` by index), and a lease left to run out meanwhile
+   * lets another live instance start the same block: twice the reads on an
+   * already slow store, again at every lease, so the block never ends.
+   */
+  private async keepingLease<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const lease = this.d.lease;
+    const timer = setInterval(() => void lease.keep(id).catch(() => undefined), lease.ms / 3);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
   }
 
   /** The signed codes of block `seq`: its product's serials, reserved or generated. */

@@ -12,7 +12,7 @@ import { SerialRegistry } from "../../src/emission-server/serial-registry.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import type { Store } from "../../src/store/store.js";
+import type { Collection, Doc, Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
 import { bearer } from "../support/in-memory-mesh.js";
 import { freshGtin, milkOrder } from "../support/orders.js";
@@ -160,6 +160,80 @@ describe("allocateBlockSerials with the order's serial seed", () => {
       const registered = (await db.serials.find({ orderId: "swapped" })).map((d) => d._id).sort();
       expect(registered).toEqual(serials.map((x) => serialKey(s.gtin, x)).sort());
     });
+  });
+});
+
+/** The store as one instance sees it: every `find` on the orders (its resume scans) takes `ms` longer. */
+function slowScans(store: Store, ms: number): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop !== "collection") return Reflect.get(target, prop, receiver) as unknown;
+      return async (name: string, ...rest: unknown[]) => {
+        const c = await (target.collection as (n: string, ...r: unknown[]) => Promise<Collection<Doc>>)(name, ...rest);
+        if (name !== "orders") return c;
+        return new Proxy(c, {
+          get(col, op, r) {
+            const value = Reflect.get(col, op, r) as unknown;
+            if (op !== "find" || typeof value !== "function") return typeof value === "function" ? value.bind(col) : value;
+            return async (...args: unknown[]) => {
+              await new Promise((done) => setTimeout(done, ms));
+              return (value as (...a: unknown[]) => Promise<unknown>).apply(col, args);
+            };
+          },
+        });
+      };
+    },
+  });
+}
+
+describe("Emitter making a block slower than its lease", () => {
+  // The embedded store only: what is tested is the emitter's lease, the same on any store.
+  it("keeps the order's lease while it makes the block, so another live instance never starts the same block", async () => {
+    const store = new MemoryStore();
+    const short = testConfig({
+      BLOCK_SIZE: "10",
+      EMISSION_RATE: "1000000",
+      WORK_LEASE_MS: "300",
+      INSTANCE_HEARTBEAT_MS: "100",
+      INSTANCE_DEAD_MS: "10000",
+    });
+    let reached: () => void = () => undefined;
+    const slowBlock = new Promise<void>((resolve) => (reached = resolve));
+    let slowOnce = true;
+    // The first instance takes five leases' time over its first block (as after a crash, reading its serials' holders),
+    // and its scans of the orders are slow too (a busy store), so they cannot be what keeps its lease.
+    const slow = await buildEmissionServer({
+      config: short,
+      log: silent,
+      store: slowScans(store, 1_200),
+      emitterFaults: {
+        serialsFixed: async () => {
+          if (!slowOnce) return;
+          slowOnce = false;
+          reached();
+          await new Promise((r) => setTimeout(r, 1_500));
+        },
+      },
+    });
+    const startedByOther: string[] = [];
+    const other = await buildEmissionServer({
+      config: short,
+      log: silent,
+      store,
+      emitterFaults: { serialsFixed: (chunk) => void startedByOther.push(chunk) },
+    });
+    try {
+      const client = createClient(EmitterService, inMemoryTransport(slow.spec, bearer(TOKENS.registrar)));
+      const { orderId } = await client.createEmissionOrder(
+        { participantId: "77", order: milkOrder(30) },
+        { headers: { "x-request-id": "slow-block" } },
+      );
+      await slowBlock;
+      expect(await codesOf(slow, orderId)).toHaveLength(30);
+      expect(startedByOther).toEqual([]);
+    } finally {
+      await Promise.all([slow.stop(), other.stop()]);
+    }
   });
 });
 
