@@ -1,6 +1,7 @@
 import { derivedSerials, randomSerials } from "../domain/serial-generator.js";
 import { chunkKey, serialKey, type SerialChunkDoc } from "./emission-orders.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import { registerInOrder } from "./ordered-registration.js";
 import type { SerialRegistry } from "./serial-registry.js";
 
 /** Which block's OPERATOR serials to allocate. */
@@ -28,7 +29,9 @@ export interface BlockSerialsSpec {
  * document is written first and is the block's intent: whoever comes first
  * (insert-or-load on its unique _id) fixes the serials. Only then are they
  * taken in the registry, an idempotent insert: a serial already registered
- * for this order, product and chunk is ours from an earlier try. A serial
+ * for this order, product and chunk is ours from an earlier try (derived,
+ * unswapped serials are taken in order, so a retry finds ours with a few
+ * reads: ordered-registration.ts; otherwise each taken one's holder is read). A serial
  * another order holds (a random collision) is swapped in the chunk document
  * (written, or updated conditional on its revision) before the new one is
  * registered, so the registry never gets ahead of the chunk document and
@@ -46,7 +49,10 @@ export async function allocateBlockSerials(registry: SerialRegistry, spec: Block
         : { ...(await registry.fixChunk({ _id: key, serials: randomSerials(spec.count, spec.length), rev: 0 })), stored: true };
   await faults?.serialsFixed?.(key);
   for (let attempt = 1; attempt <= MAX_SWAPS; attempt++) {
-    const foreign = await register(registry, spec, doc.serials);
+    // Derived and never swapped: the same list on every try, registered in order (a retry reads ~log2(n) holders, not n).
+    const inOrder = !doc.stored && spec.seed !== undefined;
+    const collision = inOrder ? await registerInOrder(registry, spec, doc.serials) : undefined;
+    const foreign = inOrder ? (collision === undefined ? [] : [collision]) : await register(registry, spec, doc.serials);
     if (foreign.length === 0) return doc.serials;
     doc = await swap(registry, doc, foreign, spec.length);
   }

@@ -15,6 +15,16 @@ export class SerialRegistry {
     return (await this.db.serials.insertMany(serials)).duplicates;
   }
 
+  /** Takes the serials in their order up to the first taken one; its position, or undefined when all were free. */
+  takeInOrder(serials: readonly SerialDoc[]): Promise<number | undefined> {
+    return this.db.serials.insertInOrder(serials);
+  }
+
+  /** Who holds one serial (by registry key). */
+  holderOf(key: string): Promise<SerialDoc | undefined> {
+    return this.db.serials.findOne({ _id: key });
+  }
+
   /** Who holds these serials (by registry key). */
   holders(keys: readonly string[]): Promise<SerialDoc[]> {
     return this.db.serials.find({ _id: { $in: keys } });

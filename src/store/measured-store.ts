@@ -4,7 +4,7 @@ import { DuplicateKeyError } from "./store.js";
 /** Told of every store operation: how long it took and whether it failed. */
 export type StoreObserver = (collection: string, operation: keyof Collection<Doc>, seconds: number, failed: boolean) => void;
 
-const OPERATIONS = ["insertOne", "insertMany", "findOne", "find", "count", "updateOne", "deleteMany"] as const;
+const OPERATIONS = ["insertOne", "insertMany", "insertInOrder", "findOne", "find", "count", "updateOne", "deleteMany"] as const;
 
 /**
  * The store with every collection operation timed and reported. A proxy,

@@ -69,6 +69,18 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     return { inserted: docs.length - duplicates.length, duplicates };
   }
 
+  async insertInOrder(docs: readonly T[]): Promise<number | undefined> {
+    for (const [i, doc] of docs.entries()) {
+      try {
+        this.insert(doc);
+      } catch (err) {
+        if (!(err instanceof DuplicateKeyError)) throw err;
+        return i;
+      }
+    }
+    return undefined;
+  }
+
   async findOne(filter: Filter<T>): Promise<T | undefined> {
     return this.first(filter);
   }

@@ -196,6 +196,20 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     }
   }
 
+  async insertInOrder(docs: readonly T[]): Promise<number | undefined> {
+    if (docs.length === 0) return undefined;
+    try {
+      await this.c.insertMany(docs as unknown as Document[], { ordered: true });
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError() !== undefined) throw err;
+      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      const first = writeErrors[0];
+      if (first === undefined || !isDuplicateKey(first.code, first.errmsg)) throw err;
+      return first.index;
+    }
+  }
+
   async findOne(filter: Filter<T>): Promise<T | undefined> {
     return ((await this.c.findOne(toMongoFilter(filter))) ?? undefined) as T | undefined;
   }

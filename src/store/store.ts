@@ -55,6 +55,14 @@ export interface Collection<T extends Doc> {
   insertOne(doc: T): Promise<void>;
   /** Unordered: inserts what it can and reports the duplicates. */
   insertMany(docs: readonly T[]): Promise<InsertManyResult>;
+  /**
+   * Ordered: inserts the documents one after the other and stops at the
+   * first duplicate, whose position it returns (undefined when all went in).
+   * What it inserted is always a prefix of `docs`, even when the caller dies
+   * meanwhile: the server runs one ordered command to its end or its first
+   * error (a batch of this size is one command).
+   */
+  insertInOrder(docs: readonly T[]): Promise<number | undefined>;
   findOne(filter: Filter<T>): Promise<T | undefined>;
   find(filter: Filter<T>, options?: FindOptions<T>): Promise<T[]>;
   count(filter: Filter<T>): Promise<number>;

@@ -12,6 +12,7 @@ import { SerialRegistry } from "../../src/emission-server/serial-registry.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import { measuredStore } from "../../src/store/measured-store.js";
 import type { Collection, Doc, Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
 import { bearer } from "../support/in-memory-mesh.js";
@@ -141,6 +142,43 @@ describe("allocateBlockSerials with the order's serial seed", () => {
       expect(await db.chunks.count({})).toBe(0);
       const registered = (await db.serials.find({ orderId: "derived" })).map((d) => d._id).sort();
       expect(registered).toEqual(a.map((x) => serialKey(s.gtin, x)).sort());
+    });
+
+    it("after a try that registered part of a block and died, reads a few holders, not one per serial, and registers exactly the block's", async () => {
+      let holderReads = 0;
+      let listReads = 0;
+      const counted = measuredStore(await open(), (collection, operation) => {
+        if (collection === "serials" && operation === "findOne") holderReads++;
+        if (collection === "serials" && operation === "find") listReads++;
+      });
+      const db = await openEmissionCollections(counted);
+      const s = { ...spec("partial", freshGtin()), count: 1_000 };
+      const derived = derivedSerials(s.seed, "partial/0/0", 1_000, 13);
+      // The dead try registered the first 600, in order, and died.
+      await db.serials.insertMany(
+        derived.slice(0, 600).map((x) => ({ _id: serialKey(s.gtin, x), orderId: "partial", product: 0, chunk: 0 })),
+      );
+      holderReads = 0;
+      const serials = await allocateBlockSerials(new SerialRegistry(db), s);
+      expect(serials).toEqual(derived);
+      expect(holderReads).toBeLessThanOrEqual(25);
+      expect(listReads).toBe(0);
+      const registered = (await db.serials.find({ orderId: "partial" })).map((d) => d._id).sort();
+      expect(registered).toEqual(derived.map((x) => serialKey(s.gtin, x)).sort());
+    });
+
+    it("after a try that registered part of a block and died, swaps a serial another order holds past that part", async () => {
+      const db = await openEmissionCollections(await open());
+      const s = { ...spec("partial-other", freshGtin()), count: 1_000 };
+      const derived = derivedSerials(s.seed, "partial-other/0/0", 1_000, 13);
+      const mine = derived.slice(0, 600).map((x) => ({ _id: serialKey(s.gtin, x), orderId: "partial-other", product: 0, chunk: 0 }));
+      await db.serials.insertMany([...mine, { _id: serialKey(s.gtin, derived[800]!), orderId: "other", product: 0, chunk: 0 }]);
+      const serials = await allocateBlockSerials(new SerialRegistry(db), s);
+      expect(serials).not.toContain(derived[800]);
+      expect(serials.filter((x) => derived.includes(x))).toHaveLength(999);
+      const registered = (await db.serials.find({ orderId: "partial-other" })).map((d) => d._id).sort();
+      expect(registered).toEqual(serials.map((x) => serialKey(s.gtin, x)).sort());
+      expect((await db.serials.findOne({ _id: serialKey(s.gtin, derived[800]!) }))?.orderId).toBe("other");
     });
 
     it("records a swap of a serial another order holds, and a later try keeps it even once that serial is free again", async () => {

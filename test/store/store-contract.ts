@@ -245,6 +245,22 @@ export function storeContract(
       });
     });
 
+    describe("insertInOrder", () => {
+      it("inserts in order and stops at the first duplicate, saying where: what went in is a prefix", async () => {
+        const c = await rows();
+        await c.insertOne({ _id: "c", owner: "x", n: 1 });
+        const docs = ["a", "b", "c", "d", "e"].map((_id, i) => ({ _id, owner: "y", n: i }));
+        expect(await c.insertInOrder(docs)).toBe(2);
+        expect(sortedIds(await c.find({}))).toEqual(["a", "b", "c"]);
+        expect((await c.findOne({ _id: "c" }))?.owner).toBe("x");
+        // Going on after the duplicate inserts the rest.
+        expect(await c.insertInOrder(docs.slice(3))).toBeUndefined();
+        expect(sortedIds(await c.find({}))).toEqual(["a", "b", "c", "d", "e"]);
+        expect(await c.insertInOrder(docs)).toBe(0);
+        expect(await c.insertInOrder([])).toBeUndefined();
+      });
+    });
+
     describe("updateOne", () => {
       it("applies the update when the condition holds and returns the document as updated", async () => {
         const c = await rows();

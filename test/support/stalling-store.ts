@@ -31,6 +31,7 @@ export class StallingStore implements Store {
     return {
       insertOne: gated(c.insertOne.bind(c)),
       insertMany: gated(c.insertMany.bind(c)),
+      insertInOrder: gated(c.insertInOrder.bind(c)),
       findOne: gated(c.findOne.bind(c)),
       find: gated(c.find.bind(c)),
       count: gated(c.count.bind(c)),
