@@ -1,5 +1,5 @@
 import { derivedSerials, randomSerials } from "../domain/serial-generator.js";
-import { chunkKey, serialKey, type SerialChunkDoc } from "./emission-orders.js";
+import { chunkKey, type SerialChunkDoc, type SerialDoc, serialKey } from "./emission-orders.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import { registerInOrder } from "./ordered-registration.js";
 import type { SerialRegistry } from "./serial-registry.js";
@@ -51,8 +51,8 @@ export async function allocateBlockSerials(registry: SerialRegistry, spec: Block
   for (let attempt = 1; attempt <= MAX_SWAPS; attempt++) {
     // Derived and never swapped: the same list on every try, registered in order (a retry reads ~log2(n) holders, not n).
     const inOrder = !doc.stored && spec.seed !== undefined;
-    const collision = inOrder ? await registerInOrder(registry, spec, doc.serials) : undefined;
-    const foreign = inOrder ? (collision === undefined ? [] : [collision]) : await register(registry, spec, doc.serials);
+    const collision = inOrder ? await registerInOrder(registry, entriesOf(spec, doc.serials)) : undefined;
+    const foreign = !inOrder ? await register(registry, spec, doc.serials) : collision === undefined ? [] : [doc.serials[collision] ?? ""];
     if (foreign.length === 0) return doc.serials;
     doc = await swap(registry, doc, foreign, spec.length);
   }
@@ -65,10 +65,16 @@ type Chunk = SerialChunkDoc & { stored: boolean };
 /** Collisions are rare; a chunk that keeps colliding is retried later with the order (see Emitter.drain). */
 const MAX_SWAPS = 50;
 
+/** The registry entries of the block's serials. */
+function entriesOf(spec: BlockSerialsSpec, serials: readonly string[]): SerialDoc[] {
+  const { orderId, product, chunk, gtin } = spec;
+  return serials.map((serial) => ({ _id: serialKey(gtin, serial), orderId, product, chunk }));
+}
+
 /** Takes the serials in the registry; returns those another order already holds. */
 async function register(registry: SerialRegistry, spec: BlockSerialsSpec, serials: readonly string[]): Promise<string[]> {
   const { orderId, product, chunk, gtin } = spec;
-  const duplicates = await registry.take(serials.map((serial) => ({ _id: serialKey(gtin, serial), orderId, product, chunk })));
+  const duplicates = await registry.take(entriesOf(spec, serials));
   if (duplicates.length === 0) return [];
   const refused = duplicates.map((i) => serials[i] ?? "");
   const holders = await registry.holders(refused.map((s) => serialKey(gtin, s)));

@@ -13,6 +13,7 @@ import { chunkKey, planBlocks, serialKey, type EmissionOrderDoc, type SerialDoc 
 import { newSerialSeed } from "../domain/serial-generator.js";
 import type { EmissionRecords } from "./emission-records.js";
 import type { EmitterFaults } from "./emitter-faults.js";
+import { registerInOrder } from "./ordered-registration.js";
 import { type BacklogLimits, checkBacklogShare } from "./backlog-share.js";
 
 export interface CreateDeps {
@@ -114,8 +115,9 @@ async function reserveSelfMadeSerials(d: CreateDeps, spec: OrderSpec, orderId: s
       product: index,
       chunk: Math.floor(pos / d.blockSize),
     }));
-    const duplicates = await d.db.serials.take(docs);
-    const taken = await takenByOthers(d, docs, duplicates, orderId);
+    // In order first: a retry after a crash finds what its dead run took with a few reads, not one per serial.
+    const collision = await registerInOrder(d.db.serials, docs);
+    const taken = collision === undefined ? [] : await takenByOthers(d, docs, await d.db.serials.take(docs), orderId);
     for (const pos of taken.slice(0, 100)) {
       violations.push({
         field: `order.products[${index}].serial_numbers[${pos}]`,
