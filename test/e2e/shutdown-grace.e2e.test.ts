@@ -1,6 +1,9 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { spawn } from "node:child_process";
 import net from "node:net";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { reasonOf, retryHintOf } from "../../src/core/rpc/index.js";
 import { ServingStatus } from "../../src/core/rpc/health-service.js";
@@ -82,5 +85,27 @@ describe("a role's grace period after SIGTERM", () => {
     expect(logs.find((l) => l.msg === "shutting down")?.callsInProgress).toBe(1);
     expect(logs.some((l) => l.msg === "grace period over: calls still in progress end with UNAVAILABLE")).toBe(false);
     expect(logs.some((l) => l.msg === "stopped")).toBe(true);
+  });
+});
+
+describe("a role's SIGTERM handling while it starts", () => {
+  it("shuts down gracefully and exits 0 when SIGTERM comes before it listens", { timeout: 60_000 }, async () => {
+    const entry = fileURLToPath(new URL("../../dist/emission-server/server.js", import.meta.url));
+    // No MESH_TOKENS: the role warns about it while it starts, well before "listening".
+    const child = spawn(process.execPath, [entry, "--emission-server", "127.0.0.1:0"], {
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once("close", (code, signal) => resolve([code, signal])),
+    );
+    const messages: string[] = [];
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const msg = (JSON.parse(line) as { msg: string }).msg;
+      if (messages.length === 0) child.kill("SIGTERM");
+      messages.push(msg);
+    });
+    expect(await closed).toEqual([0, null]);
+    expect(messages.indexOf("stopped")).toBeGreaterThan(messages.indexOf("listening"));
   });
 });

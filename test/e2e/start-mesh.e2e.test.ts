@@ -44,7 +44,8 @@ async function startMesh(listening: number) {
     env: { PATH: process.env.PATH ?? "", ...TEST_ENV, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "inherit"],
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close": the exit code, once every line the mesh wrote has been read.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const lines: string[] = [];
   await new Promise<void>((resolve, reject) => {
     void exited.then(() => reject(new Error("start-mesh exited before its roles listened")));

@@ -49,7 +49,8 @@ export function startRoleProcess(role: ServerRole, o: StartRoleOptions): Promise
   const orphanGuard = (): void => void child.kill("SIGKILL");
   process.once("exit", orphanGuard);
   child.once("exit", () => process.off("exit", orphanGuard));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // "close", not "exit": the process may have exited before its last log lines (its "stopped") were read.
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${role} did not start within ${o.startTimeoutMs ?? 20_000} ms`)),

@@ -10,5 +10,6 @@ export type { Logger };
  */
 export function createLogger(role: string, level: string, destination?: DestinationStream): Logger {
   const options = { level, base: { role }, mixin: () => currentLogFields() ?? {} };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  // Written synchronously: a line logged just before an exit (or a crash) is out, and lines keep their order.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
