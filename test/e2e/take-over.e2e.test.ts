@@ -142,4 +142,36 @@ describe("take-over of a killed instance's work, on MongoDB (FerretDB)", () => {
     expect(stored?.leaseOwner).not.toBe(holderRecord?._id);
     expect(await findIn(db.uri, `${prefix}emission-server`, "serials")).toHaveLength(10_000);
   });
+
+  it("lets a process restarted on a killed instance's address take its emission over at once, long before INSTANCE_DEAD_MS", {
+    timeout: 120_000,
+  }, async () => {
+    const prefix = `takeover-restart-${Date.now()}-`;
+    // Ten minutes until the killed instance would count as dead to anyone else.
+    const env = {
+      ...ENV,
+      INSTANCE_DEAD_MS: "600000",
+      MONGODB_URI: db.uri,
+      MONGODB_DATABASE_PREFIX: prefix,
+      BLOCK_SIZE: "200",
+      EMISSION_RATE: "2000",
+    };
+    const killed = await startRole("emission-server", env);
+    started.push(killed);
+    const a = client(EmitterService, killed, TOKENS.registrar);
+    const { orderId } = await a.call.createEmissionOrder(
+      { participantId: "7700000001", order: milkOrder(6_000) },
+      { headers: a.headers("takeover-restart-0001") },
+    );
+    await killed.stop("SIGKILL");
+    const restarted = await startRole("emission-server", env, killed.port);
+    started.push(restarted);
+    const b = client(EmitterService, restarted, TOKENS.registrar);
+    const codes: string[] = [];
+    for await (const r of b.call.streamCodes({ orderId }, { headers: b.headers() })) codes.push(...(r.block?.codes ?? []));
+    expect(new Set(codes).size).toBe(6_000);
+    const [stored] = await findIn<{ leaseOwner: string }>(db.uri, `${prefix}emission-server`, "orders");
+    const records = await findIn<{ _id: string; address?: string }>(db.uri, `${prefix}emission-server`, "instances");
+    expect(records.find((r) => r._id === stored?.leaseOwner)?.address).toMatch(new RegExp(`:${killed.port}$`));
+  });
 });

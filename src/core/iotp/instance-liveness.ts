@@ -7,6 +7,8 @@ export interface InstanceDoc extends Doc {
   /** Epoch ms of its last heartbeat, by its own clock. */
   heartbeatAt: number;
   startedAt: number;
+  /** Host name and the address it listens on, once it does: one process at a time can hold it. */
+  address?: string;
 }
 
 export interface LivenessOptions {
@@ -36,6 +38,7 @@ export class InstanceLiveness {
   private lastBeat = 0;
   private readonly cache = new Map<string, { alive: boolean; at: number }>();
   private counted: { n: number; at: number } | undefined;
+  private address: string | undefined;
 
   private constructor(
     private readonly instances: Collection<InstanceDoc>,
@@ -70,10 +73,28 @@ export class InstanceLiveness {
     if (cached !== undefined && now - cached.at < CACHE_MS && now >= cached.at) return cached.alive;
     const doc = await this.instances.findOne({ _id: owner });
     // Unknown (never recorded, or forgotten long after it died) is dead.
-    const alive = doc !== undefined && doc.heartbeatAt >= now - this.deadMs;
+    const alive = doc !== undefined && doc.heartbeatAt >= now - this.deadAfterMs(doc);
     this.cache.set(owner, { alive, at: now });
     if (this.cache.size > 1_000) this.cache.clear();
     return alive;
+  }
+
+  /**
+   * Records the address this instance listens on (host name and port). An
+   * instance recorded there before this one counts as dead to this one once
+   * it missed two heartbeats, not after `deadMs`: only one process can
+   * listen on an address, so the one before is gone (or draining after
+   * SIGTERM, and then still beating), and a restarted process takes its
+   * predecessor's work over about a second after its kill.
+   */
+  async listensAt(address: string): Promise<void> {
+    this.address = address;
+    this.cache.clear();
+    await this.instances.updateOne({ _id: this.id }, { $set: { address } });
+  }
+
+  private deadAfterMs(doc: InstanceDoc): number {
+    return this.address !== undefined && doc.address === this.address ? 2 * this.heartbeatMs : this.deadMs;
   }
 
   /** Reads this instance's own record: one cheap round trip that shows whether the store answers. */
@@ -107,10 +128,15 @@ export class InstanceLiveness {
       .finally(() => (this.beating = undefined));
   }
 
+  private addressField(): { address?: string } {
+    return this.address === undefined ? {} : { address: this.address };
+  }
+
   private async beat(now: number): Promise<void> {
     // $set, not an upsert: a record swept while this instance stalled is written again.
     const updated = await this.instances.updateOne({ _id: this.id }, { $set: { heartbeatAt: now } });
-    if (updated === undefined) await this.instances.insertMany([{ _id: this.id, heartbeatAt: now, startedAt: now }]);
+    if (updated === undefined)
+      await this.instances.insertMany([{ _id: this.id, heartbeatAt: now, startedAt: now, ...this.addressField() }]);
     this.lastBeat = now;
     if (Math.random() < this.heartbeatMs / 60_000) await this.instances.deleteMany({ heartbeatAt: { $lt: now - FORGET_AFTER_MS } });
   }

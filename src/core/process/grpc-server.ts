@@ -65,6 +65,8 @@ export interface ServerSpec {
   routes(router: ConnectRouter): void;
   /** What the role's readiness depends on (its store, the role below); always ready without. */
   probes?: ReadinessProbes;
+  /** Told where the role listens, once it does (host as configured, port as bound). */
+  listening?(host: string, port: number): Promise<void>;
 }
 
 /**
@@ -204,6 +206,9 @@ export async function serve(role: BuiltRole, address: Address, tls?: TlsMaterial
   const graceMs = role.spec.serverRole.shutdownGraceMs;
   const drain = new CallDrain(role.spec.serverRole.retryHintMs);
   const server = await listen(role.spec, address, tls, drain);
+  await role.spec
+    .listening?.(address.host, server.port)
+    .catch((err: unknown) => role.spec.log.warn({ err }, "could not record where this instance listens"));
   const { health } = server;
   const readiness = roleReadiness(health, role.spec);
   readiness.start();

@@ -1,4 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
+import { hostname } from "node:os";
 import type { Registry } from "prom-client";
 import type { ConnectRouter, Transport } from "@connectrpc/connect";
 import { MemoryStore } from "../../store/memory-store.js";
@@ -122,6 +123,7 @@ export function roleSpec(
 ): ServerSpec {
   return {
     probes: { store: () => base.liveness.probe(), ...(below === undefined ? {} : { below: probeBelow(below) }) },
+    listening: (host, port) => base.liveness.listensAt(`${hostname()}/${host}:${port}`),
     log: base.log,
     services: [...services, JournalService],
     policy,

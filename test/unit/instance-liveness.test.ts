@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { type InstanceDoc, InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+
+const BEATS = { heartbeatMs: 500, deadMs: 3_000 };
+const HERE = "host-1/127.0.0.1:5000";
+
+/** A store with the records of two killed instances: one that listened at HERE, one elsewhere. */
+async function afterAKill(t0: number) {
+  const store = new MemoryStore();
+  const instances = await store.collection<InstanceDoc>("instances");
+  await instances.insertOne({ _id: "killed-here", heartbeatAt: t0, startedAt: t0 - 60_000, address: HERE });
+  await instances.insertOne({ _id: "killed-elsewhere", heartbeatAt: t0, startedAt: t0 - 60_000, address: "host-2/127.0.0.1:5000" });
+  return store;
+}
+
+describe("InstanceLiveness", () => {
+  it("counts the instance that listened at its own address dead once it missed two heartbeats, any other only after deadMs", async () => {
+    const t0 = Date.now();
+    const store = await afterAKill(t0);
+    const restarted = await InstanceLiveness.start(store, BEATS);
+    const other = await InstanceLiveness.start(store, BEATS);
+    try {
+      await restarted.listensAt(HERE);
+      // One missed heartbeat is not a death: a live instance may be late once.
+      expect(await restarted.isAlive("killed-here", t0 + 900)).toBe(true);
+      expect(await restarted.isAlive("killed-here", t0 + 1_200)).toBe(false);
+      // Only the process now listening at that address knows its predecessor there is gone.
+      expect(await restarted.isAlive("killed-elsewhere", t0 + 1_200)).toBe(true);
+      expect(await other.isAlive("killed-here", t0 + 1_200)).toBe(true);
+      expect(await other.isAlive("killed-here", t0 + 3_100)).toBe(false);
+    } finally {
+      await restarted.stop();
+      await other.stop();
+    }
+  });
+
+  it("keeps its address in its record when the record is written again after a sweep", async () => {
+    const store = new MemoryStore();
+    const instances = await store.collection<InstanceDoc>("instances");
+    const liveness = await InstanceLiveness.start(store, { heartbeatMs: 20, deadMs: 100 });
+    try {
+      await liveness.listensAt(HERE);
+      await instances.deleteMany({ _id: liveness.id });
+      for (let i = 0; i < 100 && (await instances.findOne({ _id: liveness.id })) === undefined; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect((await instances.findOne({ _id: liveness.id }))?.address).toBe(HERE);
+    } finally {
+      await liveness.stop();
+    }
+  });
+});
