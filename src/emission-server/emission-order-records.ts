@@ -1,6 +1,6 @@
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { type BlockStore, expireFinishedOrders } from "../core/codes/index.js";
-import { type InstanceLiveness, WorkLease } from "../core/iotp/index.js";
+import { type LeaseContext, WorkLease } from "../core/iotp/index.js";
 import type { Logger } from "../core/runtime/index.js";
 import { OrderNotFoundError } from "../domain/domain-errors.js";
 import { insertOrLoad } from "../store/insert-or-load.js";
@@ -77,13 +77,8 @@ export class EmissionOrders {
   }
 
   /** Which instance emits which order, when several share one database; `tookOver` is told of each take-over. */
-  lease(
-    liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">,
-    ms: number,
-    log?: Logger,
-    tookOver?: () => void,
-  ): WorkLease<EmissionOrderDoc> {
-    return new WorkLease(this.docs, liveness, ms, log, tookOver);
+  lease(context: LeaseContext): WorkLease<EmissionOrderDoc> {
+    return new WorkLease(this.docs, context);
   }
 
   /** How many orders have the status (for the orders-by-status metric). */

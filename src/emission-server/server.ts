@@ -44,7 +44,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const { signingKeys, activeKeyId } = config.emissionServer;
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
   const { metrics } = base;
-  const lease = db.orders.lease(base.liveness, config.serverRole.workLeaseMs, log, () => metrics.leaseTakeovers.inc());
+  const lease = db.orders.lease(base.lease);
   const emitter = new Emitter({
     db,
     blocks,

@@ -1,9 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
-import { WorkLease, type LeasedDoc } from "../../src/core/iotp/work-lease.js";
+import { TakeFences } from "../../src/core/iotp/take-fences.js";
+import { type LeaseContext, WorkLease, type LeasedDoc } from "../../src/core/iotp/work-lease.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import type { Collection, Filter, Store, Update } from "../../src/store/store.js";
 
 const BEATS = { heartbeatMs: 1_000, deadMs: 3_000 };
+
+async function leaseOf(store: Store, docs: Collection<LeasedDoc>, liveness: LeaseContext["liveness"], ms = 600_000) {
+  return new WorkLease(docs, { liveness, ms, fences: await TakeFences.open(store, liveness) });
+}
 
 async function twoInstances() {
   const store = new MemoryStore();
@@ -11,7 +17,24 @@ async function twoInstances() {
   await docs.insertOne({ _id: "order-1", leaseOwner: "", leaseUntil: 0 });
   const a = await InstanceLiveness.start(store, BEATS);
   const b = await InstanceLiveness.start(store, BEATS);
-  return { docs, a, b, leaseA: new WorkLease(docs, a, 600_000), leaseB: new WorkLease(docs, b, 600_000) };
+  return { store, docs, a, b, leaseA: await leaseOf(store, docs, a), leaseB: await leaseOf(store, docs, b) };
+}
+
+/**
+ * What FerretDB 1.x does with a conditional update: a read, then, after a
+ * while, a write by `_id` alone; two processes can both see the old state.
+ */
+function nonAtomic(docs: Collection<LeasedDoc>): Collection<LeasedDoc> {
+  return {
+    ...docs,
+    findOne: (filter) => docs.findOne(filter),
+    async updateOne(filter: Filter<LeasedDoc>, update: Update<LeasedDoc>) {
+      const seen = await docs.findOne(filter);
+      if (seen === undefined) return undefined;
+      await new Promise((r) => setTimeout(r, 5));
+      return docs.updateOne({ _id: seen._id }, update);
+    },
+  };
 }
 
 describe("WorkLease", () => {
@@ -33,13 +56,13 @@ describe("WorkLease", () => {
   });
 
   it("frees the work of an instance that stopped at once, and the lease of a holder that no longer renews when it runs out", async () => {
-    const { docs, a, b, leaseA, leaseB } = await twoInstances();
+    const { store, docs, a, b, leaseA, leaseB } = await twoInstances();
     try {
       await leaseA.acquire("order-1");
       await a.stop();
       expect(await leaseB.acquire("order-1")).toBe(true);
       await docs.insertOne({ _id: "order-2", leaseOwner: b.id, leaseUntil: 10 });
-      const c = new WorkLease(docs, { id: "c", isAlive: async () => true, heartbeatMs: 1_000 }, 1_000);
+      const c = await leaseOf(store, docs, { id: "c", isAlive: async () => true, heartbeatMs: 1_000 }, 1_000);
       expect(await c.acquire("order-2", 20)).toBe(true);
     } finally {
       await b.stop();
@@ -63,6 +86,23 @@ describe("WorkLease", () => {
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+
+  it("gives a dead holder's work, or free work, to exactly one of several instances taking it at once, on a store whose conditional updates are not atomic", async () => {
+    const store = new MemoryStore();
+    const docs = await store.collection<LeasedDoc>("work");
+    const t0 = Date.now();
+    await docs.insertOne({ _id: "dead-holders", leaseOwner: "killed", leaseUntil: t0 + 600_000 });
+    await docs.insertOne({ _id: "free", leaseOwner: "", leaseUntil: 0 });
+    const takers = await Promise.all(
+      ["b", "c", "d"].map((id) => leaseOf(store, nonAtomic(docs), { id, isAlive: async (owner) => owner !== "killed", heartbeatMs: 500 })),
+    );
+    for (const id of ["dead-holders", "free"]) {
+      const got = await Promise.all(takers.map((lease) => lease.acquire(id, t0)));
+      expect(got.filter(Boolean)).toHaveLength(1);
+      const winner = takers[got.indexOf(true)];
+      expect((await docs.findOne({ _id: id }))?.leaseOwner).toBe(winner?.owner);
     }
   });
 

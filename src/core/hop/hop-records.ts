@@ -2,7 +2,7 @@ import { OrderNotFoundError, OrderStateError } from "../../domain/domain-errors.
 import { insertOrLoad } from "../../store/insert-or-load.js";
 import type { Collection, Filter, Update } from "../../store/store.js";
 import { type BlockStore, type EncodedBlock, expireFinishedOrders } from "../codes/index.js";
-import { type InstanceLiveness, WorkLease } from "../iotp/index.js";
+import { type LeaseContext, WorkLease } from "../iotp/index.js";
 import type { Logger } from "../runtime/index.js";
 import type { EndKind, HopRecordDoc } from "./hop-record.js";
 
@@ -144,8 +144,8 @@ export class HopRecords<T extends HopRecordDoc> {
   }
 
   /** Who fills which record, when several instances share one database; `tookOver` is told of each take-over. */
-  lease(liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">, ms: number, log?: Logger, tookOver?: () => void): WorkLease<T> {
-    return new WorkLease(this.docs, liveness, ms, log, tookOver);
+  lease(context: LeaseContext): WorkLease<T> {
+    return new WorkLease(this.docs, context);
   }
 
   /** How many records have the status (for the orders-by-status metric). */

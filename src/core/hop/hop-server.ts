@@ -79,7 +79,7 @@ export async function buildHop<T extends HopRecordDoc, R extends HopRecords<T>, 
     { blocks, notifier, tasks, journal, log, step: role.fillStep, metrics },
     records,
     below,
-    records.lease(base.liveness, config.serverRole.workLeaseMs, log, () => metrics.leaseTakeovers.inc()),
+    records.lease(base.lease),
   );
   filler.startResuming(); // records left filling by a crash, or by an instance that died
   const outbox = new DownstreamOutbox(tasks, log);

@@ -16,4 +16,5 @@ export { RefusalTally, type RefusalCount, type RefusalKind, refusalInterceptor, 
 export { ReplyStore } from "./reply-store.js";
 export { dropOldestBeyond, quotaError, requireQuota, sweepEvery } from "./retention.js";
 export { type RetransmitPolicy, retransmittingTransport, retransmitUntil } from "./retransmitting-transport.js";
-export { type LeasedDoc, WorkLease } from "./work-lease.js";
+export { TakeFences } from "./take-fences.js";
+export { type LeaseContext, type LeasedDoc, WorkLease } from "./work-lease.js";

@@ -1,6 +1,7 @@
 import type { Collection, Doc, Filter, Update } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
 import type { Logger } from "../runtime/index.js";
+import type { TakeFences } from "./take-fences.js";
 
 /** A document whose background work (emission, filling) one instance at a time may do. */
 export interface LeasedDoc extends Doc {
@@ -9,23 +10,39 @@ export interface LeasedDoc extends Doc {
   leaseUntil: number;
 }
 
+/** What a WorkLease needs of its role. */
+export interface LeaseContext {
+  liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">;
+  /** One winner among instances taking the same lease at once. */
+  fences: TakeFences;
+  /** How long a lease runs unless renewed. */
+  ms: number;
+  log?: Logger | undefined;
+  /** Told when work is taken from a dead holder (for the lease take-over metric). */
+  tookOver?: (() => void) | undefined;
+}
+
 /**
  * Background work is leased, so that of several instances on one database
  * exactly one does it, and another takes it over when that one dies: the
  * holder renews its lease; anyone may take a lease that ran out, or one whose
  * holder stopped beating (InstanceLiveness), which is seen within seconds
  * however long the lease. A holder that beats is never taken over while it
- * renews. All steps are single-document conditional updates.
+ * renews. All steps are single-document conditional updates; a take from
+ * another holder (free, run out or dead) goes through a fence, so that of
+ * several instances taking it at once exactly one gets it on every store.
  */
 export class WorkLease<T extends LeasedDoc> {
+  private readonly liveness: LeaseContext["liveness"];
+  readonly ms: number;
+
   constructor(
     private readonly docs: Collection<T>,
-    private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">,
-    readonly ms: number,
-    private readonly log?: Logger,
-    /** Told when work is taken from a dead holder (for the lease take-over metric). */
-    private readonly tookOver: () => void = () => undefined,
-  ) {}
+    private readonly context: LeaseContext,
+  ) {
+    this.liveness = context.liveness;
+    this.ms = context.ms;
+  }
 
   get owner(): string {
     return this.liveness.id;
@@ -44,16 +61,20 @@ export class WorkLease<T extends LeasedDoc> {
   async acquire(id: string, now = Date.now(), fromDead = true): Promise<boolean> {
     const set = { $set: { leaseOwner: this.owner, leaseUntil: now + this.ms } } as Update<T>;
     if ((await this.docs.updateOne({ _id: id, leaseOwner: this.owner } as Filter<T>, set)) !== undefined) return true;
-    if ((await this.docs.updateOne({ _id: id, leaseUntil: { $lt: now } } as Filter<T>, set)) !== undefined) return true;
-    if (!fromDead) return false;
     const held = await this.docs.findOne({ _id: id } as Filter<T>);
-    if (held === undefined || held.leaseOwner === this.owner || (await this.liveness.isAlive(held.leaseOwner, now))) return false;
-    // Its holder is dead: take it from exactly that holder (if another instance was quicker, it has it).
-    const taken = await this.docs.updateOne({ _id: id, leaseOwner: held.leaseOwner, leaseUntil: held.leaseUntil } as Filter<T>, set);
+    if (held === undefined || held.leaseOwner === this.owner) return false;
+    const runOut = held.leaseUntil < now;
+    if (!runOut && (!fromDead || (await this.liveness.isAlive(held.leaseOwner, now)))) return false;
+    // Take it from exactly that holder, as the one taker of that state (if another instance was quicker, it has it).
+    const state = `${id}|${held.leaseOwner}|${held.leaseUntil}`;
+    const taken = await this.context.fences.run(state, () =>
+      this.docs.updateOne({ _id: id, leaseOwner: held.leaseOwner, leaseUntil: held.leaseUntil } as Filter<T>, set),
+    );
+    if (taken === undefined || runOut) return taken !== undefined;
     // Logged so a take-over can be put on a timeline (how long after the kill, by whom).
-    if (taken !== undefined) this.log?.info({ id, from: held.leaseOwner, by: this.owner }, "work of a dead instance taken over");
-    if (taken !== undefined) this.tookOver();
-    return taken !== undefined;
+    this.context.log?.info({ id, from: held.leaseOwner, by: this.owner }, "work of a dead instance taken over");
+    this.context.tookOver?.();
+    return true;
   }
 
   /**

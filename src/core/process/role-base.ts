@@ -5,7 +5,17 @@ import type { ConnectRouter, Transport } from "@connectrpc/connect";
 import { MemoryStore } from "../../store/memory-store.js";
 import { MongoStore } from "../../store/mongo-store.js";
 import type { Store } from "../../store/store.js";
-import { type AccessPolicy, InstanceLiveness, Journal, RefusalTally, registerJournal, ReplyStore, sweepEvery } from "../iotp/index.js";
+import {
+  type AccessPolicy,
+  InstanceLiveness,
+  Journal,
+  type LeaseContext,
+  RefusalTally,
+  registerJournal,
+  ReplyStore,
+  sweepEvery,
+  TakeFences,
+} from "../iotp/index.js";
 import { type MeshConfig, urlOf } from "../config.js";
 import type { ServerSpec } from "./grpc-server.js";
 import { probeBelow } from "./readiness.js";
@@ -25,6 +35,8 @@ export interface RoleBase {
   refusals: RefusalTally;
   /** This instance's heartbeat in the role's store: who holds claims and leases, and whether they still live. */
   liveness: InstanceLiveness;
+  /** What the role's work leases need: who this instance is, the take fences, the lease time. */
+  lease: LeaseContext;
   /** The role's Prometheus metrics (served at METRICS_ADDR when set). */
   metrics: MeshMetrics;
   /** Where the metrics are served, when they are. */
@@ -59,6 +71,13 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const metricsServer = await serveRoleMetrics(metrics, o.config, log);
   const { replyTtlMs, replyLeaseMs, instanceHeartbeatMs, instanceDeadMs } = o.config.serverRole;
   const liveness = await InstanceLiveness.start(store, { heartbeatMs: instanceHeartbeatMs, deadMs: instanceDeadMs }, log);
+  const lease: LeaseContext = {
+    liveness,
+    fences: await TakeFences.open(store, liveness),
+    ms: o.config.serverRole.workLeaseMs,
+    log,
+    tookOver: () => metrics.leaseTakeovers.inc(),
+  };
   const r = o.config.retention;
   const replies = await ReplyStore.open(store, replyTtlMs, replyLeaseMs, liveness, {
     perParticipant: r.replyMaxPerParticipant,
@@ -81,6 +100,7 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
     replies,
     refusals,
     liveness,
+    lease,
     metrics,
     metricsServer,
     async close() {
