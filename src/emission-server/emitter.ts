@@ -193,6 +193,7 @@ export class Emitter {
 
   /** Expires the lease now (not 0): an instance at its share leaves it to one below for a lease's time. */
   private async handOver(id: string): Promise<void> {
+    this.d.log.info({ orderId: id, instance: this.instance }, "handing the order over: beyond this instance's share");
     this.schedule.remove(id);
     this.handingOff.delete(id);
     await this.d.lease.handOver(id).catch((err: unknown) => this.d.log.warn({ orderId: id, err }, "handing the order over failed"));
@@ -247,7 +248,11 @@ export class Emitter {
     const id = fresh._id;
     // The lease is renewed once half of it is gone, not with every block: a block costs no write for it.
     const held = fresh.leaseOwner === this.instance && fresh.leaseUntil > Date.now() + this.d.lease.ms / 2;
-    if (!held && !(await this.d.lease.acquire(id))) return { codes: 0, done: true }; // another instance took the order over
+    if (!held && !(await this.d.lease.acquire(id))) {
+      // Logged: a stream waiting on this order is now another instance's to serve.
+      this.d.log.info({ orderId: id, instance: this.instance }, "order taken over by another instance: left to it");
+      return { codes: 0, done: true };
+    }
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
     const codes = await this.keepingLease(id, () => this.makeBlock(fresh, seq));

@@ -5,5 +5,12 @@
 export { createDownstreamTransport, downstreamUrl, transportBelow } from "./downstream-transport.js";
 export { type BuiltRole, type RunningServer, serve } from "./grpc-server.js";
 export { openRoleBase, roleSpec } from "./role-base.js";
-export { type RoleProcess, SERVER_ROLES, type ServerRole, startRoleProcess } from "./role-process.js";
+export {
+  type ListeningProcess,
+  type RoleProcess,
+  SERVER_ROLES,
+  type ServerRole,
+  startListeningProcess,
+  startRoleProcess,
+} from "./role-process.js";
 export { isMain, runMain } from "./run-main.js";

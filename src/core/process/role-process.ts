@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -41,24 +41,47 @@ export function addressFlag(role: ServerRole): string {
  * Starts `node <dist>/<role>/server.js` and resolves once it logs
  * "listening"; that log line carries the port it got.
  */
-export function startRoleProcess(role: ServerRole, o: StartRoleOptions): Promise<RoleProcess> {
+export async function startRoleProcess(role: ServerRole, o: StartRoleOptions): Promise<RoleProcess> {
   const entry = fileURLToPath(new URL(`${role}/server.js`, DIST));
-  const args = [entry, ...(o.args ?? []), ...(o.listen === undefined ? [] : [addressFlag(role), o.listen])];
-  const child = spawn(process.execPath, args, { env: o.env, stdio: ["ignore", "pipe", "inherit"] });
-  // A role never outlives the program that started it (a test that timed out, a supervisor that crashed).
+  const args = [...(o.args ?? []), ...(o.listen === undefined ? [] : [addressFlag(role), o.listen])];
+  return {
+    role,
+    ...(await startListeningProcess({ name: role, entry, args, env: o.env, onLine: o.onLine, startTimeoutMs: o.startTimeoutMs })),
+  };
+}
+
+export interface ListeningProcessOptions {
+  /** What to call it in errors. */
+  name: string;
+  /** The script node runs. */
+  entry: string;
+  args: readonly string[];
+  env?: NodeJS.ProcessEnv | undefined;
+  onLine?: ((line: string) => void) | undefined;
+  startTimeoutMs?: number | undefined;
+}
+
+/** A node program that logs a JSON "listening" line with its host and port. */
+export type ListeningProcess = Omit<RoleProcess, "role">;
+
+/**
+ * Starts `node <entry> <args>` with its stdout piped, and resolves once it
+ * logs a JSON line with msg "listening" (and the host and port it got).
+ */
+export function startListeningProcess(o: ListeningProcessOptions): Promise<ListeningProcess> {
+  const timeoutMs = o.startTimeoutMs ?? 20_000;
+  const child = spawn(process.execPath, [o.entry, ...o.args], { env: o.env ?? process.env, stdio: ["ignore", "pipe", "inherit"] });
+  // A process never outlives the program that started it (a test that timed out, a supervisor that crashed).
   const orphanGuard = (): void => void child.kill("SIGKILL");
   process.once("exit", orphanGuard);
   child.once("exit", () => process.off("exit", orphanGuard));
   // "close", not "exit": the process may have exited before its last log lines (its "stopped") were read.
   const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${role} did not start within ${o.startTimeoutMs ?? 20_000} ms`)),
-      o.startTimeoutMs ?? 20_000,
-    );
+    const timer = setTimeout(() => reject(new Error(`${o.name} did not start within ${timeoutMs} ms`)), timeoutMs);
     const onExit = (code: number | null): void => {
       clearTimeout(timer);
-      reject(new Error(`${role} exited (code ${code}) before listening`));
+      reject(new Error(`${o.name} exited (code ${code}) before listening`));
     };
     child.once("exit", onExit);
     // stdio is piped above, so stdout is there.
@@ -69,7 +92,6 @@ export function startRoleProcess(role: ServerRole, o: StartRoleOptions): Promise
       child.off("exit", onExit);
       const { host, port } = JSON.parse(line) as { host: string; port: number };
       resolve({
-        role,
         port,
         address: `${host}:${port}`,
         child,
