@@ -54,7 +54,7 @@ ferretdb_src="${repo_root}/scripts/ferretdb"
 ferretdb_stamp="${bin_dir}/.ferretdb-stamp"
 
 sources_hash() {
-  local files=("${ferretdb_src}/go.mod" "${ferretdb_src}/go.sum" "${ferretdb_src}/main.go")
+  local files=("${ferretdb_src}/go.mod" "${ferretdb_src}/go.sum" "${ferretdb_src}"/*.go)
   if command -v sha256sum >/dev/null 2>&1; then
     cat "${files[@]}" | sha256sum | cut -d' ' -f1
   else

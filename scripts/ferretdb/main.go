@@ -69,6 +69,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	go indexIDs(ctx, abs, logger)
+
 	if err = f.Run(ctx); err != nil {
 		fail(err)
 	}

@@ -19,6 +19,8 @@ import type { SigningKeys } from "./signing-keys.js";
  * store's round trips of one block overlap the pacing of others.
  */
 const EMITTING = 4;
+/** A block that takes longer than this to make and store is logged, with where its time went. */
+const SLOW_BLOCK_MS = 2_000;
 
 export interface EmitterDeps {
   db: EmissionRecords;
@@ -255,13 +257,20 @@ export class Emitter {
     }
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
+    const started = Date.now();
     const codes = await this.keepingLease(id, () => this.makeBlock(fresh, seq));
+    const made = Date.now();
     await this.pace(codes.length);
+    const paced = Date.now();
     const last = seq === fresh.totalBlocks;
     const { product } = locateBlock(fresh, seq);
     const block = create(CodeBlockSchema, { orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last });
     await this.d.blocks.put(block, fresh.emittedCodes + codes.length);
     const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
+    if (Date.now() - started > SLOW_BLOCK_MS) {
+      const times = { makeMs: made - started, paceMs: paced - made, storeMs: Date.now() - paced };
+      this.d.log.warn({ orderId: id, seq, ...times }, "slow block");
+    }
     if (updated === undefined) return { codes: 0, done: true }; // closed meanwhile: the block stays unseen
     this.d.metrics.codesEmitted.inc(codes.length);
     if (last) this.d.metrics.readinessError.observe((Date.now() - fresh.readyAt) / 1000);
