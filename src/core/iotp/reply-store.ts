@@ -60,6 +60,8 @@ export type Claim =
 export class ReplyStore {
   /** Each caller's stored replies when last counted, plus the claims made here since. */
   private readonly counted = new Map<string, { n: number; at: number }>();
+  /** Callers whose background recount is running. */
+  private readonly recounting = new Set<string>();
 
   private constructor(
     private readonly replies: Collection<ReplyDoc>,
@@ -119,25 +121,42 @@ export class ReplyStore {
    * Counted after the insert, so a retransmission of a stored call is
    * always answered, whatever the quota: only a new key is given back.
    * Counting is a scan of the caller's replies (of all replies on FerretDB),
-   * so it is done once per QUOTA_RECOUNT_MS per caller while the caller is
-   * well below its quota, and on every new claim near it.
+   * so while the caller is well below its quota the claim goes on with the
+   * count it knows, and a stale count (older than QUOTA_RECOUNT_MS) is
+   * renewed in the background, off the call's path; a caller not counted
+   * yet, or near its quota, is counted at every new claim.
    */
   private async withinQuota(key: string, caller: string, now: number): Promise<Claim> {
     const limit = this.quotaOf(caller);
     if (limit === undefined) return { kind: "new", since: now };
     const seen = this.counted.get(caller);
-    if (seen !== undefined && now >= seen.at && now - seen.at < QUOTA_RECOUNT_MS && seen.n + 1 <= limit * QUOTA_HEADROOM) {
+    if (seen !== undefined && now >= seen.at && seen.n + 1 <= limit * QUOTA_HEADROOM) {
       seen.n++;
+      if (now - seen.at >= QUOTA_RECOUNT_MS) this.recountLater(caller, now);
       return { kind: "new", since: now };
     }
-    const n = await this.replies.count({ caller, expiresAt: { $gt: now } });
-    if (this.counted.size >= MAX_COUNTED_CALLERS) this.counted.clear();
-    this.counted.set(caller, { n, at: now });
+    const n = await this.recount(caller, now);
     if (n > limit) {
       await this.release(key);
       throw quotaError("stored replies", limit);
     }
     return { kind: "new", since: now };
+  }
+
+  private async recount(caller: string, now: number): Promise<number> {
+    const n = await this.replies.count({ caller, expiresAt: { $gt: now } });
+    if (this.counted.size >= MAX_COUNTED_CALLERS) this.counted.clear();
+    this.counted.set(caller, { n, at: now });
+    return n;
+  }
+
+  /** One background recount per caller at a time; a failed one leaves the old count, retried at the next claim. */
+  private recountLater(caller: string, now: number): void {
+    if (this.recounting.has(caller)) return;
+    this.recounting.add(caller);
+    void this.recount(caller, now)
+      .catch(() => undefined)
+      .finally(() => this.recounting.delete(caller));
   }
 
   private quotaOf(caller: string): number | undefined {
