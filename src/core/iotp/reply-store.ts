@@ -1,4 +1,4 @@
-import type { Collection, Store } from "../../store/store.js";
+import { type Collection, DuplicateKeyError, type Store } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
 import { quotaError } from "./retention.js";
 
@@ -42,6 +42,23 @@ export interface ReplyDoc {
   expiresAt: number;
 }
 
+/**
+ * The outcome of one run of a claim, written once by the instance that ran
+ * it: an insert, never an update of the claim. On FerretDB 1.x an update or a
+ * delete, even by `_id`, costs a scan of its collection (the stored replies
+ * are the largest collection of a hop), while an insert and a read by `_id`
+ * do not; every state-changing call at every hop paid that scan.
+ */
+interface OutcomeDoc extends Pick<ReplyDoc, "response" | "error" | "expiresAt"> {
+  /** outcomeId(): the claim's key, its run (first claim) and the instance that ran it. */
+  _id: string;
+}
+
+/** A late outcome of an owner whose claim was taken over names the old owner: it is never read. */
+function outcomeId(claim: Pick<ReplyDoc, "_id" | "owner" | "createdAt">): string {
+  return `${claim.owner} ${claim.createdAt} ${claim._id}`;
+}
+
 export type Claim =
   /** `since`: when this request was first claimed; a takeover after a crash keeps it. */
   | { kind: "new"; since: number }
@@ -65,6 +82,7 @@ export class ReplyStore {
 
   private constructor(
     private readonly replies: Collection<ReplyDoc>,
+    private readonly outcomes: Collection<OutcomeDoc>,
     readonly ttlMs: number,
     readonly leaseMs: number,
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive">,
@@ -79,7 +97,8 @@ export class ReplyStore {
     quota?: ReplyQuota,
   ): Promise<ReplyStore> {
     const replies = await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }, { fields: ["caller"] }]);
-    return new ReplyStore(replies, ttlMs, leaseMs, liveness, quota);
+    const outcomes = await store.collection<OutcomeDoc>("reply_outcomes", [{ fields: ["expiresAt"] }]);
+    return new ReplyStore(replies, outcomes, ttlMs, leaseMs, liveness, quota);
   }
 
   /** This instance, as owner of the claims it makes. */
@@ -106,7 +125,7 @@ export class ReplyStore {
     };
     const { duplicates } = await this.replies.insertMany([fresh]);
     if (duplicates.length === 0) return this.withinQuota(key, caller, now);
-    const doc = await this.replies.findOne({ _id: key });
+    const doc = await this.get(key);
     if (doc === undefined) return this.claim(key, digest, now, caller); // forgotten meanwhile
     if (doc.expiresAt <= now) return this.takeOver(doc, fresh); // forgotten: a new request
     if (doc.digest !== digest) return { kind: "mismatch", doc };
@@ -164,15 +183,16 @@ export class ReplyStore {
     return caller.startsWith("apcs:") ? this.quota.perParticipant : this.quota.perRole;
   }
 
-  /** A claim whose owner died (heartbeat or lease over) or that expired: take it with a conditional update. */
+  /**
+   * A claim whose owner died (heartbeat or lease over) or that expired: take
+   * it with a conditional update. An outcome its old owner writes from now
+   * on is not read (outcomeId): the new owner's run is the one that counts.
+   */
   private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
     const { _id, ...rest } = fresh;
-    const taken = await this.replies.updateOne(
-      { _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state },
-      { $set: { ...rest } },
-    );
+    const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil }, { $set: { ...rest } });
     if (taken !== undefined) return { kind: "new", since: fresh.createdAt };
-    const now = await this.replies.findOne({ _id });
+    const now = await this.get(_id);
     return now === undefined
       ? this.claim(_id, fresh.digest)
       : now.state === "done"
@@ -188,7 +208,7 @@ export class ReplyStore {
    * (release() it when done); "busy": a live instance runs the request.
    */
   async seize(key: string, now = Date.now()): Promise<"free" | "seized" | "busy"> {
-    const doc = await this.replies.findOne({ _id: key });
+    const doc = await this.get(key);
     if (doc === undefined || doc.state === "done" || doc.expiresAt <= now) return "free";
     if (doc.owner === this.instance || !(await this.orphaned(doc, now))) return "busy";
     const taken = await this.replies.updateOne(
@@ -203,8 +223,21 @@ export class ReplyStore {
     await this.replies.updateOne({ _id: key, owner: this.instance, state: "running" }, { $set: { leaseUntil: Date.now() + this.leaseMs } });
   }
 
-  async complete(key: string, outcome: Pick<ReplyDoc, "response" | "error">): Promise<void> {
-    await this.replies.updateOne({ _id: key, owner: this.instance }, { $set: { state: "done", ...outcome } });
+  /**
+   * Stores the outcome of this instance's run of `key`, first claimed at
+   * `since` (the claim's "new" since; read from the claim when not given).
+   * Once the claim is another instance's, the outcome is never read.
+   */
+  async complete(key: string, outcome: Pick<ReplyDoc, "response" | "error">, since?: number): Promise<void> {
+    const createdAt = since ?? (await this.replies.findOne({ _id: key }))?.createdAt;
+    if (createdAt === undefined) return;
+    const claim = { _id: key, owner: this.instance, createdAt };
+    try {
+      // A claim expires ttlMs after its run's first claim (a take-over keeps both).
+      await this.outcomes.insertOne({ _id: outcomeId(claim), ...outcome, expiresAt: createdAt + this.ttlMs });
+    } catch (err) {
+      if (!(err instanceof DuplicateKeyError)) throw err; // stored already: the same run's outcome
+    }
   }
 
   /** Transient outcomes are not kept: the retry is processed afresh. */
@@ -212,12 +245,22 @@ export class ReplyStore {
     await this.replies.deleteMany({ _id: key, owner: this.instance });
   }
 
+  /** The claim of `key`, "done" with its outcome once its owner stored one. */
   async get(key: string): Promise<ReplyDoc | undefined> {
-    return this.replies.findOne({ _id: key });
+    const claim = await this.replies.findOne({ _id: key });
+    if (claim === undefined || claim.state === "done") return claim;
+    const outcome = await this.outcomes.findOne({ _id: outcomeId(claim) });
+    if (outcome === undefined) return claim;
+    const { _id, expiresAt, ...result } = outcome;
+    return { ...claim, state: "done", ...result };
   }
 
-  /** Forgets replies past their time to live. */
+  /** Forgets replies past their time to live; says how many. */
   async sweep(now = Date.now()): Promise<number> {
-    return this.replies.deleteMany({ expiresAt: { $lt: now } });
+    const [replies] = await Promise.all([
+      this.replies.deleteMany({ expiresAt: { $lt: now } }),
+      this.outcomes.deleteMany({ expiresAt: { $lt: now } }),
+    ]);
+    return replies;
   }
 }
