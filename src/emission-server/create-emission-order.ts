@@ -62,15 +62,14 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
 
 /**
  * Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8.
- * The reads it needs (active orders, the backlog) and the intent go to the store at once: one
- * round trip's wait instead of three (on FerretDB the backlog read scans the orders).
+ * The active-order count and the intent go to the store at once. The backlog is read (a scan
+ * of the orders on FerretDB) only for a participant with other active orders: one without
+ * holds none of it, as a pending order keeps its slot until it is closed or cancelled.
  */
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
-  const pending = d.db.orders.pendingOldestFirst();
-  pending.catch(() => undefined); // read below only if the order passes; a failure then is thrown there
   const [active] = await Promise.all([d.db.slots.othersThan(input.participantId, orderId), recordIntent(d, input, spec, orderId)]);
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
-  if (violations.length === 0) await checkBacklog(d, input, spec, orderId, pending);
+  if (violations.length === 0 && active > 0) await checkBacklog(d, input, spec, orderId);
   if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
   if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
     await releaseSerials(d, orderId);
@@ -97,20 +96,10 @@ async function refuse(d: CreateDeps, input: CreateInput, spec: OrderSpec, error:
  * Step 5, bounded backlog per participant: refused before the order takes
  * serials or a slot (its intent, written already, is dropped); 5.1 journal, 5.2 error reply.
  */
-async function checkBacklog(
-  d: CreateDeps,
-  input: CreateInput,
-  spec: OrderSpec,
-  orderId: string,
-  pending: Promise<EmissionOrderDoc[]>,
-): Promise<void> {
+async function checkBacklog(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
   const codes = spec.products.reduce((n, p) => n + p.quantity, 0);
   try {
-    await checkBacklogShare(
-      { pendingOldestFirst: () => pending },
-      { participantId: input.participantId, orderId, codes },
-      { ...d.backlog, rate: d.emitter.rate },
-    );
+    await checkBacklogShare(d.db.orders, { participantId: input.participantId, orderId, codes }, { ...d.backlog, rate: d.emitter.rate });
   } catch (error) {
     // Nothing taken yet; if the store fails here too, the abandoned-order sweep drops the intent.
     await d.db.intents.drop(orderId).catch(() => undefined);
