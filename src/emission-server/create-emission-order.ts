@@ -60,15 +60,17 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
   );
 }
 
-/** Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8. */
+/**
+ * Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8.
+ * The active-order count and the intent go to the store at once. The backlog is read (a scan
+ * of the orders on FerretDB) only for a participant with other active orders: one without
+ * holds none of it, as a pending order keeps its slot until it is closed or cancelled.
+ */
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
-  const active = await d.db.slots.othersThan(input.participantId, orderId);
+  const [active] = await Promise.all([d.db.slots.othersThan(input.participantId, orderId), recordIntent(d, input, spec, orderId)]);
   let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
-  if (violations.length === 0) await checkBacklog(d, input, spec, orderId);
-  if (violations.length === 0) {
-    await recordIntent(d, input, spec, orderId);
-    violations = await reserveSelfMadeSerials(d, spec, orderId);
-  }
+  if (violations.length === 0 && active > 0) await checkBacklog(d, input, spec, orderId);
+  if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
   if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
     await releaseSerials(d, orderId);
     violations = [{ field: "order", description: `the participant already has ${d.maxActiveOrders} active orders` }];
@@ -90,12 +92,17 @@ async function refuse(d: CreateDeps, input: CreateInput, spec: OrderSpec, error:
   throw error; // 5.2
 }
 
-/** Step 5, bounded backlog per participant: refused before anything is written; 5.1 journal, 5.2 error reply. */
+/**
+ * Step 5, bounded backlog per participant: refused before the order takes
+ * serials or a slot (its intent, written already, is dropped); 5.1 journal, 5.2 error reply.
+ */
 async function checkBacklog(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
   const codes = spec.products.reduce((n, p) => n + p.quantity, 0);
   try {
     await checkBacklogShare(d.db.orders, { participantId: input.participantId, orderId, codes }, { ...d.backlog, rate: d.emitter.rate });
   } catch (error) {
+    // Nothing taken yet; if the store fails here too, the abandoned-order sweep drops the intent.
+    await d.db.intents.drop(orderId).catch(() => undefined);
     await refuse(d, input, spec, error);
   }
 }
@@ -239,7 +246,9 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
   await d.faults?.orderReserved?.(orderId);
   // A retry of a request whose first run got this far finds its order, already queued.
   const stored = await d.db.orders.insertOrLoad(order);
-  await d.db.intents.drop(orderId); // the order owns its serials and slot now
+  // The order owns its serials and slot now. Not waited for: an intent whose order exists is
+  // only dropped by the abandoned-order sweep, never undone, should this drop not land.
+  void d.db.intents.drop(orderId).catch(() => undefined);
   if (stored === order) d.emitter.enqueue(order); // 6.1
   return stored;
 }

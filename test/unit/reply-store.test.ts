@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
 import { ReplyStore } from "../../src/core/iotp/reply-store.js";
+import { measuredStore } from "../../src/store/measured-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 
 /** An instance that is always alive: only a lease that ran out frees its claims. */
@@ -15,6 +16,16 @@ describe("ReplyStore", () => {
     const done = await replies.claim("k", "d1");
     expect(done.kind).toBe("done");
     expect(done.kind === "done" ? done.doc.response : "").toBe("AQI=");
+  });
+
+  it("stores a claim and its outcome with inserts and reads by key, never an update or a delete (each scans on FerretDB)", async () => {
+    const ops: string[] = [];
+    const store = measuredStore(new MemoryStore(), (collection, operation) => ops.push(`${collection}.${operation}`));
+    const replies = await ReplyStore.open(store, 60_000, 30_000, alive("a"));
+    const claim = await replies.claim("k", "d1");
+    await replies.complete("k", { response: "AQI=" }, claim.kind === "new" ? claim.since : 0);
+    expect((await replies.claim("k", "d1")).kind).toBe("done");
+    expect(ops.filter((op) => /updateOne|deleteMany/.test(op))).toEqual([]);
   });
 
   it("tells a claim with another payload digest that the key is taken", async () => {

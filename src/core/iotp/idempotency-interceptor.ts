@@ -58,7 +58,7 @@ export function idempotencyInterceptor(o: IdempotencyOptions): Interceptor {
         case "new":
           req.contextValues.set(requestSinceKey, claim.since);
           req.contextValues.set(requestClaimKey, key);
-          return runOnce(o, key, req, async () => {
+          return runOnce(o, key, claim.since, req, async () => {
             const res = await next(req);
             if (res.stream) throw new ConnectError("a unary call answered with a stream", Code.Internal);
             return res;
@@ -89,16 +89,22 @@ function replyKey(req: UnaryRequest): string {
   return `${who}|${req.service.typeName}/${req.method.name}|${req.header.get(REQUEST_ID_HEADER) ?? ""}`;
 }
 
-async function runOnce(o: IdempotencyOptions, key: string, req: UnaryRequest, work: () => Promise<UnaryResponse>): Promise<UnaryResponse> {
+async function runOnce(
+  o: IdempotencyOptions,
+  key: string,
+  since: number,
+  req: UnaryRequest,
+  work: () => Promise<UnaryResponse>,
+): Promise<UnaryResponse> {
   const renew = setInterval(() => void o.replies.renew(key).catch(() => undefined), Math.max(1_000, o.replies.leaseMs / 3));
   try {
     const res = await work();
-    await o.replies.complete(key, { response: Buffer.from(toBinary(req.method.output, res.message)).toString("base64") });
+    await o.replies.complete(key, { response: Buffer.from(toBinary(req.method.output, res.message)).toString("base64") }, since);
     return res;
   } catch (err) {
     const e = toConnectError(err);
     if (TRANSIENT_CODES.has(e.code)) await o.replies.release(key);
-    else await o.replies.complete(key, { error: storedError(e) });
+    else await o.replies.complete(key, { error: storedError(e) }, since);
     throw e;
   } finally {
     clearInterval(renew);

@@ -1,4 +1,4 @@
-import type { Collection, Store } from "../../store/store.js";
+import { type Collection, DuplicateKeyError, type Store } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
 import { quotaError } from "./retention.js";
 
@@ -42,6 +42,23 @@ export interface ReplyDoc {
   expiresAt: number;
 }
 
+/**
+ * The outcome of one run of a claim, written once by the instance that ran
+ * it: an insert, never an update of the claim. On FerretDB 1.x an update or a
+ * delete, even by `_id`, costs a scan of its collection (the stored replies
+ * are the largest collection of a hop), while an insert and a read by `_id`
+ * do not; every state-changing call at every hop paid that scan.
+ */
+interface OutcomeDoc extends Pick<ReplyDoc, "response" | "error" | "expiresAt"> {
+  /** outcomeId(): the claim's key, its run (first claim) and the instance that ran it. */
+  _id: string;
+}
+
+/** A late outcome of an owner whose claim was taken over names the old owner: it is never read. */
+function outcomeId(claim: Pick<ReplyDoc, "_id" | "owner" | "createdAt">): string {
+  return `${claim.owner} ${claim.createdAt} ${claim._id}`;
+}
+
 export type Claim =
   /** `since`: when this request was first claimed; a takeover after a crash keeps it. */
   | { kind: "new"; since: number }
@@ -60,9 +77,12 @@ export type Claim =
 export class ReplyStore {
   /** Each caller's stored replies when last counted, plus the claims made here since. */
   private readonly counted = new Map<string, { n: number; at: number }>();
+  /** Callers whose background recount is running. */
+  private readonly recounting = new Set<string>();
 
   private constructor(
     private readonly replies: Collection<ReplyDoc>,
+    private readonly outcomes: Collection<OutcomeDoc>,
     readonly ttlMs: number,
     readonly leaseMs: number,
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive">,
@@ -77,7 +97,8 @@ export class ReplyStore {
     quota?: ReplyQuota,
   ): Promise<ReplyStore> {
     const replies = await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }, { fields: ["caller"] }]);
-    return new ReplyStore(replies, ttlMs, leaseMs, liveness, quota);
+    const outcomes = await store.collection<OutcomeDoc>("reply_outcomes", [{ fields: ["expiresAt"] }]);
+    return new ReplyStore(replies, outcomes, ttlMs, leaseMs, liveness, quota);
   }
 
   /** This instance, as owner of the claims it makes. */
@@ -104,7 +125,7 @@ export class ReplyStore {
     };
     const { duplicates } = await this.replies.insertMany([fresh]);
     if (duplicates.length === 0) return this.withinQuota(key, caller, now);
-    const doc = await this.replies.findOne({ _id: key });
+    const doc = await this.get(key);
     if (doc === undefined) return this.claim(key, digest, now, caller); // forgotten meanwhile
     if (doc.expiresAt <= now) return this.takeOver(doc, fresh); // forgotten: a new request
     if (doc.digest !== digest) return { kind: "mismatch", doc };
@@ -119,20 +140,21 @@ export class ReplyStore {
    * Counted after the insert, so a retransmission of a stored call is
    * always answered, whatever the quota: only a new key is given back.
    * Counting is a scan of the caller's replies (of all replies on FerretDB),
-   * so it is done once per QUOTA_RECOUNT_MS per caller while the caller is
-   * well below its quota, and on every new claim near it.
+   * so while the caller is well below its quota the claim goes on with the
+   * count it knows, and a stale count (older than QUOTA_RECOUNT_MS) is
+   * renewed in the background, off the call's path; a caller not counted
+   * yet, or near its quota, is counted at every new claim.
    */
   private async withinQuota(key: string, caller: string, now: number): Promise<Claim> {
     const limit = this.quotaOf(caller);
     if (limit === undefined) return { kind: "new", since: now };
     const seen = this.counted.get(caller);
-    if (seen !== undefined && now >= seen.at && now - seen.at < QUOTA_RECOUNT_MS && seen.n + 1 <= limit * QUOTA_HEADROOM) {
+    if (seen !== undefined && now >= seen.at && seen.n + 1 <= limit * QUOTA_HEADROOM) {
       seen.n++;
+      if (now - seen.at >= QUOTA_RECOUNT_MS) this.recountLater(caller, now);
       return { kind: "new", since: now };
     }
-    const n = await this.replies.count({ caller, expiresAt: { $gt: now } });
-    if (this.counted.size >= MAX_COUNTED_CALLERS) this.counted.clear();
-    this.counted.set(caller, { n, at: now });
+    const n = await this.recount(caller, now);
     if (n > limit) {
       await this.release(key);
       throw quotaError("stored replies", limit);
@@ -140,20 +162,37 @@ export class ReplyStore {
     return { kind: "new", since: now };
   }
 
+  private async recount(caller: string, now: number): Promise<number> {
+    const n = await this.replies.count({ caller, expiresAt: { $gt: now } });
+    if (this.counted.size >= MAX_COUNTED_CALLERS) this.counted.clear();
+    this.counted.set(caller, { n, at: now });
+    return n;
+  }
+
+  /** One background recount per caller at a time; a failed one leaves the old count, retried at the next claim. */
+  private recountLater(caller: string, now: number): void {
+    if (this.recounting.has(caller)) return;
+    this.recounting.add(caller);
+    void this.recount(caller, now)
+      .catch(() => undefined)
+      .finally(() => this.recounting.delete(caller));
+  }
+
   private quotaOf(caller: string): number | undefined {
     if (this.quota === undefined || caller === "") return undefined;
     return caller.startsWith("apcs:") ? this.quota.perParticipant : this.quota.perRole;
   }
 
-  /** A claim whose owner died (heartbeat or lease over) or that expired: take it with a conditional update. */
+  /**
+   * A claim whose owner died (heartbeat or lease over) or that expired: take
+   * it with a conditional update. An outcome its old owner writes from now
+   * on is not read (outcomeId): the new owner's run is the one that counts.
+   */
   private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
     const { _id, ...rest } = fresh;
-    const taken = await this.replies.updateOne(
-      { _id, owner: old.owner, leaseUntil: old.leaseUntil, state: old.state },
-      { $set: { ...rest } },
-    );
+    const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil }, { $set: { ...rest } });
     if (taken !== undefined) return { kind: "new", since: fresh.createdAt };
-    const now = await this.replies.findOne({ _id });
+    const now = await this.get(_id);
     return now === undefined
       ? this.claim(_id, fresh.digest)
       : now.state === "done"
@@ -169,7 +208,7 @@ export class ReplyStore {
    * (release() it when done); "busy": a live instance runs the request.
    */
   async seize(key: string, now = Date.now()): Promise<"free" | "seized" | "busy"> {
-    const doc = await this.replies.findOne({ _id: key });
+    const doc = await this.get(key);
     if (doc === undefined || doc.state === "done" || doc.expiresAt <= now) return "free";
     if (doc.owner === this.instance || !(await this.orphaned(doc, now))) return "busy";
     const taken = await this.replies.updateOne(
@@ -184,8 +223,21 @@ export class ReplyStore {
     await this.replies.updateOne({ _id: key, owner: this.instance, state: "running" }, { $set: { leaseUntil: Date.now() + this.leaseMs } });
   }
 
-  async complete(key: string, outcome: Pick<ReplyDoc, "response" | "error">): Promise<void> {
-    await this.replies.updateOne({ _id: key, owner: this.instance }, { $set: { state: "done", ...outcome } });
+  /**
+   * Stores the outcome of this instance's run of `key`, first claimed at
+   * `since` (the claim's "new" since; read from the claim when not given).
+   * Once the claim is another instance's, the outcome is never read.
+   */
+  async complete(key: string, outcome: Pick<ReplyDoc, "response" | "error">, since?: number): Promise<void> {
+    const createdAt = since ?? (await this.replies.findOne({ _id: key }))?.createdAt;
+    if (createdAt === undefined) return;
+    const claim = { _id: key, owner: this.instance, createdAt };
+    try {
+      // A claim expires ttlMs after its run's first claim (a take-over keeps both).
+      await this.outcomes.insertOne({ _id: outcomeId(claim), ...outcome, expiresAt: createdAt + this.ttlMs });
+    } catch (err) {
+      if (!(err instanceof DuplicateKeyError)) throw err; // stored already: the same run's outcome
+    }
   }
 
   /** Transient outcomes are not kept: the retry is processed afresh. */
@@ -193,12 +245,22 @@ export class ReplyStore {
     await this.replies.deleteMany({ _id: key, owner: this.instance });
   }
 
+  /** The claim of `key`, "done" with its outcome once its owner stored one. */
   async get(key: string): Promise<ReplyDoc | undefined> {
-    return this.replies.findOne({ _id: key });
+    const claim = await this.replies.findOne({ _id: key });
+    if (claim === undefined || claim.state === "done") return claim;
+    const outcome = await this.outcomes.findOne({ _id: outcomeId(claim) });
+    if (outcome === undefined) return claim;
+    const { _id, expiresAt, ...result } = outcome;
+    return { ...claim, state: "done", ...result };
   }
 
-  /** Forgets replies past their time to live. */
+  /** Forgets replies past their time to live; says how many. */
   async sweep(now = Date.now()): Promise<number> {
-    return this.replies.deleteMany({ expiresAt: { $lt: now } });
+    const [replies] = await Promise.all([
+      this.replies.deleteMany({ expiresAt: { $lt: now } }),
+      this.outcomes.deleteMany({ expiresAt: { $lt: now } }),
+    ]);
+    return replies;
   }
 }
