@@ -3,6 +3,7 @@ import { InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
 import { ReplyStore } from "../../src/core/iotp/reply-store.js";
 import { measuredStore } from "../../src/store/measured-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import { nonAtomicStore } from "../support/non-atomic-store.js";
 
 /** An instance that is always alive: only a lease that ran out frees its claims. */
 const alive = (id: string) => ({ id, isAlive: async () => true });
@@ -83,6 +84,19 @@ describe("ReplyStore", () => {
       await holder.stop();
       await other.stop();
     }
+  });
+
+  it("gives a dead owner's claim to exactly one of several retries at once, on a store whose conditional updates are not atomic", async () => {
+    const store = nonAtomicStore(new MemoryStore());
+    const t0 = Date.now();
+    await (await ReplyStore.open(store, 60_000, 600_000, alive("killed"))).claim("k", "d1", t0);
+    const retries = await Promise.all(
+      ["b", "c", "d"].map((id) => ReplyStore.open(store, 60_000, 600_000, { id, isAlive: async (owner) => owner !== "killed" })),
+    );
+    const claims = await Promise.all(retries.map((r) => r.claim("k", "d1", t0 + 1_000)));
+    expect(claims.map((c) => c.kind).sort()).toEqual(["new", "running", "running"]);
+    const winner = retries[claims.findIndex((c) => c.kind === "new")];
+    expect((await winner?.get("k"))?.owner).toBe(winner?.instance);
   });
 
   it("frees the claims of an instance that stopped at once", async () => {

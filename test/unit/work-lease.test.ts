@@ -3,7 +3,8 @@ import { InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
 import { TakeFences } from "../../src/core/iotp/take-fences.js";
 import { type LeaseContext, WorkLease, type LeasedDoc } from "../../src/core/iotp/work-lease.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import type { Collection, Filter, Store, Update } from "../../src/store/store.js";
+import type { Collection, Store } from "../../src/store/store.js";
+import { nonAtomic } from "../support/non-atomic-store.js";
 
 const BEATS = { heartbeatMs: 1_000, deadMs: 3_000 };
 
@@ -18,23 +19,6 @@ async function twoInstances() {
   const a = await InstanceLiveness.start(store, BEATS);
   const b = await InstanceLiveness.start(store, BEATS);
   return { store, docs, a, b, leaseA: await leaseOf(store, docs, a), leaseB: await leaseOf(store, docs, b) };
-}
-
-/**
- * What FerretDB 1.x does with a conditional update: a read, then, after a
- * while, a write by `_id` alone; two processes can both see the old state.
- */
-function nonAtomic(docs: Collection<LeasedDoc>): Collection<LeasedDoc> {
-  return {
-    ...docs,
-    findOne: (filter) => docs.findOne(filter),
-    async updateOne(filter: Filter<LeasedDoc>, update: Update<LeasedDoc>) {
-      const seen = await docs.findOne(filter);
-      if (seen === undefined) return undefined;
-      await new Promise((r) => setTimeout(r, 5));
-      return docs.updateOne({ _id: seen._id }, update);
-    },
-  };
 }
 
 describe("WorkLease", () => {

@@ -1,6 +1,7 @@
 import { type Collection, DuplicateKeyError, type Store } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
 import { quotaError } from "./retention.js";
+import { TakeFences } from "./take-fences.js";
 
 /**
  * Stored replies one caller may have: a line controller (caller "apcs:<participant>")
@@ -87,6 +88,8 @@ export class ReplyStore {
     readonly leaseMs: number,
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive">,
     private readonly quota: ReplyQuota | undefined,
+    /** One winner among instances taking a dead owner's claim at once. */
+    private readonly fences: TakeFences,
   ) {}
 
   static async open(
@@ -98,7 +101,7 @@ export class ReplyStore {
   ): Promise<ReplyStore> {
     const replies = await store.collection<ReplyDoc>("replies", [{ fields: ["expiresAt"] }, { fields: ["caller"] }]);
     const outcomes = await store.collection<OutcomeDoc>("reply_outcomes", [{ fields: ["expiresAt"] }]);
-    return new ReplyStore(replies, outcomes, ttlMs, leaseMs, liveness, quota);
+    return new ReplyStore(replies, outcomes, ttlMs, leaseMs, liveness, quota, await TakeFences.open(store, liveness));
   }
 
   /** This instance, as owner of the claims it makes. */
@@ -190,7 +193,9 @@ export class ReplyStore {
    */
   private async takeOver(old: ReplyDoc, fresh: ReplyDoc): Promise<Claim> {
     const { _id, ...rest } = fresh;
-    const taken = await this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil }, { $set: { ...rest } });
+    const taken = await this.fences.run(claimState(old), () =>
+      this.replies.updateOne({ _id, owner: old.owner, leaseUntil: old.leaseUntil }, { $set: { ...rest } }),
+    );
     if (taken !== undefined) return { kind: "new", since: fresh.createdAt };
     const now = await this.get(_id);
     return now === undefined
@@ -211,9 +216,11 @@ export class ReplyStore {
     const doc = await this.get(key);
     if (doc === undefined || doc.state === "done" || doc.expiresAt <= now) return "free";
     if (doc.owner === this.instance || !(await this.orphaned(doc, now))) return "busy";
-    const taken = await this.replies.updateOne(
-      { _id: key, owner: doc.owner, leaseUntil: doc.leaseUntil, state: "running" },
-      { $set: { owner: this.instance, leaseUntil: now + this.leaseMs } },
+    const taken = await this.fences.run(claimState(doc), () =>
+      this.replies.updateOne(
+        { _id: key, owner: doc.owner, leaseUntil: doc.leaseUntil, state: "running" },
+        { $set: { owner: this.instance, leaseUntil: now + this.leaseMs } },
+      ),
     );
     return taken === undefined ? "busy" : "seized";
   }
@@ -263,4 +270,9 @@ export class ReplyStore {
     ]);
     return replies;
   }
+}
+
+/** The claim state a take-over replaces, as its take fence names it. */
+function claimState(doc: ReplyDoc): string {
+  return `reply/${doc._id}|${doc.owner}|${doc.leaseUntil}`;
 }
