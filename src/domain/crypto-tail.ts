@@ -5,7 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isAi82 } from "./ai82.js";
-import { KEY_ID_LENGTH, MAX_SERIAL_LENGTH, formatCode, parseCode, signedPart, type TailLength } from "./code-format.js";
+import { GS, KEY_ID_LENGTH, MAX_SERIAL_LENGTH, formatCode, parseCode, signedPart, type TailLength } from "./code-format.js";
 import { isValidGtin14 } from "./gtin.js";
 import { randomSerials } from "./serial-generator.js";
 
@@ -112,6 +112,26 @@ export function signCode(ring: KeyRing, gtin: string, serial: string, tailLength
   }
   const key = activeKey(ring);
   return formatCode({ gtin, serial, keyId: key.id, tail: cryptoTail(key, gtin, serial, tailLength) });
+}
+
+/**
+ * signCode for many serials of one GTIN: the GTIN and key are checked and
+ * looked up once, not once a code (a block is ~1 000 codes).
+ */
+export function signCodes(ring: KeyRing, gtin: string, serials: readonly string[], tailLength: TailLength): string[] {
+  if (!isValidGtin14(gtin)) throw new RangeError(`cannot sign a code for ${JSON.stringify(gtin)}: not a valid GTIN-14`);
+  const key = activeKey(ring);
+  const algorithm = tailLength === 44 ? "sha256" : "sha512";
+  const head = `01${gtin}21`;
+  const keyPart = `${GS}91${key.id}`;
+  return serials.map((serial) => {
+    if (serial.length === 0 || serial.length > MAX_SERIAL_LENGTH || !isAi82(serial)) {
+      throw new RangeError(`cannot sign serial ${JSON.stringify(serial)}: a serial is 1 to ${MAX_SERIAL_LENGTH} AI-82 characters`);
+    }
+    // signedPart and formatCode, written out: the same text, one concatenation less per code.
+    const signed = head + serial + keyPart;
+    return `${signed}${GS}92${createHmac(algorithm, key.secret).update(signed, "latin1").digest("base64")}`;
+  });
 }
 
 function activeKey(ring: KeyRing): SigningKey {

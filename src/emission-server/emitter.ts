@@ -1,11 +1,10 @@
-import { create } from "@bufbuild/protobuf";
-import { CodeBlockSchema, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
+import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { blockId, type BlockStore } from "../core/codes/index.js";
+import { blockId, type BlockStore, encodeBlock } from "../core/codes/index.js";
 import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
 import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
-import { signCode } from "../domain/crypto-tail.js";
+import { signCodes } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
 import { chunkKey, locateBlock, type EmissionOrderDoc } from "./emission-orders.js";
 import type { EmissionRecords } from "./emission-records.js";
@@ -254,7 +253,8 @@ export class Emitter {
     await this.pace(codes.length);
     const last = seq === fresh.totalBlocks;
     const { product } = locateBlock(fresh, seq);
-    const block = create(CodeBlockSchema, { orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last });
+    // Encoded once here; every hop above stores and sends these bytes as they are.
+    const block = encodeBlock({ orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last });
     await this.d.blocks.put(block, fresh.emittedCodes + codes.length);
     const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
     if (updated === undefined) return { codes: 0, done: true }; // closed meanwhile: the block stays unseen
@@ -296,8 +296,7 @@ export class Emitter {
             this.d.faults,
           );
     await this.d.faults?.serialsTaken?.(chunkKey(order._id, index, chunk));
-    const ring = this.d.keys.ring;
-    return serials.map((s) => signCode(ring, product.gtin, s, rules.tailLength));
+    return signCodes(this.d.keys.ring, product.gtin, serials, rules.tailLength);
   }
 
   private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
