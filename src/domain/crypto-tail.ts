@@ -5,6 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isAi82 } from "./ai82.js";
+import { hmacSigner } from "./hmac-signer.js";
 import { GS, KEY_ID_LENGTH, MAX_SERIAL_LENGTH, formatCode, parseCode, signedPart, type TailLength } from "./code-format.js";
 import { isValidGtin14 } from "./gtin.js";
 import { randomSerials } from "./serial-generator.js";
@@ -121,7 +122,7 @@ export function signCode(ring: KeyRing, gtin: string, serial: string, tailLength
 export function signCodes(ring: KeyRing, gtin: string, serials: readonly string[], tailLength: TailLength): string[] {
   if (!isValidGtin14(gtin)) throw new RangeError(`cannot sign a code for ${JSON.stringify(gtin)}: not a valid GTIN-14`);
   const key = activeKey(ring);
-  const algorithm = tailLength === 44 ? "sha256" : "sha512";
+  const tail = hmacSigner(tailLength === 44 ? "sha256" : "sha512", key.secret);
   const head = `01${gtin}21`;
   const keyPart = `${GS}91${key.id}`;
   return serials.map((serial) => {
@@ -130,7 +131,7 @@ export function signCodes(ring: KeyRing, gtin: string, serials: readonly string[
     }
     // signedPart and formatCode, written out: the same text, one concatenation less per code.
     const signed = head + serial + keyPart;
-    return `${signed}${GS}92${createHmac(algorithm, key.secret).update(signed, "latin1").digest("base64")}`;
+    return `${signed}${GS}92${tail(signed)}`;
   });
 }
 
