@@ -11,6 +11,7 @@ import type { EmissionRecords } from "./emission-records.js";
 import { allocateBlockSerials } from "./block-serials.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import { FairSchedule } from "./fair-schedule.js";
+import { Pacer } from "./pacer.js";
 import type { SigningKeys } from "./signing-keys.js";
 
 /**
@@ -60,13 +61,14 @@ export class Emitter {
   /** The drain loops running, at most EMITTING. */
   private readonly workers = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
-  /** When the block being paced may leave: the end of its time slot. */
-  private nextSlot = 0;
+  /** Blocks leave at the configured rate, so codes exist when step 6 said. */
+  private readonly pacer: Pacer;
   /** Orders to give up at their next block boundary, for another instance to take. */
   private readonly handingOff = new Set<string>();
 
   constructor(private readonly d: EmitterDeps) {
     this.schedule = new FairSchedule(d.blockSize);
+    this.pacer = new Pacer(d.rate, this.stopping.signal);
   }
 
   /** Step 6: when an order of `codes` codes for `participantId`, placed now, will be ready, following the rotation. */
@@ -250,7 +252,7 @@ export class Emitter {
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
     const codes = await this.keepingLease(id, () => this.makeBlock(fresh, seq));
-    await this.pace(codes.length);
+    await this.pacer.pace(codes.length);
     const last = seq === fresh.totalBlocks;
     const { product } = locateBlock(fresh, seq);
     // Encoded once here; every hop above stores and sends these bytes as they are.
@@ -301,13 +303,5 @@ export class Emitter {
 
   private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
     return (await this.d.db.serials.chunk(chunkKey(orderId, product, chunk)))?.serials ?? [];
-  }
-
-  /** Waits out the block's share of time at the configured rate, so codes exist when step 6 said. */
-  private async pace(codes: number): Promise<void> {
-    const now = Date.now();
-    const end = Math.max(this.nextSlot, now) + (codes / this.d.rate) * 1000;
-    this.nextSlot = end;
-    if (end > now) await sleep(end - now, this.stopping.signal);
   }
 }
