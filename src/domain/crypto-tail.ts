@@ -135,7 +135,8 @@ export function signCodes(ring: KeyRing, gtin: string, serials: readonly string[
   });
 }
 
-function activeKey(ring: KeyRing): SigningKey {
+/** The key new codes are signed with. */
+export function activeKey(ring: KeyRing): SigningKey {
   const key = ring.keys.get(ring.activeId);
   if (key === undefined) throw new Error(`the active key ${JSON.stringify(ring.activeId)} is not in the ring`);
   return key;
