@@ -5,10 +5,10 @@
  */
 import { parentPort } from "node:worker_threads";
 import type { EncodedBlock } from "../core/codes/index.js";
-import { type BlockToMake, makeBlock } from "./block-maker.js";
+import { makeBlock, type PostedBlock, unposted } from "./block-maker.js";
 
-parentPort?.on("message", (b: BlockToMake) => {
-  const made = makeBlock(b);
+parentPort?.on("message", (b: PostedBlock) => {
+  const made = makeBlock(unposted(b));
   // Small blocks may sit in Buffer's shared pool: only a buffer of their own is moved.
   const own = made.wire.byteOffset === 0 && made.wire.byteLength === made.wire.buffer.byteLength;
   const wire = own ? made.wire : new Uint8Array(made.wire);
