@@ -32,6 +32,12 @@ function positiveInt(env: string, fallback: number): Setting<number> {
   return { env, schema: POSITIVE_INT.default(fallback) };
 }
 
+const COUNT = "expected a whole number, 0 or more";
+
+function count(env: string, fallback: number): Setting<number> {
+  return { env, schema: z.coerce.number({ error: COUNT }).int({ error: COUNT }).min(0, { error: COUNT }).default(fallback) };
+}
+
 const PERCENT = "expected a whole percentage from 1 to 100";
 
 function percent(env: string, fallback: number): Setting<number> {
@@ -227,6 +233,8 @@ const EMISSION_SERVER = {
   emissionRate: positiveInt("EMISSION_RATE", 100_000),
   /** Codes per block. */
   blockSize: positiveInt("BLOCK_SIZE", 1_000),
+  /** Worker threads that sign and encode blocks beside the main thread; 0 makes them on the main thread. */
+  blockWorkers: count("EMISSION_WORKERS", 1),
   /** Active orders per participant. */
   maxActiveOrders: positiveInt("MAX_ACTIVE_ORDERS", 100),
   /**

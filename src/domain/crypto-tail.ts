@@ -5,7 +5,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { isAi82 } from "./ai82.js";
-import { KEY_ID_LENGTH, MAX_SERIAL_LENGTH, formatCode, parseCode, signedPart, type TailLength } from "./code-format.js";
+import { hmacSigner } from "./hmac-signer.js";
+import { GS, KEY_ID_LENGTH, MAX_SERIAL_LENGTH, formatCode, parseCode, signedPart, type TailLength } from "./code-format.js";
 import { isValidGtin14 } from "./gtin.js";
 import { randomSerials } from "./serial-generator.js";
 
@@ -114,7 +115,28 @@ export function signCode(ring: KeyRing, gtin: string, serial: string, tailLength
   return formatCode({ gtin, serial, keyId: key.id, tail: cryptoTail(key, gtin, serial, tailLength) });
 }
 
-function activeKey(ring: KeyRing): SigningKey {
+/**
+ * signCode for many serials of one GTIN: the GTIN and key are checked and
+ * looked up once, not once a code (a block is ~1 000 codes).
+ */
+export function signCodes(ring: KeyRing, gtin: string, serials: readonly string[], tailLength: TailLength): string[] {
+  if (!isValidGtin14(gtin)) throw new RangeError(`cannot sign a code for ${JSON.stringify(gtin)}: not a valid GTIN-14`);
+  const key = activeKey(ring);
+  const tail = hmacSigner(tailLength === 44 ? "sha256" : "sha512", key.secret);
+  const head = `01${gtin}21`;
+  const keyPart = `${GS}91${key.id}`;
+  return serials.map((serial) => {
+    if (serial.length === 0 || serial.length > MAX_SERIAL_LENGTH || !isAi82(serial)) {
+      throw new RangeError(`cannot sign serial ${JSON.stringify(serial)}: a serial is 1 to ${MAX_SERIAL_LENGTH} AI-82 characters`);
+    }
+    // signedPart and formatCode, written out: the same text, one concatenation less per code.
+    const signed = head + serial + keyPart;
+    return `${signed}${GS}92${tail(signed)}`;
+  });
+}
+
+/** The key new codes are signed with. */
+export function activeKey(ring: KeyRing): SigningKey {
   const key = ring.keys.get(ring.activeId);
   if (key === undefined) throw new Error(`the active key ${JSON.stringify(ring.activeId)} is not in the ring`);
   return key;

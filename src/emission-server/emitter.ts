@@ -1,17 +1,18 @@
-import { create } from "@bufbuild/protobuf";
-import { CodeBlockSchema, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
+import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { blockId, type BlockStore } from "../core/codes/index.js";
 import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
 import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
-import { signCode } from "../domain/crypto-tail.js";
+import { activeKey } from "../domain/crypto-tail.js";
 import { productGroupRules } from "../domain/product-groups.js";
 import { chunkKey, locateBlock, type EmissionOrderDoc } from "./emission-orders.js";
 import type { EmissionRecords } from "./emission-records.js";
+import { type BlockMaker, type BlockToMake, inThreadBlockMaker } from "./block-maker.js";
 import { allocateBlockSerials } from "./block-serials.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import { FairSchedule } from "./fair-schedule.js";
+import { Pacer } from "./pacer.js";
 import type { SigningKeys } from "./signing-keys.js";
 
 /**
@@ -38,6 +39,8 @@ export interface EmitterDeps {
   /** How many instances of the Emission server are alive (this one included), to share the orders among them. */
   instances?: () => Promise<number>;
   metrics: Pick<MeshMetrics, "codesEmitted" | "readinessError">;
+  /** Where blocks are signed and encoded: worker threads, or this thread without. */
+  maker?: BlockMaker;
   /** Tests only: where to stop as if the process died. */
   faults?: EmitterFaults;
 }
@@ -63,13 +66,16 @@ export class Emitter {
   /** The drain loops running, at most EMITTING. */
   private readonly workers = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
-  /** When the block being paced may leave: the end of its time slot. */
-  private nextSlot = 0;
+  /** Blocks leave at the configured rate, so codes exist when step 6 said. */
+  private readonly pacer: Pacer;
+  private readonly maker: BlockMaker;
   /** Orders to give up at their next block boundary, for another instance to take. */
   private readonly handingOff = new Set<string>();
 
   constructor(private readonly d: EmitterDeps) {
     this.schedule = new FairSchedule(d.blockSize);
+    this.pacer = new Pacer(d.rate, this.stopping.signal);
+    this.maker = d.maker ?? inThreadBlockMaker;
   }
 
   /** Step 6: when an order of `codes` codes for `participantId`, placed now, will be ready, following the rotation. */
@@ -258,24 +264,23 @@ export class Emitter {
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
     const started = Date.now();
-    const codes = await this.keepingLease(id, () => this.makeBlock(fresh, seq));
+    const toMake = await this.keepingLease(id, () => this.blockToMake(fresh, seq));
+    // Signed and encoded once (on a worker thread when there are any); every hop above stores and sends these bytes as they are.
+    const block = await this.maker.make(toMake);
     const made = Date.now();
-    await this.pace(codes.length);
+    await this.pacer.pace(block.count);
     const paced = Date.now();
-    const last = seq === fresh.totalBlocks;
-    const { product } = locateBlock(fresh, seq);
-    const block = create(CodeBlockSchema, { orderId: id, seq, blockId: blockId(id, seq), gtin: product.gtin, codes, last });
-    await this.d.blocks.put(block, fresh.emittedCodes + codes.length);
-    const updated = await this.d.db.orders.recordBlock(fresh, seq, codes.length);
+    await this.d.blocks.put(block, fresh.emittedCodes + block.count);
+    const updated = await this.d.db.orders.recordBlock(fresh, seq, block.count);
     if (Date.now() - started > SLOW_BLOCK_MS) {
       const times = { makeMs: made - started, paceMs: paced - made, storeMs: Date.now() - paced };
       this.d.log.warn({ orderId: id, seq, ...times }, "slow block");
     }
     if (updated === undefined) return { codes: 0, done: true }; // closed meanwhile: the block stays unseen
-    this.d.metrics.codesEmitted.inc(codes.length);
-    if (last) this.d.metrics.readinessError.observe((Date.now() - fresh.readyAt) / 1000);
+    this.d.metrics.codesEmitted.inc(block.count);
+    if (block.last) this.d.metrics.readinessError.observe((Date.now() - fresh.readyAt) / 1000);
     this.d.notifier.notify(id);
-    return { codes: codes.length, done: last };
+    return { codes: block.count, done: block.last };
   }
 
   /**
@@ -295,8 +300,8 @@ export class Emitter {
     }
   }
 
-  /** The signed codes of block `seq`: its product's serials, reserved or generated. */
-  private async makeBlock(order: EmissionOrderDoc, seq: number): Promise<string[]> {
+  /** Block `seq` to sign: its product's serials, reserved or generated, and the key active now. */
+  private async blockToMake(order: EmissionOrderDoc, seq: number): Promise<BlockToMake> {
     const { index, product, chunk } = locateBlock(order, seq);
     const rules = productGroupRules(order.productGroup);
     if (rules === undefined) throw new Error(`order ${order._id} has an unknown product group`);
@@ -310,19 +315,12 @@ export class Emitter {
             this.d.faults,
           );
     await this.d.faults?.serialsTaken?.(chunkKey(order._id, index, chunk));
-    const ring = this.d.keys.ring;
-    return serials.map((s) => signCode(ring, product.gtin, s, rules.tailLength));
+    const { gtin } = product;
+    const [orderId, last, key] = [order._id, seq === order.totalBlocks, activeKey(this.d.keys.ring)];
+    return { orderId, seq, blockId: blockId(orderId, seq), gtin, serials, tailLength: rules.tailLength, last, key };
   }
 
   private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
     return (await this.d.db.serials.chunk(chunkKey(orderId, product, chunk)))?.serials ?? [];
-  }
-
-  /** Waits out the block's share of time at the configured rate, so codes exist when step 6 said. */
-  private async pace(codes: number): Promise<void> {
-    const now = Date.now();
-    const end = Math.max(this.nextSlot, now) + (codes / this.d.rate) * 1000;
-    this.nextSlot = end;
-    if (end > now) await sleep(end - now, this.stopping.signal);
   }
 }

@@ -9,6 +9,7 @@ import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
 import { MemoryStore } from "../store/memory-store.js";
+import { blockMaker } from "./block-maker.js";
 import { Emitter } from "./emitter.js";
 import { openEmissionRecords } from "./emission-records.js";
 import { emissionServerRoutes } from "./routes.js";
@@ -45,6 +46,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
   const { metrics } = base;
   const lease = db.orders.lease(base.lease);
+  const maker = blockMaker(config.emissionServer.blockWorkers);
   const emitter = new Emitter({
     db,
     blocks,
@@ -56,6 +58,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     lease,
     instances: () => base.liveness.liveCount(),
     metrics,
+    maker,
     ...(o.emitterFaults === undefined ? {} : { faults: o.emitterFaults }),
   });
   metrics.watchBacklog(() => emitter.backlogCodes);
@@ -88,6 +91,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
     stopSweep();
     keys.stop();
     await emitter.stop();
+    await maker.close();
   };
   return {
     spec: roleSpec(base, [EmitterService], POLICY, routes),

@@ -185,6 +185,11 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
 }
 
 function keyOf(fields: readonly string[], row: Row): string {
+  // One string field (orderId, participantId: most indexes) skips JSON; no JSON text starts with "s".
+  if (fields.length === 1) {
+    const v = row[fields[0] ?? ""];
+    if (typeof v === "string") return `s${v}`;
+  }
   return JSON.stringify(fields.map((f) => row[f] ?? null));
 }
 
@@ -249,6 +254,11 @@ function frozenCopy<V>(value: V): V {
   if (value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return Object.freeze(value.map((v: unknown) => frozenCopy(v))) as V;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = frozenCopy(v);
+  const from = value as Record<string, unknown>;
+  // Plain data only (see above): own enumerable keys, walked without Object.entries' pairs.
+  for (const k of Object.keys(from)) {
+    const v = from[k];
+    out[k] = typeof v === "object" && v !== null ? frozenCopy(v) : v;
+  }
   return Object.freeze(out) as V;
 }

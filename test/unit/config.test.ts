@@ -55,6 +55,12 @@ describe("loadConfig", () => {
     expect(() => loadConfig([], { CALL_TIMEOUT_MS: "soon" })).toThrow('CALL_TIMEOUT_MS="soon": expected a positive integer');
     expect(() => loadConfig([], { RETRANSMIT_ATTEMPTS: "2.5" })).toThrow('RETRANSMIT_ATTEMPTS="2.5": expected a positive integer');
     expect(() => loadConfig([], { REGISTRAR_ADDR: "localhost" })).toThrow('REGISTRAR_ADDR="localhost": expected host:port');
+    expect(() => loadConfig([], { EMISSION_WORKERS: "-1" })).toThrow('EMISSION_WORKERS="-1": expected a whole number, 0 or more');
+  });
+
+  it("signs blocks on one worker thread unless told how many, none included", () => {
+    expect(loadConfig([], {}).emissionServer.blockWorkers).toBe(1);
+    expect(loadConfig([], { EMISSION_WORKERS: "0" }).emissionServer.blockWorkers).toBe(0);
   });
 
   it("treats an empty variable as unset, and lets a flag stand in for a bad variable", () => {

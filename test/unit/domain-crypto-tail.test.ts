@@ -8,6 +8,7 @@ import {
   randomKeyRing,
   randomSigningKey,
   signCode,
+  signCodes,
   verifyCode,
   type KeyRing,
 } from "../../src/domain/crypto-tail.js";
@@ -85,6 +86,23 @@ describe("signCode and verifyCode", () => {
     ["a serial outside AI-82", GTIN, "abc def"],
   ])("refuses to sign %s", (_what, gtin, serial) => {
     expect(() => signCode(RING, gtin, serial, 44)).toThrow(RangeError);
+  });
+});
+
+describe("signCodes", () => {
+  it.each([44, 88] as const)(
+    "signs many serials of one GTIN exactly as signCode signs each (%i-character tail)",
+    (tailLength: TailLength) => {
+      const serials = [SERIAL, "0000000000001", "z", "A".repeat(20)];
+      expect(signCodes(RING, GTIN, serials, tailLength)).toEqual(serials.map((s) => signCode(RING, GTIN, s, tailLength)));
+    },
+  );
+
+  it("refuses a GTIN or a serial no code may carry, as signCode does", () => {
+    expect(() => signCodes(RING, "04006381333932", [SERIAL], 44)).toThrow(RangeError);
+    expect(() => signCodes(RING, GTIN, [SERIAL, ""], 44)).toThrow(RangeError);
+    expect(() => signCodes(RING, GTIN, [`${SERIAL}${GS}`], 44)).toThrow(RangeError);
+    expect(() => signCodes(RING, GTIN, ["A".repeat(21)], 44)).toThrow(RangeError);
   });
 });
 

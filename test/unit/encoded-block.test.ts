@@ -1,4 +1,5 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
 import { BlockStore } from "../../src/core/codes/block-store.js";
 import { decodeBlock, encodeBlock, encodedResponse, readEncodedBlock } from "../../src/core/codes/encoded-block.js";
@@ -24,6 +25,35 @@ describe("encoded code blocks", () => {
       expect(Buffer.from(toBinary(schema, encodedResponse(schema, e)))).toEqual(Buffer.from(expected));
       expect(fromBinary(schema, expected).block).toEqual(b);
     }
+  });
+
+  it("are written directly byte for byte as protobuf-es writes them, defaults, empty and non-ASCII strings included", () => {
+    const variants = [
+      block(1, 0),
+      block(2 ** 32 - 1, 3, true),
+      create(CodeBlockSchema, { orderId: "", seq: 0, blockId: "", gtin: "", codes: ["", "x", ""], last: false }),
+      create(CodeBlockSchema, {
+        orderId: "заказ-ü",
+        seq: 300,
+        blockId: "заказ-ü/300",
+        gtin: "04600000000017",
+        codes: ["é".repeat(200)],
+        last: true,
+      }),
+      block(128, 1_000),
+    ];
+    for (const b of variants) {
+      const expected = new BinaryWriter().bytes(toBinary(CodeBlockSchema, b)).finish();
+      expect(Buffer.from(encodeBlock(b).wire)).toEqual(Buffer.from(expected));
+      const plain = { orderId: b.orderId, seq: b.seq, blockId: b.blockId, gtin: b.gtin, codes: [...b.codes], last: b.last };
+      expect(Buffer.from(encodeBlock(plain).wire)).toEqual(Buffer.from(expected));
+    }
+  });
+
+  it("keep fields a decoded block carries that the schema does not know", () => {
+    const b = block(4, 2);
+    b.$unknown = [{ no: 99, wireType: WireType.Varint, data: new Uint8Array([7]) }];
+    expect(Buffer.from(encodeBlock(b).wire)).toEqual(Buffer.from(new BinaryWriter().bytes(toBinary(CodeBlockSchema, b)).finish()));
   });
 
   it("are read for their seq, order, GTIN, end and count without decoding the codes, and decode back to the block", () => {

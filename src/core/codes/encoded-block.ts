@@ -12,6 +12,7 @@ import { type Empty, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext, type Transport } from "@connectrpc/connect";
 import { createAsyncIterable } from "@connectrpc/connect/protocol";
 import { type CodeBlock, CodeBlockSchema } from "../../gen/emission/common/v1/order_pb.js";
+import { type CodeBlockFields, writeCodeBlock } from "./code-block-writer.js";
 
 /**
  * A code block as it travels between hops: encoded once where it is made, then
@@ -33,9 +34,14 @@ export interface EncodedBlock {
 /** Field number of `block` in every StreamCodesResponse (emitter.proto, registrar.proto, oms.proto). */
 const BLOCK_FIELD = 1;
 
-/** Encodes a block where it is made (or where a decoded one arrives). */
-export function encodeBlock(block: CodeBlock): EncodedBlock {
-  const wire = new BinaryWriter().bytes(toBinary(CodeBlockSchema, block)).finish();
+/**
+ * Encodes a block where it is made (or where a decoded one arrives). Written
+ * directly (code-block-writer.ts); a decoded block carrying fields this
+ * schema does not know goes through protobuf-es, which keeps them.
+ */
+export function encodeBlock(block: CodeBlockFields | CodeBlock): EncodedBlock {
+  const unknown = "$unknown" in block && block.$unknown !== undefined && block.$unknown.length > 0;
+  const wire = unknown ? new BinaryWriter().bytes(toBinary(CodeBlockSchema, block)).finish() : writeCodeBlock(block);
   return { orderId: block.orderId, seq: block.seq, gtin: block.gtin, last: block.last, count: block.codes.length, wire };
 }
 

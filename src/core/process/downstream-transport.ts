@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
+import { compressionGzip, createGrpcTransport, type Http2SessionManager } from "@connectrpc/connect-node";
 import { urlOf, type Address, type MeshConfig } from "../config.js";
 import type { Logger } from "../runtime/index.js";
 import { type RetransmitPolicy, retransmittingTransport } from "../iotp/index.js";
@@ -23,6 +23,13 @@ export interface DownstreamOptions {
    * certificate (mutual TLS). A role passes its config.tls.
    */
   tls?: ClientTls | undefined;
+  /**
+   * Let the role below gzip its responses. Off unless asked: code blocks are
+   * random text (serials, base64 tails) that gzip shrinks by less than half
+   * for about 2 ms of CPU per 1 000-code block at each hop, on both sides of
+   * it, which costs more than sending the bytes as they are on a LAN.
+   */
+  gzip?: boolean;
 }
 
 /** The URL of the role below: https:// when TLS is on, http:// (h2c) otherwise. */
@@ -41,6 +48,7 @@ export function createDownstreamTransport(o: DownstreamOptions): Transport {
     baseUrl: downstreamUrl(o.address, o.tls),
     interceptors: [lostConnection, bearer],
     readMaxBytes: o.maxMessageBytes,
+    acceptCompression: o.gzip === true ? [compressionGzip] : [],
     // Long code streams sit idle while codes are being emitted; pings keep
     // the connection from looking dead to proxies and detect dead peers.
     pingIntervalMs: 10_000,

@@ -10,3 +10,4 @@ export { logSink } from "./log-sink.js";
 export { createLogger, type Logger } from "./logger.js";
 export { Notifier } from "./notifier.js";
 export { sleep } from "./sleep.js";
+export { WorkerPool, WorkerPoolError } from "./worker-pool.js";

@@ -1,0 +1,67 @@
+import { type EncodedBlock, encodeBlock } from "../core/codes/index.js";
+import { WorkerPool } from "../core/runtime/index.js";
+import { GS, type TailLength } from "../domain/code-format.js";
+import { createKeyRing, type SigningKey, signCodes } from "../domain/crypto-tail.js";
+
+/** One block to sign and encode: its serials, taken already, and the key active when it is made. */
+export interface BlockToMake {
+  orderId: string;
+  seq: number;
+  blockId: string;
+  gtin: string;
+  serials: string[];
+  tailLength: TailLength;
+  last: boolean;
+  key: SigningKey;
+}
+
+/** Signs the block's codes and encodes it: the CPU-heavy part of making a block, run wherever the maker runs it. */
+export function makeBlock(b: BlockToMake): EncodedBlock {
+  const codes = signCodes(createKeyRing([b.key]), b.gtin, b.serials, b.tailLength);
+  return encodeBlock({ orderId: b.orderId, seq: b.seq, blockId: b.blockId, gtin: b.gtin, codes, last: b.last });
+}
+
+/** Where blocks are signed and encoded. */
+export interface BlockMaker {
+  make(block: BlockToMake): Promise<EncodedBlock>;
+  close(): Promise<void>;
+}
+
+/** On the calling thread (tests; a pool of 0 workers). */
+export const inThreadBlockMaker: BlockMaker = {
+  make: async (block) => makeBlock(block),
+  close: async () => undefined,
+};
+
+/** The compiled worker script; absent when this module runs from source (tests), which then make blocks in thread. */
+const WORKER_SCRIPT = new URL("./block-maker-worker.js", import.meta.url);
+
+/**
+ * Blocks signed and encoded on `workers` worker threads beside the main one,
+ * which meanwhile takes serials, stores blocks and streams them: with 0, or
+ * when running from source, on the main thread.
+ */
+export function blockMaker(workers: number): BlockMaker {
+  if (workers < 1 || !import.meta.url.endsWith(".js")) return inThreadBlockMaker;
+  const pool = new WorkerPool<PostedBlock, EncodedBlock>(WORKER_SCRIPT, workers);
+  return { make: (block) => pool.run(posted(block)), close: () => pool.close() };
+}
+
+/**
+ * A block as it is posted to a worker: its serials as one string, which is
+ * copied across at once where an array is cloned string by string (a sixth
+ * of the main thread's time went there). GS is in no serial (AI-82).
+ */
+export type PostedBlock = Omit<BlockToMake, "serials"> & { serials: string; count: number };
+
+/** The block as posted to a worker. */
+export function posted(b: BlockToMake): PostedBlock {
+  return { ...b, serials: b.serials.join(GS), count: b.serials.length };
+}
+
+/** The block a worker was posted. */
+export function unposted(p: PostedBlock): BlockToMake {
+  const serials = p.count === 0 ? [] : p.serials.split(GS);
+  if (serials.length !== p.count) throw new RangeError(`${p.count} serials posted, ${serials.length} arrived: a serial holds GS`);
+  return { ...p, serials };
+}
