@@ -35,6 +35,32 @@ describe("InstanceLiveness", () => {
     }
   });
 
+  it("removes the record of the instance that listened at its address once it missed two heartbeats, and leaves one that still beats", async () => {
+    const store = new MemoryStore();
+    const instances = await store.collection<InstanceDoc>("instances");
+    const t0 = Date.now();
+    await instances.insertOne({ _id: "killed-here", heartbeatAt: t0 - 1_000, startedAt: t0 - 60_000, address: HERE });
+    await instances.insertOne({ _id: "draining-there", heartbeatAt: t0, startedAt: t0 - 60_000, address: "host-1/127.0.0.1:6000" });
+    const beats = { heartbeatMs: 300, deadMs: 3_000 };
+    const draining = setInterval(() => void instances.updateOne({ _id: "draining-there" }, { $set: { heartbeatAt: Date.now() } }), 50);
+    const here = await InstanceLiveness.start(store, beats);
+    const there = await InstanceLiveness.start(store, beats);
+    try {
+      await here.listensAt(HERE);
+      await there.listensAt("host-1/127.0.0.1:6000");
+      // Past the draining one's check (two heartbeats after its last beat before this one listened).
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(await instances.findOne({ _id: "killed-here" })).toBeUndefined();
+      // Every other instance counts it dead now, long before deadMs.
+      expect(await there.isAlive("killed-here")).toBe(false);
+      expect(await instances.findOne({ _id: "draining-there" })).toBeDefined();
+    } finally {
+      clearInterval(draining);
+      await here.stop();
+      await there.stop();
+    }
+  });
+
   it("keeps its address in its record when the record is written again after a sweep", async () => {
     const store = new MemoryStore();
     const instances = await store.collection<InstanceDoc>("instances");

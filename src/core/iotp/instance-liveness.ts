@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Collection, Doc, Store } from "../../store/store.js";
-import type { Logger } from "../runtime/index.js";
+import { type Logger, sleep } from "../runtime/index.js";
 
 /** One running process of a role, as its role's store knows it. */
 export interface InstanceDoc extends Doc {
@@ -39,6 +39,8 @@ export class InstanceLiveness {
   private readonly cache = new Map<string, { alive: boolean; at: number }>();
   private counted: { n: number; at: number } | undefined;
   private address: string | undefined;
+  private readonly retiring = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
 
   private constructor(
     private readonly instances: Collection<InstanceDoc>,
@@ -85,12 +87,37 @@ export class InstanceLiveness {
    * it missed two heartbeats, not after `deadMs`: only one process can
    * listen on an address, so the one before is gone (or draining after
    * SIGTERM, and then still beating), and a restarted process takes its
-   * predecessor's work over about a second after its kill.
+   * predecessor's work over about a second after its kill. Its record is
+   * then removed, so the other instances count it dead at once too (a call
+   * retried at another instance need not wait `deadMs` for its claim).
    */
   async listensAt(address: string): Promise<void> {
     this.address = address;
     this.cache.clear();
     await this.instances.updateOne({ _id: this.id }, { $set: { address } });
+    const before = (await this.instances.find({ address })).filter((d) => d._id !== this.id);
+    for (const doc of before) {
+      const retired = this.retireWhenSilent(doc);
+      this.retiring.add(retired);
+      void retired.finally(() => this.retiring.delete(retired));
+    }
+  }
+
+  /** Removes a predecessor's record once it missed two heartbeats; one that still beats (draining) is left. */
+  private async retireWhenSilent(doc: InstanceDoc): Promise<void> {
+    try {
+      await sleep(Math.max(0, doc.heartbeatAt + 2 * this.heartbeatMs - Date.now()), this.stopping.signal);
+      if (this.stopping.signal.aborted) return;
+      const now = await this.instances.findOne({ _id: doc._id });
+      if (now === undefined || Date.now() - now.heartbeatAt <= 2 * this.heartbeatMs) return;
+      await this.instances.deleteMany({ _id: doc._id });
+      this.log?.info(
+        { instance: this.id, gone: doc._id, address: doc.address },
+        "the instance that listened here before is gone: its record removed",
+      );
+    } catch (err) {
+      if (!this.stopping.signal.aborted) this.log?.warn({ err }, "could not remove the record of the instance that listened here before");
+    }
   }
 
   private deadAfterMs(doc: InstanceDoc): number {
@@ -113,6 +140,8 @@ export class InstanceLiveness {
   /** Stops beating and removes the record, so what this instance still holds is free at once. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.stopping.abort();
+    await Promise.all([...this.retiring]);
     await this.beating;
     await this.instances.deleteMany({ _id: this.id });
   }
