@@ -1,3 +1,4 @@
+import { compare, isEquality, matchesFilter } from "./filter-match.js";
 import {
   DuplicateKeyError,
   type Collection,
@@ -6,7 +7,6 @@ import {
   type FindOptions,
   type IndexSpec,
   type InsertManyResult,
-  type Range,
   type Store,
   type Update,
 } from "./store.js";
@@ -86,12 +86,12 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   }
 
   private first(filter: Filter<T>): T | undefined {
-    for (const doc of this.candidates(filter)) if (matches(doc, filter)) return doc;
+    for (const doc of this.candidates(filter)) if (matchesFilter(doc, filter)) return doc;
     return undefined;
   }
 
   async find(filter: Filter<T>, options: FindOptions<T> = {}): Promise<T[]> {
-    const out = [...this.candidates(filter)].filter((d) => matches(d, filter));
+    const out = [...this.candidates(filter)].filter((d) => matchesFilter(d, filter));
     const sort = options.sort;
     if (sort !== undefined) {
       out.sort((a, b) => sort.direction * compare((a as Row)[sort.field], (b as Row)[sort.field]));
@@ -101,7 +101,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
 
   async count(filter: Filter<T>): Promise<number> {
     let n = 0;
-    for (const doc of this.candidates(filter)) if (matches(doc, filter)) n++;
+    for (const doc of this.candidates(filter)) if (matchesFilter(doc, filter)) n++;
     return n;
   }
 
@@ -123,7 +123,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   }
 
   async deleteMany(filter: Filter<T>): Promise<number> {
-    const gone = [...this.candidates(filter)].filter((d) => matches(d, filter));
+    const gone = [...this.candidates(filter)].filter((d) => matchesFilter(d, filter));
     for (const doc of gone) {
       this.unindex(doc);
       this.docs.delete(doc._id);
@@ -191,44 +191,6 @@ function keyOf(fields: readonly string[], row: Row): string {
     if (typeof v === "string") return `s${v}`;
   }
   return JSON.stringify(fields.map((f) => row[f] ?? null));
-}
-
-function isEquality(v: unknown): boolean {
-  return v !== undefined && (typeof v !== "object" || v === null);
-}
-
-function matches<T>(doc: T, filter: Filter<T>): boolean {
-  const row = doc as Row;
-  for (const [field, want] of Object.entries(filter as Row)) {
-    if (want === undefined) continue;
-    const have = row[field];
-    if (isEquality(want)) {
-      if (have !== want) return false;
-    } else if (!inRange(have, want as Range<unknown>)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-function inRange(have: unknown, r: Range<unknown>): boolean {
-  if (r.$in !== undefined && !r.$in.includes(have)) return false;
-  if (r.$ne !== undefined && have === r.$ne) return false;
-  // As in MongoDB, a missing field is in no range.
-  const bounded = r.$gt !== undefined || r.$gte !== undefined || r.$lt !== undefined || r.$lte !== undefined;
-  if (bounded && (have === undefined || have === null)) return false;
-  if (r.$gt !== undefined && !(compare(have, r.$gt) > 0)) return false;
-  if (r.$gte !== undefined && !(compare(have, r.$gte) >= 0)) return false;
-  if (r.$lt !== undefined && !(compare(have, r.$lt) < 0)) return false;
-  if (r.$lte !== undefined && !(compare(have, r.$lte) <= 0)) return false;
-  return true;
-}
-
-function compare(a: unknown, b: unknown): number {
-  if (a === b) return 0;
-  if (a === undefined || a === null) return -1;
-  if (b === undefined || b === null) return 1;
-  return (a as number | string) < (b as number | string) ? -1 : 1;
 }
 
 function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {

@@ -7,6 +7,7 @@ import {
   type Collection as MongoCollection,
   type WriteConcernSettings,
 } from "mongodb";
+import { matchesFilter } from "./filter-match.js";
 import { byKey, idsIn } from "./by-key.js";
 import { DuplicateKeyError } from "./store.js";
 import type { Collection, Doc, Filter, FindOptions, IndexSpec, InsertManyResult, Store, Update } from "./store.js";
@@ -236,9 +237,19 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     const where = toMongoFilter(filter);
     const change = toMongoUpdate(update);
     if (change === undefined) return this.findOne(filter);
-    const apply = () => this.c.findOneAndUpdate(where, change, { returnDocument: "after", includeResultMetadata: false });
+    const id = (filter as Filter<Doc>)._id;
+    const options = { returnDocument: "after", includeResultMetadata: false } as const;
+    const apply = async () => {
+      // FerretDB: a filter of more than `_id` scans the collection, a read and a write by `_id` alone use its index.
+      // Run in this document's lane, the read and the write are as atomic as FerretDB's own read-then-write.
+      if (this.updates === undefined || typeof id !== "string" || Object.keys(where).length === 1) {
+        return this.c.findOneAndUpdate(where, change, options);
+      }
+      const current = await this.c.findOne({ _id: id } as Document);
+      if (current === null || !matchesFilter(current as unknown as T, filter)) return null;
+      return this.c.findOneAndUpdate({ _id: id } as Document, change, options);
+    };
     try {
-      const id = (filter as Filter<Doc>)._id;
       const doc = await (this.updates === undefined ? apply() : this.updates.run(typeof id === "string" ? id : undefined, apply));
       return (doc ?? undefined) as T | undefined;
     } catch (err) {
