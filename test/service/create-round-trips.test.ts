@@ -1,16 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { Apcs } from "../../src/apcs/apcs-client.js";
-import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
-import { buildEmissionServer } from "../../src/emission-server/server.js";
-import { buildOms } from "../../src/oms/server.js";
-import { buildRegistrar } from "../../src/registrar/server.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Collection, Doc, IndexSpec, Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
-import { bearer } from "../support/in-memory-mesh.js";
+import { inMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
-import { testConfig, TOKENS } from "../support/test-config.js";
 
 const silent = pino({ level: "silent" });
 type Role = "emission" | "registrar" | "oms";
@@ -106,36 +100,25 @@ describe("store round trips of one CreateOrder at each hop", () => {
 
   onBothStores((open) => {
     it("stay within a small bound: independent reads and writes go to the store at once, no read it does not need (the backlog only behind another order)", async () => {
-      const config = testConfig({
+      const env = {
         BLOCK_SIZE: "10",
         EMISSION_RATE: "1000000",
         INSTANCE_HEARTBEAT_MS: "10000",
         INSTANCE_DEAD_MS: "30000",
         WORK_LEASE_MS: "60000",
-      });
+      };
       const stores = {} as Record<Role, RoundStore>;
       const store = async (role: Role): Promise<Store> => {
         stores[role] = new RoundStore(await open(), CREATE_PATH[role]);
         return stores[role];
       };
-      const emission = await buildEmissionServer({ config, log: silent, store: await store("emission") });
-      closing.push(() => emission.stop());
-      const registrar = await buildRegistrar({
-        config,
-        log: silent,
-        store: await store("registrar"),
-        downstream: inMemoryTransport(emission.spec, bearer(TOKENS.registrar)),
+      const mesh = await inMemoryMesh(env, {}, { store: new MemoryStore() }, silent, {
+        emission: await store("emission"),
+        registrar: await store("registrar"),
+        oms: await store("oms"),
       });
-      closing.push(() => registrar.stop());
-      const oms = await buildOms({
-        config,
-        log: silent,
-        store: await store("oms"),
-        downstream: inMemoryTransport(registrar.spec, bearer(TOKENS.oms)),
-      });
-      closing.push(() => oms.stop());
-      const apcs = await Apcs.open({ transport: inMemoryTransport(oms.spec, bearer(TOKENS.apcs)), log: silent, store: new MemoryStore() });
-      closing.push(() => apcs.close());
+      closing.push(() => mesh.close());
+      const { apcs } = mesh;
 
       const measured = async (): Promise<Record<Role, number>> => {
         for (const s of Object.values(stores)) {

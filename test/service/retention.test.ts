@@ -3,12 +3,13 @@ import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Collection, Doc, IndexSpec, Store } from "../../src/store/store.js";
+import type { Store } from "../../src/store/store.js";
 import { Journal } from "../../src/core/iotp/journal.js";
 import { ReplyStore } from "../../src/core/iotp/reply-store.js";
 import { measuredStore } from "../../src/store/measured-store.js";
 import { reasonOf } from "../../src/core/rpc/error-info.js";
 import { onBothStores } from "../support/both-stores.js";
+import { forwarding, wrappedStore } from "../support/store-wrappers.js";
 import { rejection } from "../support/rejection.js";
 import { sleep } from "../../src/core/runtime/sleep.js";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
@@ -22,25 +23,13 @@ const silent = pino({ level: "silent" });
 function heldCounts(inner: Store): { store: Store; hold(): void; release(): void } {
   let gate: Promise<void> | undefined;
   let open = (): void => undefined;
-  const store: Store = {
-    async collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[]): Promise<Collection<T>> {
-      const c = await inner.collection<T>(name, indexes);
-      return {
-        insertOne: (doc) => c.insertOne(doc),
-        insertMany: (docs) => c.insertMany(docs),
-        insertInOrder: (docs) => c.insertInOrder(docs),
-        findOne: (filter) => c.findOne(filter),
-        find: (filter, options) => c.find(filter, options),
-        count: async (filter) => {
-          await gate;
-          return c.count(filter);
-        },
-        updateOne: (filter, update) => c.updateOne(filter, update),
-        deleteMany: (filter) => c.deleteMany(filter),
-      };
+  const store = wrappedStore(inner, (c) => ({
+    ...forwarding(c),
+    count: async (filter) => {
+      await gate;
+      return c.count(filter);
     },
-    close: () => inner.close(),
-  };
+  }));
   return {
     store,
     hold: () => {

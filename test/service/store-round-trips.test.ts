@@ -1,17 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { Apcs } from "../../src/apcs/apcs-client.js";
-import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
-import { buildEmissionServer } from "../../src/emission-server/server.js";
-import { buildOms } from "../../src/oms/server.js";
-import { buildRegistrar } from "../../src/registrar/server.js";
 import { measuredStore } from "../../src/store/measured-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
-import { bearer } from "../support/in-memory-mesh.js";
+import { inMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
-import { testConfig, TOKENS } from "../support/test-config.js";
 
 const silent = pino({ level: "silent" });
 type Role = "emission" | "registrar" | "oms";
@@ -77,33 +71,22 @@ describe("store round trips of a block at each hop", () => {
         oms: new OperationCount(["orders", "blocks"]),
       };
       // Heartbeats, resume scans and lease renewals are rare here: what is counted is what blocks cost.
-      const config = testConfig({
+      const env = {
         BLOCK_SIZE: "10",
         EMISSION_RATE: "1000000",
         STREAM_RECHECK_MS: "5000",
         INSTANCE_HEARTBEAT_MS: "10000",
         INSTANCE_DEAD_MS: "30000",
         WORK_LEASE_MS: "60000",
-      });
+      };
       const store = async (role: Role): Promise<Store> => counts[role].wrap(await open());
-      const emission = await buildEmissionServer({ config, log: silent, store: await store("emission") });
-      closing.push(() => emission.stop());
-      const registrar = await buildRegistrar({
-        config,
-        log: silent,
-        store: await store("registrar"),
-        downstream: inMemoryTransport(emission.spec, bearer(TOKENS.registrar)),
+      const mesh = await inMemoryMesh(env, {}, { store: new MemoryStore() }, silent, {
+        emission: await store("emission"),
+        registrar: await store("registrar"),
+        oms: await store("oms"),
       });
-      closing.push(() => registrar.stop());
-      const oms = await buildOms({
-        config,
-        log: silent,
-        store: await store("oms"),
-        downstream: inMemoryTransport(registrar.spec, bearer(TOKENS.oms)),
-      });
-      closing.push(() => oms.stop());
-      const apcs = await Apcs.open({ transport: inMemoryTransport(oms.spec, bearer(TOKENS.apcs)), log: silent, store: new MemoryStore() });
-      closing.push(() => apcs.close());
+      closing.push(() => mesh.close());
+      const { apcs } = mesh;
 
       const blocks = 48;
       for (const c of Object.values(counts)) c.counting = true;

@@ -3,6 +3,7 @@ import { type Logger, pino } from "pino";
 import { Apcs, type ApcsOptions } from "../../src/apcs/apcs-client.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { MeshConfig } from "../../src/core/config.js";
+import type { Store } from "../../src/store/store.js";
 import type { BuiltRole } from "../../src/core/process/grpc-server.js";
 import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
@@ -48,15 +49,23 @@ export interface MeshLinks {
 
 const same = (t: Transport): Transport => t;
 
+type MeshRole = "emission" | "registrar" | "oms";
+
 export async function inMemoryMesh(
   env: Record<string, string> = {},
   links: MeshLinks = {},
   apcsOptions: Partial<ApcsOptions> = {},
   /** The roles' logger (silent by default). */
   log: Logger = silent,
+  /** Stores for some roles (their caller closes them); the others get an embedded store of their own. */
+  given: Partial<Record<MeshRole, Store>> = {},
 ): Promise<InMemoryMesh> {
   const config = testConfig(env);
-  const stores = { emission: new MemoryStore(), registrar: new MemoryStore(), oms: new MemoryStore() };
+  const stores: Record<MeshRole, Store> = {
+    emission: given.emission ?? new MemoryStore(),
+    registrar: given.registrar ?? new MemoryStore(),
+    oms: given.oms ?? new MemoryStore(),
+  };
   const emission = await buildEmissionServer({ config, log, store: stores.emission });
   const registrar = await buildRegistrar({
     config,
@@ -95,7 +104,7 @@ export async function inMemoryMesh(
       await oms.stop();
       await registrar.stop();
       await emission.stop();
-      await Promise.all(Object.values(stores).map((st) => st.close()));
+      await Promise.all((Object.keys(stores) as MeshRole[]).filter((r) => given[r] === undefined).map((r) => stores[r].close()));
     },
   };
 }

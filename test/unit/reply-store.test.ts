@@ -3,7 +3,7 @@ import { InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
 import { ReplyStore } from "../../src/core/iotp/reply-store.js";
 import { measuredStore } from "../../src/store/measured-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import { nonAtomicStore } from "../support/non-atomic-store.js";
+import { nonAtomicStore } from "../support/store-wrappers.js";
 
 /** An instance that is always alive: only a lease that ran out frees its claims. */
 const alive = (id: string) => ({ id, isAlive: async () => true });

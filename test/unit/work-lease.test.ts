@@ -4,7 +4,7 @@ import { TakeFences } from "../../src/core/iotp/take-fences.js";
 import { type LeaseContext, WorkLease, type LeasedDoc } from "../../src/core/iotp/work-lease.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Collection, Store } from "../../src/store/store.js";
-import { nonAtomic } from "../support/non-atomic-store.js";
+import { nonAtomic } from "../support/store-wrappers.js";
 
 const BEATS = { heartbeatMs: 1_000, deadMs: 3_000 };
 
