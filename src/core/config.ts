@@ -44,6 +44,18 @@ function percent(env: string, fallback: number): Setting<number> {
   return { env, schema: POSITIVE_INT.max(100, { error: PERCENT }).default(fallback) };
 }
 
+const FLAG = 'expected "true" or "false" (or 1/0)';
+
+function flag(env: string, fallback: boolean): Setting<boolean> {
+  return {
+    env,
+    schema: z
+      .enum(["true", "false", "1", "0"], { error: FLAG })
+      .default(fallback ? "true" : "false")
+      .transform((v) => v === "true" || v === "1"),
+  };
+}
+
 function text(env: string, fallback: string): Setting<string> {
   return { env, schema: z.string().default(fallback) };
 }
@@ -112,6 +124,11 @@ const GENERAL = {
   recheckMs: positiveInt("STREAM_RECHECK_MS", SECOND_MS / 4),
   /** Deadline of each attempt of a unary call one role makes to the role below. */
   callTimeoutMs: positiveInt("CALL_TIMEOUT_MS", 30 * SECOND_MS),
+  /**
+   * Let the role below gzip its responses (code streams): for roles a slow
+   * WAN link apart, where bytes cost more than the CPU (downstream-transport.ts).
+   */
+  hopGzip: flag("HOP_GZIP", false),
 };
 
 /** What an operator sees: metrics and traces (README, "Observe it"). */

@@ -56,6 +56,7 @@ describe("loadConfig", () => {
     expect(() => loadConfig([], { RETRANSMIT_ATTEMPTS: "2.5" })).toThrow('RETRANSMIT_ATTEMPTS="2.5": expected a positive integer');
     expect(() => loadConfig([], { REGISTRAR_ADDR: "localhost" })).toThrow('REGISTRAR_ADDR="localhost": expected host:port');
     expect(() => loadConfig([], { EMISSION_WORKERS: "-1" })).toThrow('EMISSION_WORKERS="-1": expected a whole number, 0 or more');
+    expect(() => loadConfig([], { HOP_GZIP: "yes" })).toThrow('HOP_GZIP="yes": expected "true" or "false" (or 1/0)');
   });
 
   it("signs blocks on one worker thread unless told how many, none included", () => {

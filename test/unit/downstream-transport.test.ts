@@ -3,7 +3,9 @@ import type { AddressInfo } from "node:net";
 import { createClient } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDownstreamTransport } from "../../src/core/process/downstream-transport.js";
+import { loadConfig } from "../../src/core/config.js";
+import { createDownstreamTransport, transportBelow } from "../../src/core/process/downstream-transport.js";
+import { pino } from "pino";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 
 /** The grpc-accept-encoding each call arrived with, told back as the order id. */
@@ -51,5 +53,18 @@ describe("createDownstreamTransport", () => {
 
   it("accepts gzip when asked to", async () => {
     expect(await acceptEncoding(true)).toMatch(/gzip/);
+  });
+
+  it("accepts gzip on a role's hop when HOP_GZIP is true, and not by default", async () => {
+    const below = async (env: NodeJS.ProcessEnv): Promise<string> => {
+      const transport = transportBelow(
+        loadConfig([], env),
+        { address: { host: "127.0.0.1", port }, token: "t" },
+        pino({ level: "silent" }),
+      );
+      return (await createClient(EmitterService, transport).getEmissionOrder({ orderId: "x" })).order?.orderId ?? "";
+    };
+    expect(await below({ HOP_GZIP: "true" })).toMatch(/gzip/);
+    expect(await below({})).not.toMatch(/gzip/);
   });
 });

@@ -73,7 +73,14 @@ export function transportBelow(
   log: Logger,
   override?: Transport,
 ): Transport {
-  const transport = override ?? createDownstreamTransport({ ...below, maxMessageBytes: config.maxMessageBytes, tls: config.tls });
+  const transport =
+    override ??
+    createDownstreamTransport({
+      ...below,
+      maxMessageBytes: config.maxMessageBytes,
+      tls: config.tls,
+      gzip: config.hopGzip,
+    });
   // Each attempt is its own client span, carrying the trace below.
   return retransmittingTransport(tracedTransport(transport), retransmitPolicy(config), log);
 }
