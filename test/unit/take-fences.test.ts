@@ -32,4 +32,15 @@ describe("TakeFences", () => {
     expect(await c.run("order-1|killed|0", async () => "c")).toBe("c");
     expect(await fences.count({})).toBe(1); // the dead taker's, left; its own removed
   });
+
+  it("sweeps away fences older than a take could last, and keeps the others", async () => {
+    const store = new MemoryStore();
+    const fences = await store.collection<Doc & { by: string; at: number }>("take_fences");
+    const now = 1_000_000;
+    await fences.insertOne({ _id: "order-1|killed|0#0", by: "died-mid-take", at: now - 61_000 });
+    await fences.insertOne({ _id: "order-2|killed|0#0", by: "taking-now", at: now - 1_000 });
+    const c = await TakeFences.open(store, { id: "c", isAlive: alive(["c", "taking-now"]) });
+    expect(await c.sweep(now)).toBe(1);
+    expect((await fences.find({})).map((f) => f._id)).toEqual(["order-2|killed|0#0"]);
+  });
 });

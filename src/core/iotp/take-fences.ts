@@ -46,6 +46,14 @@ export class TakeFences {
     }
   }
 
+  /**
+   * Forgets fences left by takers that died mid-take (one per such crash):
+   * past STUCK_MS a fence is passed anyway, so removing it changes no take.
+   */
+  async sweep(now = Date.now()): Promise<number> {
+    return this.fences.deleteMany({ at: { $lt: now - STUCK_MS } });
+  }
+
   private async enter(state: string, now: number): Promise<string | undefined> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const _id = `${state}#${attempt}`;

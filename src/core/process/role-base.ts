@@ -87,10 +87,11 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
   const refusals = new RefusalTally((record) => journal.record(record), r.refusalWindowMs);
   refusals.start();
   metrics.watchRefusals(() => refusals.snapshot());
-  // Stored replies and journal entries are forgotten after their time (no TTL index needed).
+  // Stored replies, journal entries and stale take fences are forgotten after their time (no TTL index needed).
   const stopSweeps = [
     sweepEvery(Math.min(replyTtlMs, 60_000), () => replies.sweep(), log, "reply"),
     sweepEvery(Math.min(r.journalRetentionMs, 60_000), () => journal.sweep(), log, "journal"),
+    sweepEvery(60_000, () => lease.fences.sweep(), log, "take fence"),
   ];
   return {
     config: o.config,
