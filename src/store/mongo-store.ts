@@ -10,12 +10,13 @@ import {
 import { matchesFilter } from "./filter-match.js";
 import { byKey, idsIn } from "./by-key.js";
 import { DuplicateKeyError } from "./store.js";
-import type { Collection, Doc, Filter, FindOptions, IndexSpec, InsertManyResult, Store, Update } from "./store.js";
+import type { Collection, CollectionOptions, Doc, Filter, FindOptions, IndexSpec, InsertManyResult, Store, Update } from "./store.js";
 
 /**
  * The production store: one MongoDB database (a standalone server, a replica
- * set, a sharded cluster, or FerretDB) through the official driver. Only
- * single-document operations, so no transactions and no change streams.
+ * set, a sharded cluster, or FerretDB) through the official driver, and
+ * optionally a second one for the bulk collections (CollectionOptions.bulk).
+ * Only single-document operations, so no transactions and no change streams.
  */
 export class MongoStore implements Store {
   /** Per collection, when conditional updates of one document must be serialized here (FerretDB 1.x, see connect). */
@@ -26,6 +27,8 @@ export class MongoStore implements Store {
     private readonly db: Db,
     /** FerretDB 1.x: conditional updates serialized here, `_id` lists done key by key (by-key.ts). */
     private readonly ferretDb: boolean,
+    /** Where bulk collections go, unless they already exist in `db`; undefined keeps them in `db`. */
+    private readonly bulkDb: Db | undefined,
   ) {
     this.lanes = ferretDb ? new Map() : undefined;
   }
@@ -41,8 +44,14 @@ export class MongoStore implements Store {
    * updates of a document one at a time, which makes them atomic among the
    * callers of this process (not across processes sharing the server); updates
    * of different documents run at once, as they do on MongoDB.
+   *
+   * Given `bulkDbName`, the bulk collections live in that database: on
+   * FerretDB's SQLite backend a database is a file with one writer at a time,
+   * and the small writes of every call waited behind the bulk inserts of
+   * codes and serials. A bulk collection that already exists in `dbName`
+   * (stored before the split) stays there.
    */
-  static async connect(uri: string, dbName: string): Promise<MongoStore> {
+  static async connect(uri: string, dbName: string, bulkDbName?: string): Promise<MongoStore> {
     // ignoreUndefined: an absent optional field stays absent (the driver would store null);
     // promoteBuffers: stored bytes (encoded code blocks) come back as Buffers, not BSON Binary objects.
     const client = new MongoClient(uri, { ignoreUndefined: true, promoteBuffers: true });
@@ -51,15 +60,21 @@ export class MongoStore implements Store {
       const server = await describeServer(client);
       const writeConcern: WriteConcernSettings | undefined =
         server.replicaSet && client.writeConcern?.w === undefined ? { w: "majority" } : undefined;
-      return new MongoStore(client, client.db(dbName, writeConcern === undefined ? {} : { writeConcern }), server.ferretDb);
+      const options = writeConcern === undefined ? {} : { writeConcern };
+      const bulkDb = bulkDbName === undefined || bulkDbName === dbName ? undefined : client.db(bulkDbName, options);
+      return new MongoStore(client, client.db(dbName, options), server.ferretDb, bulkDb);
     } catch (err) {
       await client.close().catch(() => undefined);
       throw err;
     }
   }
 
-  async collection<T extends Doc>(name: string, indexes: readonly IndexSpec<T>[] = []): Promise<Collection<T>> {
-    const c = this.db.collection(name);
+  async collection<T extends Doc>(
+    name: string,
+    indexes: readonly IndexSpec<T>[] = [],
+    options: CollectionOptions = {},
+  ): Promise<Collection<T>> {
+    const c = (options.bulk === true ? await this.bulkHome(name) : this.db).collection(name);
     await ensureIndexes(c, indexes as readonly IndexSpec<Doc>[]);
     const lane = this.lanes === undefined ? undefined : (this.lanes.get(name) ?? new DocumentLanes());
     if (lane !== undefined) this.lanes?.set(name, lane);
@@ -68,6 +83,13 @@ export class MongoStore implements Store {
 
   async close(): Promise<void> {
     await this.client.close();
+  }
+
+  /** The bulk database, unless the collection exists in the main one already (stored there before the split). */
+  private async bulkHome(name: string): Promise<Db> {
+    if (this.bulkDb === undefined) return this.db;
+    const there = await this.db.listCollections({ name }, { nameOnly: true }).toArray();
+    return there.length > 0 ? this.db : this.bulkDb;
   }
 }
 
