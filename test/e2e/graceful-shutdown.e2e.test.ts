@@ -121,9 +121,9 @@ describe("graceful shutdown (SIGTERM) of two instances per role on MongoDB (Ferr
       expect(await count(db.uri, `${prefix}emission-server-codes`, "blocks")).toBe(blocks);
       expect(await count(db.uri, `${prefix}emission-server-codes`, "serials")).toBe(CODES);
       expect(await count(db.uri, `${prefix}registrar`, "pools")).toBe(1);
-      expect(await count(db.uri, `${prefix}registrar`, "blocks")).toBe(blocks);
+      expect(await count(db.uri, `${prefix}registrar-codes`, "blocks")).toBe(blocks);
       expect(await count(db.uri, `${prefix}oms`, "orders")).toBe(1);
-      expect(await count(db.uri, `${prefix}oms`, "blocks")).toBe(blocks);
+      expect(await count(db.uri, `${prefix}oms-codes`, "blocks")).toBe(blocks);
       expect((await apcs.getOrder(order.orderId)).deliveredCodes).toBe(BigInt(CODES));
     } finally {
       await apcs.close();
