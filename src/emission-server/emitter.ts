@@ -83,6 +83,11 @@ export class Emitter {
     return now + Math.ceil((this.schedule.codesUntilDone(participantId, codes) / this.d.rate) * 1000);
   }
 
+  /** Whether this instance emits the order (it stores the order's blocks here). */
+  emitsHere(orderId: string): boolean {
+    return this.schedule.has(orderId);
+  }
+
   /** Codes queued here or being emitted: the emission backlog. */
   get backlogCodes(): number {
     return this.schedule.backlog;

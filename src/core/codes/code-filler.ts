@@ -26,7 +26,7 @@ export interface FillerTarget {
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs" | "owner">;
 }
 
 export interface CodeFillerDeps {
@@ -92,6 +92,16 @@ export class CodeFiller {
 
   stop(orderId: string): Promise<void> {
     return this.d.tasks.stop(orderId);
+  }
+
+  /** The lease of a record this instance creates and fills at once (see fill). */
+  newLease(now = Date.now()): Pick<LeasedDoc, "leaseOwner" | "leaseUntil"> {
+    return { leaseOwner: this.target.lease.owner, leaseUntil: now + this.target.lease.ms };
+  }
+
+  /** Whether this process is filling the order (it stores the order's blocks here). */
+  fillsHere(orderId: string): boolean {
+    return this.d.tasks.has(orderId);
   }
 
   /** Fills the order while this instance holds its lease; stops if another instance takes it. */
