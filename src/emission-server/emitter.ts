@@ -167,7 +167,10 @@ export class Emitter {
     const scan = (): void => {
       if (scanning) return;
       scanning = true;
-      void this.resume()
+      // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every order.
+      void this.d.lease
+        .scanDue()
+        .then((due) => (due ? this.resume() : undefined))
         .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
         .finally(() => {
           scanning = false;

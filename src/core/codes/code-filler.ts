@@ -26,7 +26,7 @@ export interface FillerTarget {
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs" | "owner">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue">;
 }
 
 export interface CodeFillerDeps {
@@ -77,7 +77,10 @@ export class CodeFiller {
     const scan = (): void => {
       if (scanning) return;
       scanning = true;
-      void this.resumeAll()
+      // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every record.
+      void this.target.lease
+        .scanDue()
+        .then((due) => (due ? this.resumeAll() : undefined))
         .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
         .finally(() => (scanning = false));
     };
