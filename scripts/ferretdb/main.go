@@ -41,7 +41,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "ferretdb: -log-level: %s\n", err)
 		os.Exit(2)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(lazyAttrs{base: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})})
 
 	abs, err := filepath.Abs(*dir)
 	if err != nil {

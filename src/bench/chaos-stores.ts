@@ -37,14 +37,14 @@ export async function emissionRecords(uri: string, prefix: string): Promise<{ re
   const client = await MongoClient.connect(uri);
   try {
     const db = client.db(`${prefix}emission-server`);
-    const registry = new Set(
-      (
-        await db
-          .collection<{ _id: string }>("serials")
-          .find({}, { projection: { _id: 1 } })
-          .toArray()
-      ).map((d) => d._id),
-    );
+    // The registry is in the role's bulk database (MONGODB_BULK_DATABASE_SUFFIX), or in its own one when stored before the split.
+    const { databases } = await client.db("admin").admin().listDatabases({ nameOnly: true });
+    const homes = databases.map((d) => d.name).filter((name) => name.startsWith(db.databaseName));
+    const registry = new Set<string>();
+    for (const home of homes) {
+      const serials = client.db(home).collection<{ _id: string }>("serials");
+      for (const d of await serials.find({}, { projection: { _id: 1 } }).toArray()) registry.add(d._id);
+    }
     const keys = await db.collection<{ _id: string; keyId: string; secret: string }>("signing_keys").find({}).sort({ _id: 1 }).toArray();
     const ring = createKeyRing(keys.map((k) => ({ id: k.keyId, secret: new Uint8Array(Buffer.from(k.secret, "base64")) })));
     return { registry, verify: (code) => verifyCode(ring, code).valid };
@@ -67,7 +67,9 @@ export async function refusedByServer(emissionAddress: string, token: string, sa
 export async function dropRun(uri: string, prefix: string): Promise<void> {
   const client = await MongoClient.connect(uri);
   try {
-    for (const role of ["oms", "registrar", "emission-server"]) await client.db(`${prefix}${role}`).dropDatabase();
+    // Each role's own database and its bulk one (a name that starts with the role's).
+    const { databases } = await client.db("admin").admin().listDatabases({ nameOnly: true });
+    for (const { name } of databases) if (name.startsWith(prefix)) await client.db(name).dropDatabase();
   } finally {
     await client.close();
   }

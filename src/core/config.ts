@@ -273,6 +273,12 @@ const MONGODB = {
   uri: text("MONGODB_URI", ""),
   /** Each role uses its own database: `<databasePrefix><role>`. */
   databasePrefix: text("MONGODB_DATABASE_PREFIX", "emission-mesh-"),
+  /**
+   * A role's code blocks and serials (its bulk collections) go to a database of
+   * their own, the role's name plus this suffix, unless they exist in the role's
+   * database already (stored before the split: they stay there).
+   */
+  bulkDatabaseSuffix: text("MONGODB_BULK_DATABASE_SUFFIX", "-codes"),
 };
 
 /**

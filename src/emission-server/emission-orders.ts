@@ -89,8 +89,9 @@ export interface EmissionCollections {
 export async function openEmissionCollections(store: Store): Promise<EmissionCollections> {
   return {
     orders: await store.collection<EmissionOrderDoc>("orders", [{ fields: ["participantId"] }, { fields: ["status"] }]),
-    serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId"] }]),
-    chunks: await store.collection<SerialChunkDoc>("serial_chunks"),
+    // A document per code, and the serials of each block: kept apart from the orders and replies (CollectionOptions.bulk).
+    serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId"] }], { bulk: true }),
+    chunks: await store.collection<SerialChunkDoc>("serial_chunks", [], { bulk: true }),
     slots: await store.collection<SlotDoc>("active_slots", [{ fields: ["participantId"] }]),
     intents: await store.collection<OrderIntentDoc>("order_intents", [{ fields: ["createdAt"] }]),
   };

@@ -83,6 +83,11 @@ export class Emitter {
     return now + Math.ceil((this.schedule.codesUntilDone(participantId, codes) / this.d.rate) * 1000);
   }
 
+  /** Whether this instance emits the order (it stores the order's blocks here). */
+  emitsHere(orderId: string): boolean {
+    return this.schedule.has(orderId);
+  }
+
   /** Codes queued here or being emitted: the emission backlog. */
   get backlogCodes(): number {
     return this.schedule.backlog;
@@ -162,7 +167,10 @@ export class Emitter {
     const scan = (): void => {
       if (scanning) return;
       scanning = true;
-      void this.resume()
+      // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every order.
+      void this.d.lease
+        .scanDue()
+        .then((due) => (due ? this.resume() : undefined))
         .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
         .finally(() => {
           scanning = false;

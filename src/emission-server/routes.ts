@@ -47,7 +47,8 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
       },
       async *streamCodes(req, ctx) {
         await load(req.orderId);
-        const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs };
+        const storedHere = (orderId: string): boolean => d.emitter.emitsHere(orderId);
+        const source = { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs, storedHere };
         // Each block goes out as it was encoded where it was made.
         for await (const block of streamBlocks(source, req.orderId, req.afterBlock, ctx.signal))
           yield blockResponse(StreamCodesResponseSchema, block, ctx);

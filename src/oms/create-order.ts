@@ -17,6 +17,8 @@ export interface CreateOrderDeps {
   journal: Journal;
   /** Step 14.1: start filling the array in the background. */
   fill(orderId: string): void;
+  /** The lease of an order this instance creates and fills at once. */
+  newLease(now: number): Pick<OrderDoc, "leaseOwner" | "leaseUntil">;
   /** Whether a cancel named this CreateOrder request id already. */
   cancelledBefore(participantId: string, requestId: string): Promise<boolean>;
   /** Cancels an order this request created after a cancel named it. */
@@ -65,9 +67,15 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
       incompleteCreateReply,
     ),
   );
-  // Step 14: the code array; 14.1 filled asynchronously from the Registrar.
+  // Step 14: the code array; 14.1 filled asynchronously from the Registrar, by this instance.
+  const now = Date.now();
   const order: OrderDoc = {
-    ...newHopRecord(reply, { participantId: input.participantId, productionOrderId: ref, requestId: input.requestId }, Date.now()),
+    ...newHopRecord(
+      reply,
+      { participantId: input.participantId, productionOrderId: ref, requestId: input.requestId },
+      now,
+      d.newLease(now),
+    ),
     productGroup: input.order?.productGroup ?? 0,
     status: OrderStatus.APPROVED,
     bufferStatus: BufferStatus.PENDING,

@@ -4,7 +4,7 @@ import { OmsService, StreamCodesResponseSchema } from "../gen/emission/oms/v1/om
 import { abortedCallError, meshError, requestIdOf } from "../core/rpc/index.js";
 import { callerOf } from "../core/iotp/index.js";
 import { streamHopBlocks } from "../core/hop/index.js";
-import { blockResponse } from "../core/codes/index.js";
+import { blockResponse, LOCAL_RECHECKS } from "../core/codes/index.js";
 import { OrderStateError, RequestInvalidError } from "../domain/domain-errors.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
@@ -28,6 +28,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
             registrar: d.client,
             journal: d.journal,
             fill: (id) => d.filler.fill(id),
+            newLease: (now) => d.filler.newLease(now),
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
             cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,
           },
@@ -87,7 +88,9 @@ async function* watch(d: OmsDeps, orderId: string, participantId: string, signal
       yield order;
     }
     if (!OPEN.includes(order.status)) return;
-    await d.notifier.wait(orderId, signal, d.recheckMs);
+    // Every change made here wakes the watch: a recheck only looks for one made at another instance (a status, not
+    // codes: seen within LOCAL_RECHECKS rechecks); an order left open for hours is not read four times a second.
+    await d.notifier.wait(orderId, signal, d.recheckMs * LOCAL_RECHECKS);
   }
 }
 

@@ -16,6 +16,8 @@ export interface CreatePoolDeps {
   journal: Journal;
   /** Step 10.1: start filling the pool in the background. */
   fill(orderId: string): void;
+  /** The lease of a pool this instance creates and fills at once. */
+  newLease(now: number): Pick<PoolDoc, "leaseOwner" | "leaseUntil">;
 }
 
 export interface CreatePoolInput {
@@ -61,7 +63,13 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
     productionOrderId: input.order?.productionOrderId ?? "",
     requestId: input.requestId,
   };
-  const pool: PoolDoc = { ...newHopRecord(reply, placed, Date.now()), status: PoolStatus.REQUESTED, pooledBlocks: 0, pooledCodes: 0 };
+  const now = Date.now();
+  const pool: PoolDoc = {
+    ...newHopRecord(reply, placed, now, d.newLease(now)),
+    status: PoolStatus.REQUESTED,
+    pooledBlocks: 0,
+    pooledCodes: 0,
+  };
   // A retransmitted request whose first run got this far finds its pool here.
   const existing = await inSpan("step 10: empty pool", { ...fields, orderId: pool._id, step: "10" }, () => d.pools.insertOrLoad(pool));
   d.fill(existing._id);

@@ -15,7 +15,13 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
     router.service(RegistrarService, {
       async createPool(req, ctx) {
         const pool = await createPool(
-          { pools: d.records, emitter: d.client, journal: d.journal, fill: (id) => d.filler.fill(id) },
+          {
+            pools: d.records,
+            emitter: d.client,
+            journal: d.journal,
+            fill: (id) => d.filler.fill(id),
+            newLease: (now) => d.filler.newLease(now),
+          },
           { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) },
         );
         return { orderId: pool._id, readiness: readinessOf(pool), status: pool.status };

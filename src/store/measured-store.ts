@@ -1,4 +1,4 @@
-import type { Collection, Doc, IndexSpec, Store } from "./store.js";
+import type { Collection, CollectionOptions, Doc, IndexSpec, Store } from "./store.js";
 import { DuplicateKeyError } from "./store.js";
 
 /** Told of every store operation: how long it took and whether it failed. */
@@ -15,8 +15,8 @@ export function measuredStore(store: Store, observe: StoreObserver): Store {
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop !== "collection") return Reflect.get(target, prop, receiver) as unknown;
-      return async <T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[]) =>
-        measured(await target.collection<T>(name, indexes), name, observe);
+      return async <T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[], options?: CollectionOptions) =>
+        measured(await target.collection<T>(name, indexes, options), name, observe);
     },
   });
 }

@@ -74,8 +74,19 @@ export interface Collection<T extends Doc> {
   deleteMany(filter: Filter<T>): Promise<number>;
 }
 
+export interface CollectionOptions {
+  /**
+   * The collection holds codes or serials, written in bulk (a document per
+   * code, or a block of them): a store may keep it apart from the others so
+   * that its large writes do not hold up the small ones of every call
+   * (MongoStore: in a database of its own, a file of its own on FerretDB's
+   * SQLite). Where it is kept changes nothing a caller sees.
+   */
+  bulk?: boolean;
+}
+
 export interface Store {
-  collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[]): Promise<Collection<T>>;
+  collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[], options?: CollectionOptions): Promise<Collection<T>>;
   close(): Promise<void>;
 }
 

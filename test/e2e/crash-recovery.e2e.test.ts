@@ -102,9 +102,9 @@ describe("kill -9 of any role mid-order, on MongoDB (FerretDB)", () => {
         expect(await countIn(db.uri, `${prefix}emission-server`, "orders")).toBe(1);
         expect(await countIn(db.uri, `${prefix}registrar`, "pools")).toBe(1);
         expect(await countIn(db.uri, `${prefix}oms`, "orders")).toBe(1);
-        expect(await countIn(db.uri, `${prefix}emission-server`, "blocks")).toBe(60);
+        expect(await countIn(db.uri, `${prefix}emission-server-codes`, "blocks")).toBe(60);
         // The serial registry holds the serials of the emitted codes, none left over by the kill.
-        expect(await countIn(db.uri, `${prefix}emission-server`, "serials")).toBe(30_000);
+        expect(await countIn(db.uri, `${prefix}emission-server-codes`, "serials")).toBe(30_000);
         const oms = await apcs.getOrder(order.orderId);
         expect(oms.deliveredCodes).toBe(30_000n);
       } finally {

@@ -118,12 +118,12 @@ describe("graceful shutdown (SIGTERM) of two instances per role on MongoDB (Ferr
       // One order at every hop, every block once, every serial once.
       const blocks = CODES / Number(ENV.BLOCK_SIZE);
       expect(await count(db.uri, `${prefix}emission-server`, "orders")).toBe(1);
-      expect(await count(db.uri, `${prefix}emission-server`, "blocks")).toBe(blocks);
-      expect(await count(db.uri, `${prefix}emission-server`, "serials")).toBe(CODES);
+      expect(await count(db.uri, `${prefix}emission-server-codes`, "blocks")).toBe(blocks);
+      expect(await count(db.uri, `${prefix}emission-server-codes`, "serials")).toBe(CODES);
       expect(await count(db.uri, `${prefix}registrar`, "pools")).toBe(1);
-      expect(await count(db.uri, `${prefix}registrar`, "blocks")).toBe(blocks);
+      expect(await count(db.uri, `${prefix}registrar-codes`, "blocks")).toBe(blocks);
       expect(await count(db.uri, `${prefix}oms`, "orders")).toBe(1);
-      expect(await count(db.uri, `${prefix}oms`, "blocks")).toBe(blocks);
+      expect(await count(db.uri, `${prefix}oms-codes`, "blocks")).toBe(blocks);
       expect((await apcs.getOrder(order.orderId)).deliveredCodes).toBe(BigInt(CODES));
     } finally {
       await apcs.close();

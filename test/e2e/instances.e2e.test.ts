@@ -80,7 +80,7 @@ describe("two instances of each role on one MongoDB (FerretDB)", () => {
       }
       expect(codes.size).toBe(12_000);
       expect(await count(db.uri, `${prefix}emission-server`, "orders")).toBe(2);
-      expect(await count(db.uri, `${prefix}emission-server`, "blocks")).toBe(24);
+      expect(await count(db.uri, `${prefix}emission-server-codes`, "blocks")).toBe(24);
       expect(await count(db.uri, `${prefix}registrar`, "pools")).toBe(2);
       expect(await count(db.uri, `${prefix}oms`, "orders")).toBe(2);
       for (const order of orders) expect((await apcs[1]!.getOrder(order.orderId)).deliveredCodes).toBe(6_000n);

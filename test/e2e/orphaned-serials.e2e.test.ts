@@ -26,7 +26,8 @@ async function registryOf(uri: string, db: string, orderId: string | { gtin: str
   const client = await MongoClient.connect(uri);
   try {
     const filter = typeof orderId === "string" ? { orderId } : { _id: { $regex: `^${orderId.gtin}/` } };
-    const docs = await client.db(db).collection<{ _id: string }>("serials").find(filter).toArray();
+    // The registry lives in the role's bulk database (MONGODB_BULK_DATABASE_SUFFIX, default -codes).
+    const docs = await client.db(`${db}-codes`).collection<{ _id: string }>("serials").find(filter).toArray();
     return docs.map((d) => d._id).sort();
   } finally {
     await client.close();

@@ -140,7 +140,7 @@ describe("take-over of a killed instance's work, on MongoDB (FerretDB)", () => {
     expect(order?.status).toBe(OrderStatus.READY);
     const [stored] = await findIn<{ leaseOwner: string }>(db.uri, `${prefix}emission-server`, "orders");
     expect(stored?.leaseOwner).not.toBe(holderRecord?._id);
-    expect(await findIn(db.uri, `${prefix}emission-server`, "serials")).toHaveLength(10_000);
+    expect(await findIn(db.uri, `${prefix}emission-server-codes`, "serials")).toHaveLength(10_000);
   });
 
   it("lets a process restarted on a killed instance's address take its emission over at once, long before INSTANCE_DEAD_MS", {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import type { Collection, Doc, IndexSpec, Store } from "../../src/store/store.js";
+import type { Collection, CollectionOptions, Doc, IndexSpec, Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
 import { inMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
@@ -40,8 +40,8 @@ class RoundStore implements Store {
     private readonly onPath: readonly string[],
   ) {}
 
-  async collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[]): Promise<Collection<T>> {
-    const c = await this.inner.collection<T>(name, indexes);
+  async collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[], options?: CollectionOptions): Promise<Collection<T>> {
+    const c = await this.inner.collection<T>(name, indexes, options);
     const round =
       <A extends unknown[], R>(op: string, f: (...args: A) => Promise<R>) =>
       async (...args: A): Promise<R> => {

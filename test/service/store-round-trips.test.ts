@@ -3,7 +3,7 @@ import { pino } from "pino";
 import { measuredStore } from "../../src/store/measured-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Store } from "../../src/store/store.js";
-import { onBothStores } from "../support/both-stores.js";
+import { onBothStores, type OpenStore } from "../support/both-stores.js";
 import { inMemoryMesh } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 
@@ -63,44 +63,57 @@ describe("store round trips of a block at each hop", () => {
     for (const close of closing.splice(0).reverse()) await close();
   });
 
+  /** Places and receives an order of `blocks` blocks of 10 codes, each role's store operations on `collections` counted. */
+  async function countedOrder(open: OpenStore, collections: Record<Role, string[]>, blocks: number): Promise<Record<Role, OperationCount>> {
+    const counts: Record<Role, OperationCount> = {
+      emission: new OperationCount(collections.emission),
+      registrar: new OperationCount(collections.registrar),
+      oms: new OperationCount(collections.oms),
+    };
+    // Heartbeats, resume scans and lease renewals are rare here: what is counted is what blocks cost.
+    const env = {
+      BLOCK_SIZE: "10",
+      EMISSION_RATE: "1000000",
+      STREAM_RECHECK_MS: "5000",
+      INSTANCE_HEARTBEAT_MS: "10000",
+      INSTANCE_DEAD_MS: "30000",
+      WORK_LEASE_MS: "60000",
+    };
+    const store = async (role: Role): Promise<Store> => counts[role].wrap(await open());
+    const mesh = await inMemoryMesh(env, {}, { store: new MemoryStore() }, silent, {
+      emission: await store("emission"),
+      registrar: await store("registrar"),
+      oms: await store("oms"),
+    });
+    closing.push(() => mesh.close());
+    const { apcs } = mesh;
+    for (const c of Object.values(counts)) c.counting = true;
+    const order = await apcs.placeOrder(milkOrder(blocks * 10));
+    const saved = await apcs.receiveCodes(order.orderId);
+    for (const c of Object.values(counts)) c.counting = false;
+    expect(saved.storedBlocks).toBe(blocks);
+    return counts;
+  }
+
   onBothStores((open) => {
     it("stay within a small bound per block: bulk writes, one progress write, no read the hop does not need", async () => {
-      const counts: Record<Role, OperationCount> = {
-        emission: new OperationCount(["orders", "blocks", "serials", "serial_chunks"]),
-        registrar: new OperationCount(["pools", "blocks"]),
-        oms: new OperationCount(["orders", "blocks"]),
-      };
-      // Heartbeats, resume scans and lease renewals are rare here: what is counted is what blocks cost.
-      const env = {
-        BLOCK_SIZE: "10",
-        EMISSION_RATE: "1000000",
-        STREAM_RECHECK_MS: "5000",
-        INSTANCE_HEARTBEAT_MS: "10000",
-        INSTANCE_DEAD_MS: "30000",
-        WORK_LEASE_MS: "60000",
-      };
-      const store = async (role: Role): Promise<Store> => counts[role].wrap(await open());
-      const mesh = await inMemoryMesh(env, {}, { store: new MemoryStore() }, silent, {
-        emission: await store("emission"),
-        registrar: await store("registrar"),
-        oms: await store("oms"),
-      });
-      closing.push(() => mesh.close());
-      const { apcs } = mesh;
-
       const blocks = 48;
-      for (const c of Object.values(counts)) c.counting = true;
-      const order = await apcs.placeOrder(milkOrder(blocks * 10));
-      const saved = await apcs.receiveCodes(order.orderId);
-      for (const c of Object.values(counts)) c.counting = false;
-      expect(saved.storedBlocks).toBe(blocks);
-
+      const counts = await countedOrder(
+        open,
+        { emission: ["orders", "blocks", "serials", "serial_chunks"], registrar: ["pools", "blocks"], oms: ["orders", "blocks"] },
+        blocks,
+      );
       for (const role of ["emission", "registrar", "oms"] as const) {
         const per = counts[role].per(blocks);
         const seen = JSON.stringify(Object.fromEntries(counts[role].ops));
         expect(per.writes, `${role} writes per block: ${seen}`).toBeLessThanOrEqual(BOUNDS[role].writes);
         expect(per.reads, `${role} reads per block: ${seen}`).toBeLessThanOrEqual(BOUNDS[role].reads);
       }
+    }, 60_000);
+
+    it("a hop that creates a record fills it under the lease it was created with: no take fence", async () => {
+      const counts = await countedOrder(open, { emission: ["take_fences"], registrar: ["take_fences"], oms: ["take_fences"] }, 4);
+      for (const role of ["emission", "registrar", "oms"] as const) expect(Object.fromEntries(counts[role].ops), role).toEqual({});
     }, 60_000);
   });
 });

@@ -20,8 +20,9 @@ storeContract(
   onFerretDb ? "MongoStore on FerretDB" : "MongoStore on MONGODB_URI",
   async () => {
     if (server === undefined) throw new Error("no server: see the beforeAll error");
-    // A database per test, so each starts empty.
-    const store = await MongoStore.connect(server.uri, `${server.dbName}_${++databases}`);
+    // A database per test, so each starts empty; bulk collections in one of their own, as the roles run.
+    const db = `${server.dbName}_${++databases}`;
+    const store = await MongoStore.connect(server.uri, db, `${db}-bulk`);
     return { store, close: () => store.close() };
   },
   // FerretDB 1.x with SQLite: NULLs are distinct in its unique indexes (not in

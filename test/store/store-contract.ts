@@ -171,6 +171,17 @@ export function storeContract(
         expect(await first.count({})).toBe(2);
       });
 
+      it("a bulk collection is a collection like any other, opened again with the option or not", async () => {
+        const bulk = await store.collection<Row>("bulk-rows", ROW_INDEXES, { bulk: true });
+        await seed(bulk, [1, 2, 3]);
+        await expect(bulk.insertOne({ _id: "r01", owner: "x", n: 9 })).rejects.toBeInstanceOf(DuplicateKeyError);
+        expect(await bulk.updateOne({ _id: "r02", n: 2 }, { $set: { n: 20 } })).toEqual({ _id: "r02", owner: "even", n: 20 });
+        const again = await store.collection<Row>("bulk-rows", ROW_INDEXES, { bulk: true });
+        expect(sortedIds(await again.find({ owner: "odd" }))).toEqual(["r01", "r03"]);
+        expect(await again.deleteMany({ _id: "r01" })).toBe(1);
+        expect(await (await store.collection<Row>("bulk-rows", ROW_INDEXES, { bulk: true })).count({})).toBe(2);
+      });
+
       it("a collection without declared indexes works", async () => {
         const c = await store.collection<Row>("plain");
         await c.insertOne({ _id: "a", owner: "x", n: 1 });

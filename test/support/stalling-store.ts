@@ -1,4 +1,4 @@
-import type { Collection, Doc, IndexSpec, Store } from "../../src/store/store.js";
+import type { Collection, CollectionOptions, Doc, IndexSpec, Store } from "../../src/store/store.js";
 
 /**
  * A store that stops answering on demand (a database that hangs, not one that
@@ -19,9 +19,9 @@ export class StallingStore implements Store {
     this.gate = undefined;
   }
 
-  async collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[]): Promise<Collection<T>> {
+  async collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[], options?: CollectionOptions): Promise<Collection<T>> {
     await this.gate;
-    const c = await this.inner.collection<T>(name, indexes);
+    const c = await this.inner.collection<T>(name, indexes, options);
     const gated =
       <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
       async (...args: A): Promise<R> => {

@@ -17,7 +17,7 @@ export function forwarding<T extends Doc>(c: Collection<T>): Collection<T> {
 /** `store` with each collection wrapped by `wrap`. */
 export function wrappedStore(store: Store, wrap: <T extends Doc>(c: Collection<T>) => Collection<T>): Store {
   return {
-    collection: async (name, indexes) => wrap(await store.collection(name, indexes)),
+    collection: async (name, indexes, options) => wrap(await store.collection(name, indexes, options)),
     close: () => store.close(),
   };
 }

@@ -15,6 +15,23 @@ async function afterAKill(t0: number) {
 }
 
 describe("InstanceLiveness", () => {
+  it("is crowded while another instance is recorded and for two deadMs after it was last seen (or after its own start), else not", async () => {
+    const store = new MemoryStore();
+    const t0 = Date.now();
+    const alone = await InstanceLiveness.start(store, BEATS);
+    try {
+      expect(await alone.crowded(t0)).toBe(true); // just started: a predecessor's work may still be coming free
+      expect(await alone.crowded(t0 + 2 * BEATS.deadMs + 1_000)).toBe(false);
+      const other = await InstanceLiveness.start(store, BEATS);
+      expect(await alone.crowded(t0 + 2 * BEATS.deadMs + 2_000)).toBe(true);
+      await other.stop();
+      expect(await alone.crowded(t0 + 2 * BEATS.deadMs + 3_000)).toBe(true); // it was seen a second ago
+      expect(await alone.crowded(t0 + 4 * BEATS.deadMs + 3_000)).toBe(false);
+    } finally {
+      await alone.stop();
+    }
+  });
+
   it("counts the instance that listened at its own address dead once it missed two heartbeats, any other only after deadMs", async () => {
     const t0 = Date.now();
     const store = await afterAKill(t0);

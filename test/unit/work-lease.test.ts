@@ -22,6 +22,24 @@ async function twoInstances() {
 }
 
 describe("WorkLease", () => {
+  it("has a resume scan due at every try while other instances may drop work, else once a third of a lease", async () => {
+    const store = new MemoryStore();
+    const docs = await store.collection<LeasedDoc>("work");
+    let crowded = false;
+    const liveness = { id: "a", isAlive: async () => true, heartbeatMs: 1_000, crowded: async () => crowded };
+    const lease = await leaseOf(store, docs, liveness, 3_000);
+    const t0 = Date.now();
+    expect(await lease.scanDue(t0)).toBe(true);
+    expect(await lease.scanDue(t0 + 500)).toBe(false);
+    expect(await lease.scanDue(t0 + 1_000)).toBe(true);
+    crowded = true;
+    expect(await lease.scanDue(t0 + 1_250)).toBe(true);
+    expect(await lease.scanDue(t0 + 1_500)).toBe(true);
+    // Without a way to tell, every scan is due.
+    const blind = await leaseOf(store, docs, { id: "b", isAlive: async () => true, heartbeatMs: 1_000 }, 3_000);
+    expect([await blind.scanDue(t0), await blind.scanDue(t0 + 1)]).toEqual([true, true]);
+  });
+
   it("keeps work with a holder that beats, however long it has not renewed, and gives it to another once the holder's heartbeat stopped", async () => {
     const { docs, a, b, leaseA, leaseB } = await twoInstances();
     try {

@@ -31,7 +31,8 @@ export class BlockStore {
   private constructor(private readonly blocks: Collection<BlockDoc>) {}
 
   static async open(store: Store): Promise<BlockStore> {
-    return new BlockStore(await store.collection<BlockDoc>("blocks", [{ fields: ["orderId"] }]));
+    // The hop's largest writes: kept apart from its orders and replies (CollectionOptions.bulk).
+    return new BlockStore(await store.collection<BlockDoc>("blocks", [{ fields: ["orderId"] }], { bulk: true }));
   }
 
   /** Stores the block (encoding it if it comes decoded); false if it was already stored. */

@@ -26,7 +26,7 @@ export interface FillerTarget {
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue">;
 }
 
 export interface CodeFillerDeps {
@@ -77,7 +77,10 @@ export class CodeFiller {
     const scan = (): void => {
       if (scanning) return;
       scanning = true;
-      void this.resumeAll()
+      // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every record.
+      void this.target.lease
+        .scanDue()
+        .then((due) => (due ? this.resumeAll() : undefined))
         .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
         .finally(() => (scanning = false));
     };
@@ -92,6 +95,16 @@ export class CodeFiller {
 
   stop(orderId: string): Promise<void> {
     return this.d.tasks.stop(orderId);
+  }
+
+  /** The lease of a record this instance creates and fills at once (see fill). */
+  newLease(now = Date.now()): Pick<LeasedDoc, "leaseOwner" | "leaseUntil"> {
+    return { leaseOwner: this.target.lease.owner, leaseUntil: now + this.target.lease.ms };
+  }
+
+  /** Whether this process is filling the order (it stores the order's blocks here). */
+  fillsHere(orderId: string): boolean {
+    return this.d.tasks.has(orderId);
   }
 
   /** Fills the order while this instance holds its lease; stops if another instance takes it. */

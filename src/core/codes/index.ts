@@ -14,6 +14,6 @@ export {
   readEncodedBlock,
 } from "./encoded-block.js";
 export { blockId, BlockStore, type BlockToStore } from "./block-store.js";
-export { type BlockProgress, streamBlocks } from "./block-stream.js";
+export { type BlockProgress, LOCAL_RECHECKS, streamBlocks } from "./block-stream.js";
 export { expireFinishedOrders } from "./code-expiry.js";
 export { CodeFiller, type CodeFillerDeps, type FillerTarget } from "./code-filler.js";

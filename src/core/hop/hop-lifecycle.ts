@@ -101,5 +101,11 @@ export async function* streamHopBlocks<T extends HopRecordDoc>(
     const ended = new OrderStateError(r._id, d.records.spec.statusName(r.status), "no more codes will come");
     return { ...stored, ended: toConnectError(ended) };
   };
-  yield* streamBlocks({ blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs }, req.orderId, req.afterBlock, signal);
+  const storedHere = (orderId: string): boolean => d.filler.fillsHere(orderId);
+  yield* streamBlocks(
+    { blocks: d.blocks, notifier: d.notifier, progress, recheckMs: d.recheckMs, storedHere },
+    req.orderId,
+    req.afterBlock,
+    signal,
+  );
 }

@@ -56,17 +56,23 @@ export function incompleteCreateReply(r: CreatedBelow): string | undefined {
   return r.orderId === "" ? "no order id" : r.readiness === undefined ? "no readiness" : undefined;
 }
 
-/** The header of a new hop record for the order the role below created, nobody filling it yet. */
+/**
+ * The header of a new hop record for the order the role below created, its
+ * filling leased to `lease` (the instance that creates it and starts filling
+ * it at once: its first acquire is then a renewal, not a take through a fence),
+ * or to nobody.
+ */
 export function newHopRecord(
   reply: CreatedBelow,
   placed: Pick<OrderRecordHeader, "participantId" | "productionOrderId" | "requestId">,
   now: number,
+  lease: Pick<OrderRecordHeader, "leaseOwner" | "leaseUntil"> = { leaseOwner: "", leaseUntil: 0 },
 ): Omit<HopRecordDoc, "status"> {
   const ready = reply.readiness?.estimatedReadyTime;
   return {
     _id: reply.orderId,
-    leaseOwner: "",
-    leaseUntil: 0,
+    leaseOwner: lease.leaseOwner,
+    leaseUntil: lease.leaseUntil,
     ...placed,
     totalCodes: Number(reply.readiness?.totalCodes ?? 0n),
     totalBlocks: reply.readiness?.totalBlocks ?? 0,

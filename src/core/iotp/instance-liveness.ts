@@ -38,6 +38,9 @@ export class InstanceLiveness {
   private lastBeat = 0;
   private readonly cache = new Map<string, { alive: boolean; at: number }>();
   private counted: { n: number; at: number } | undefined;
+  /** When another instance's record was last seen (this one's start to begin with), and when that was last read. */
+  private othersSeenAt = Date.now();
+  private othersReadAt: number | undefined;
   private address: string | undefined;
   private readonly retiring = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
@@ -135,6 +138,21 @@ export class InstanceLiveness {
     const n = Math.max(1, await this.instances.count({ heartbeatAt: { $gte: now - this.deadMs } }));
     this.counted = { n, at: now };
     return n;
+  }
+
+  /**
+   * Whether other instances may hold or drop work this one should take: one is
+   * recorded in the role's store, or was within the last two INSTANCE_DEAD_MS,
+   * or this one started within that time (a predecessor at its address is
+   * removed once silent, and its work is taken after). Read at most once a
+   * heartbeat (a count of a tiny collection).
+   */
+  async crowded(now = Date.now()): Promise<boolean> {
+    if (this.othersReadAt === undefined || now - this.othersReadAt >= this.heartbeatMs || now < this.othersReadAt) {
+      this.othersReadAt = now;
+      if ((await this.instances.count({ _id: { $ne: this.id } })) > 0) this.othersSeenAt = now;
+    }
+    return now - this.othersSeenAt < 2 * this.deadMs;
   }
 
   /** Stops beating and removes the record, so what this instance still holds is free at once. */

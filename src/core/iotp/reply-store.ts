@@ -18,6 +18,12 @@ export interface ReplyQuota {
  * which the headroom covers (it is a bound against floods, not a bill).
  */
 const QUOTA_RECOUNT_MS = 2_000;
+/**
+ * How often below half its quota: a count scans every stored reply on FerretDB
+ * (it cannot use the caller index), one scan per caller, and the replies are
+ * a hop's largest collection; far from the quota a stale count risks nothing.
+ */
+const FAR_RECOUNT_MS = 30_000;
 const QUOTA_HEADROOM = 0.9;
 const MAX_COUNTED_CALLERS = 10_000;
 
@@ -144,9 +150,10 @@ export class ReplyStore {
    * always answered, whatever the quota: only a new key is given back.
    * Counting is a scan of the caller's replies (of all replies on FerretDB),
    * so while the caller is well below its quota the claim goes on with the
-   * count it knows, and a stale count (older than QUOTA_RECOUNT_MS) is
-   * renewed in the background, off the call's path; a caller not counted
-   * yet, or near its quota, is counted at every new claim.
+   * count it knows, and a stale count (older than QUOTA_RECOUNT_MS, or
+   * FAR_RECOUNT_MS below half the quota) is renewed in the background, off
+   * the call's path; a caller not counted yet, or near its quota, is counted
+   * at every new claim.
    */
   private async withinQuota(key: string, caller: string, now: number): Promise<Claim> {
     const limit = this.quotaOf(caller);
@@ -154,7 +161,7 @@ export class ReplyStore {
     const seen = this.counted.get(caller);
     if (seen !== undefined && now >= seen.at && seen.n + 1 <= limit * QUOTA_HEADROOM) {
       seen.n++;
-      if (now - seen.at >= QUOTA_RECOUNT_MS) this.recountLater(caller, now);
+      if (now - seen.at >= (seen.n < limit / 2 ? FAR_RECOUNT_MS : QUOTA_RECOUNT_MS)) this.recountLater(caller, now);
       return { kind: "new", since: now };
     }
     const n = await this.recount(caller, now);

@@ -12,7 +12,7 @@ export interface LeasedDoc extends Doc {
 
 /** What a WorkLease needs of its role. */
 export interface LeaseContext {
-  liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs">;
+  liveness: Pick<InstanceLiveness, "id" | "isAlive" | "heartbeatMs"> & Partial<Pick<InstanceLiveness, "crowded">>;
   /** One winner among instances taking the same lease at once. */
   fences: TakeFences;
   /** How long a lease runs unless renewed. */
@@ -35,6 +35,7 @@ export interface LeaseContext {
 export class WorkLease<T extends LeasedDoc> {
   private readonly liveness: LeaseContext["liveness"];
   readonly ms: number;
+  private lastScan: number | undefined;
 
   constructor(
     private readonly docs: Collection<T>,
@@ -51,6 +52,19 @@ export class WorkLease<T extends LeasedDoc> {
   /** How often to look for work whose holder died: twice a heartbeat, so a death is acted on soon after it shows. */
   get scanMs(): number {
     return Math.min(this.liveness.heartbeatMs / 2, this.ms / 3);
+  }
+
+  /**
+   * Whether a resume scan, tried every scanMs, is due: each time while other
+   * instances may hold or drop work (InstanceLiveness.crowded), else once a
+   * third of a lease (renewing the leases of waiting work). On FerretDB a
+   * scan reads every record of the collection, four times a second per role.
+   */
+  async scanDue(now = Date.now()): Promise<boolean> {
+    const seldom = this.lastScan !== undefined && now >= this.lastScan && now - this.lastScan < this.ms / 3;
+    if (seldom && this.liveness.crowded !== undefined && !(await this.liveness.crowded(now))) return false;
+    this.lastScan = now;
+    return true;
   }
 
   /**

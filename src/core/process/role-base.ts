@@ -127,7 +127,8 @@ async function serveRoleMetrics(metrics: MeshMetrics, config: MeshConfig, log: L
 /** MongoDB when configured (a database per role), else the embedded store. */
 async function openStore(role: string, config: MeshConfig): Promise<Store> {
   if (config.mongodb === undefined) return new MemoryStore();
-  return MongoStore.connect(config.mongodb.uri, `${config.mongodb.databasePrefix}${role}`);
+  const db = `${config.mongodb.databasePrefix}${role}`;
+  return MongoStore.connect(config.mongodb.uri, db, `${db}${config.mongodb.bulkDatabaseSuffix}`);
 }
 
 /**

@@ -26,6 +26,11 @@ export class BackgroundTasks {
     this.running.set(key, { abort, done });
   }
 
+  /** Whether a task runs under `key`. */
+  has(key: string): boolean {
+    return this.running.has(key);
+  }
+
   async stop(key: string): Promise<void> {
     const task = this.running.get(key);
     if (task === undefined) return;
