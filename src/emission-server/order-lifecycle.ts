@@ -16,7 +16,7 @@ export async function cancelEmissionOrder(d: EmissionServerDeps, orderId: string
   const cancelled = await d.db.orders.cancel(orderId, voidedAfterBlock);
   if (cancelled !== undefined) {
     await d.db.slots.giveBack(orderId);
-    await d.blocks.dropAfter(orderId, voidedAfterBlock);
+    await d.blocks.dropAfter(orderId, voidedAfterBlock, order.totalBlocks);
     d.notifier.notify(orderId);
     return cancelled;
   }

@@ -309,10 +309,12 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     const where = toMongoFilter(filter);
     const ids = this.idListsByKey ? idsIn(where) : undefined;
     if (ids !== undefined) {
-      const deleted = await byKey(
-        [...new Set(ids)],
-        async (_id) => (await this.write(() => this.c.deleteOne({ _id } as Document))).deletedCount,
-      );
+      // A key is looked up before it is deleted: a lookup by key takes no write lock, and most keys of
+      // a cancel's range of blocks were never stored; every delete waits for SQLite's one writer.
+      const deleted = await byKey([...new Set(ids)], async (_id) => {
+        if ((await this.c.findOne({ _id } as Document, { projection: { _id: 1 } })) === null) return 0;
+        return (await this.write(() => this.c.deleteOne({ _id } as Document))).deletedCount;
+      });
       return deleted.reduce((a, b) => a + b, 0);
     }
     return (await this.write(() => this.c.deleteMany(where))).deletedCount;

@@ -7,7 +7,10 @@ import { CodeBlockSchema } from "../../src/gen/emission/common/v1/order_pb.js";
 import { StreamCodesResponseSchema as EmitterResponse } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { StreamCodesResponseSchema as OmsResponse } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { StreamCodesResponseSchema as RegistrarResponse } from "../../src/gen/emission/registrar/v1/registrar_pb.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import type { Filter } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
+import { forwarding, wrappedStore } from "../support/store-wrappers.js";
 
 const GS = "\u001d";
 
@@ -106,5 +109,30 @@ describe("BlockStore", () => {
       await blocks.put(block(2, 5));
       expect(await blocks.codesAfter("order-1", 0, 0, 2)).toBe(15);
     });
+
+    it("drops the order's blocks after a given one, and no other order's", async () => {
+      const blocks = await BlockStore.open(await open());
+      for (const seq of [1, 2, 3, 4]) await blocks.put(block(seq, 2));
+      await blocks.put(create(CodeBlockSchema, { ...block(3, 2), orderId: "order-2", blockId: "order-2/3" }));
+      expect(await blocks.dropAfter("order-1", 2, 5)).toBe(2);
+      expect((await blocks.range("order-1", 0, 4, 10)).map((b) => b.seq)).toEqual([1, 2]);
+      expect((await blocks.range("order-2", 2, 3, 10)).map((b) => b.seq)).toEqual([3]);
+      expect(await blocks.dropAfter("order-1", 2, 2)).toBe(0);
+    });
+  });
+
+  it("drops blocks by key, never by a filter on another field (FerretDB reads the whole collection for one)", async () => {
+    const filters: Filter<{ _id: string }>[] = [];
+    const store = wrappedStore(new MemoryStore(), (c) => ({
+      ...forwarding(c),
+      deleteMany: (filter) => {
+        filters.push(filter as Filter<{ _id: string }>);
+        return c.deleteMany(filter);
+      },
+    }));
+    const blocks = await BlockStore.open(store);
+    await blocks.put(block(1, 2));
+    await blocks.dropAfter("order-1", 0, 3);
+    expect(filters).toEqual([{ _id: { $in: ["order-1/1", "order-1/2", "order-1/3"] } }]);
   });
 });

@@ -34,6 +34,8 @@ export interface FinishableDoc {
   _id: string;
   status: number;
   updatedAt: number;
+  /** The order's blocks are numbered 1 to this. */
+  totalBlocks: number;
   codesPurged?: boolean;
 }
 
@@ -57,8 +59,10 @@ export function expireFinishedOrders<T extends FinishableDoc>(
       ),
     async purge(orderId) {
       const order = await orders.findOne({ _id: orderId } as Filter<T>);
-      await blocks.dropAfter(orderId, 0);
-      if (order !== undefined) await o.alsoDrop?.(order);
+      if (order !== undefined) {
+        await blocks.dropAfter(orderId, 0, order.totalBlocks);
+        await o.alsoDrop?.(order);
+      }
       await orders.updateOne({ _id: orderId } as Filter<T>, { $set: { codesPurged: true } } as Update<T>);
     },
   });

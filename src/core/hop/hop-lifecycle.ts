@@ -45,7 +45,7 @@ export async function endHopRecord<T extends HopRecordDoc>(
   const now = await d.records.end(id, kind, pendingRequestId, extra);
   await d.filler.stop(id);
   // Acknowledgements stop with the status change, so the delivered cursor is final: what lies beyond is void.
-  if (kind === "cancel") await d.blocks.dropAfter(id, d.records.spec.deliveredThrough(now));
+  if (kind === "cancel") await d.blocks.dropAfter(id, d.records.spec.deliveredThrough(now), now.totalBlocks);
   d.notifier.notify(id);
   if (now.pending !== undefined) await sendDown(d, now);
   return (await d.records.get(id)) ?? now;
