@@ -231,6 +231,8 @@ function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
  */
 function frozenCopy<V>(value: V): V {
   if (typeof value !== "object" || value === null) return value;
+  // A frozen flat document (a serial's, as the registry builds them) cannot change: it is kept as it is.
+  if (isFrozenFlat(value)) return value;
   // Bytes (an encoded code block) are shared, not copied: nothing in the mesh writes into stored bytes.
   if (value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return Object.freeze(value.map((v: unknown) => frozenCopy(v))) as V;
@@ -242,4 +244,15 @@ function frozenCopy<V>(value: V): V {
     out[k] = typeof v === "object" && v !== null ? frozenCopy(v) : v;
   }
   return Object.freeze(out) as V;
+}
+
+/** A frozen object whose fields are all scalars (no nested object or array that could still change). */
+function isFrozenFlat(value: object): boolean {
+  if (!Object.isFrozen(value) || Array.isArray(value)) return false;
+  const row = value as Row;
+  for (const k in row) {
+    const v = row[k];
+    if (typeof v === "object" && v !== null) return false;
+  }
+  return true;
 }
