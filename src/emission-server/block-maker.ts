@@ -2,6 +2,7 @@ import { type EncodedBlock, encodeBlock } from "../core/codes/index.js";
 import { WorkerPool } from "../core/runtime/index.js";
 import { GS, type TailLength } from "../domain/code-format.js";
 import { createKeyRing, type SigningKey, signCodes } from "../domain/crypto-tail.js";
+import { writeSignedBlock } from "./signed-block-writer.js";
 
 /** One block to sign and encode: its serials, taken already, and the key active when it is made. */
 export interface BlockToMake {
@@ -17,6 +18,8 @@ export interface BlockToMake {
 
 /** Signs the block's codes and encodes it: the CPU-heavy part of making a block, run wherever the maker runs it. */
 export function makeBlock(b: BlockToMake): EncodedBlock {
+  // 44-character tails (most product groups) are signed as they are written; 88-character ones as strings, then encoded.
+  if (b.tailLength === 44) return writeSignedBlock(b);
   const codes = signCodes(createKeyRing([b.key]), b.gtin, b.serials, b.tailLength);
   return encodeBlock({ orderId: b.orderId, seq: b.seq, blockId: b.blockId, gtin: b.gtin, codes, last: b.last });
 }

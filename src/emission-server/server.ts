@@ -9,7 +9,7 @@ import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
 import { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import type { Store } from "../store/store.js";
 import { MemoryStore } from "../store/memory-store.js";
-import { blockMaker } from "./block-maker.js";
+import { type BlockMaker, blockMaker } from "./block-maker.js";
 import { Emitter } from "./emitter.js";
 import { openEmissionRecords } from "./emission-records.js";
 import { emissionServerRoutes } from "./routes.js";
@@ -33,6 +33,8 @@ export interface EmissionServerOptions {
   address?: Address;
   /** Fault injection for tests: where the emitter stops as if the process died. */
   emitterFaults?: EmitterFaults;
+  /** Tests: where blocks are signed and encoded, instead of EMISSION_WORKERS worker threads. */
+  blockMaker?: BlockMaker;
 }
 
 /** Wires the Emission server to its store; serve() or an in-memory transport runs it. */
@@ -46,7 +48,7 @@ export async function buildEmissionServer(o: EmissionServerOptions): Promise<Bui
   const keys = await openSigningKeys({ signingKeys, activeKeyId, store, embedded: store instanceof MemoryStore, log });
   const { metrics } = base;
   const lease = db.orders.lease(base.lease);
-  const maker = blockMaker(config.emissionServer.blockWorkers);
+  const maker = o.blockMaker ?? blockMaker(config.emissionServer.blockWorkers);
   const emitter = new Emitter({
     db,
     blocks,

@@ -36,6 +36,9 @@ export class MemoryStore implements Store {
 interface MemoryIndex {
   fields: readonly string[];
   unique: boolean;
+  /** By the value itself, for an index of one field whose value is a string (orderId, participantId: most). */
+  strings: Map<string, Set<string>>;
+  /** By the JSON text of the values, for every other key. */
   entries: Map<string, Set<string>>;
 }
 
@@ -49,7 +52,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     private readonly name: string,
     specs: readonly IndexSpec<T>[],
   ) {
-    this.indexes = specs.map((s) => ({ fields: s.fields, unique: s.unique === true, entries: new Map() }));
+    this.indexes = specs.map((s) => ({ fields: s.fields, unique: s.unique === true, strings: new Map(), entries: new Map() }));
   }
 
   async insertOne(doc: T): Promise<void> {
@@ -148,7 +151,7 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     }
     for (const ix of this.indexes) {
       if (!ix.fields.every((f) => isEquality(row[f]))) continue;
-      const ids = ix.entries.get(keyOf(ix.fields, row)) ?? new Set<string>();
+      const ids = mapOf(ix, row).get(keyOf(ix, row)) ?? new Set<string>();
       return [...ids].map((id) => this.docs.get(id) as T);
     }
     return this.docs.values();
@@ -157,8 +160,9 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   private checkUnique(doc: T): void {
     for (const ix of this.indexes) {
       if (!ix.unique) continue;
-      const key = keyOf(ix.fields, doc as unknown as Row);
-      const taken = ix.entries.get(key);
+      const row = doc as unknown as Row;
+      const key = keyOf(ix, row);
+      const taken = mapOf(ix, row).get(key);
       if (taken !== undefined && taken.size > 0 && !taken.has(doc._id)) {
         throw new DuplicateKeyError(this.name, `${ix.fields.join(",")} ${key}`);
       }
@@ -167,30 +171,45 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
 
   private index(doc: T): void {
     for (const ix of this.indexes) {
-      const key = keyOf(ix.fields, doc as unknown as Row);
-      const ids = ix.entries.get(key) ?? new Set();
-      ix.entries.set(key, ids);
+      const row = doc as unknown as Row;
+      const [map, key] = [mapOf(ix, row), keyOf(ix, row)];
+      let ids = map.get(key);
+      if (ids === undefined) {
+        ids = new Set();
+        map.set(key, ids);
+      }
       ids.add(doc._id);
     }
   }
 
   private unindex(doc: T): void {
     for (const ix of this.indexes) {
-      const key = keyOf(ix.fields, doc as unknown as Row);
-      const ids = ix.entries.get(key);
+      const row = doc as unknown as Row;
+      const [map, key] = [mapOf(ix, row), keyOf(ix, row)];
+      const ids = map.get(key);
       ids?.delete(doc._id);
-      if (ids?.size === 0) ix.entries.delete(key);
+      if (ids?.size === 0) map.delete(key);
     }
   }
 }
 
-function keyOf(fields: readonly string[], row: Row): string {
-  // One string field (orderId, participantId: most indexes) skips JSON; no JSON text starts with "s".
-  if (fields.length === 1) {
-    const v = row[fields[0] ?? ""];
-    if (typeof v === "string") return `s${v}`;
-  }
-  return JSON.stringify(fields.map((f) => row[f] ?? null));
+/** Whether a row's key in the index is a string field's value itself (see keyOf). */
+function byString(ix: MemoryIndex, row: Row): boolean {
+  return ix.fields.length === 1 && typeof row[ix.fields[0] ?? ""] === "string";
+}
+
+/** Where the index keeps the row's key. */
+function mapOf(ix: MemoryIndex, row: Row): Map<string, Set<string>> {
+  return byString(ix, row) ? ix.strings : ix.entries;
+}
+
+/**
+ * A row's key in an index. One string field is keyed by the string itself,
+ * which holds its hash already: a key built per document (a prefix added, or
+ * JSON) is a new string hashed again, on every insert of a serial.
+ */
+function keyOf(ix: MemoryIndex, row: Row): string {
+  return byString(ix, row) ? (row[ix.fields[0] ?? ""] as string) : JSON.stringify(ix.fields.map((f) => row[f] ?? null));
 }
 
 function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
@@ -212,6 +231,8 @@ function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
  */
 function frozenCopy<V>(value: V): V {
   if (typeof value !== "object" || value === null) return value;
+  // A frozen flat document (a serial's, as the registry builds them) cannot change: it is kept as it is.
+  if (isFrozenFlat(value)) return value;
   // Bytes (an encoded code block) are shared, not copied: nothing in the mesh writes into stored bytes.
   if (value instanceof Uint8Array) return value;
   if (Array.isArray(value)) return Object.freeze(value.map((v: unknown) => frozenCopy(v))) as V;
@@ -223,4 +244,15 @@ function frozenCopy<V>(value: V): V {
     out[k] = typeof v === "object" && v !== null ? frozenCopy(v) : v;
   }
   return Object.freeze(out) as V;
+}
+
+/** A frozen object whose fields are all scalars (no nested object or array that could still change). */
+function isFrozenFlat(value: object): boolean {
+  if (!Object.isFrozen(value) || Array.isArray(value)) return false;
+  const row = value as Row;
+  for (const k in row) {
+    const v = row[k];
+    if (typeof v === "object" && v !== null) return false;
+  }
+  return true;
 }

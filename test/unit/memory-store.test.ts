@@ -22,6 +22,22 @@ describe("MemoryStore", () => {
     expect(await c.count({})).toBe(1);
   });
 
+  it("keeps a frozen document of scalars as it is, and copies one that is not frozen or holds an object", async () => {
+    const c = await rows();
+    const frozen = Object.freeze({ _id: "a", owner: "x", n: 1 });
+    const open = { _id: "b", owner: "x", n: 2 };
+    // Frozen only on the outside: its array could still change.
+    const shallow = Object.freeze({ _id: "c", owner: "x", n: 3, tags: ["t"] });
+    await c.insertMany([frozen, open, shallow]);
+    expect(await c.findOne({ _id: "a" })).toBe(frozen);
+    const copied = await c.findOne({ _id: "b" });
+    expect(copied).not.toBe(open);
+    expect(copied).toEqual(open);
+    expect(Object.isFrozen(copied)).toBe(true);
+    shallow.tags.push("changed after insert");
+    expect((await c.findOne({ _id: "c" }))?.tags).toEqual(["t"]);
+  });
+
   it("inserts many, reporting the positions of duplicates and keeping the rest", async () => {
     const c = await rows();
     await c.insertOne({ _id: "a", owner: "x", n: 1 });

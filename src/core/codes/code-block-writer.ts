@@ -29,7 +29,26 @@ const LAST = 0x30;
 /** `block` as the length-prefixed field 1 of a StreamCodesResponse (EncodedBlock.wire). */
 export function writeCodeBlock(block: CodeBlockFields): Uint8Array {
   const lengths = block.codes.map((c) => Buffer.byteLength(c, "utf8"));
-  const body = bodyLength(block, lengths);
+  return writeCodeBlockOf(block, {
+    count: block.codes.length,
+    length: (i) => lengths[i] ?? 0,
+    write: (buf, at, i) => void buf.write(block.codes[i] ?? "", at, lengths[i] ?? 0, "utf8"),
+  });
+}
+
+/** The codes of a block as a writer of their bytes writes them, in place: count, byte length of each, and writing one. */
+export interface CodeBytes {
+  count: number;
+  length(i: number): number;
+  /** Writes code `i`'s `length(i)` bytes at `buf[at..]`. */
+  write(buf: Buffer, at: number, i: number): void;
+}
+
+/** writeCodeBlock, with the codes' bytes written by `codes` (e.g. signed as they are written: signed-block-writer.ts). */
+export function writeCodeBlockOf(block: Omit<CodeBlockFields, "codes">, codes: CodeBytes): Uint8Array {
+  let codeBytes = 0;
+  for (let i = 0; i < codes.count; i++) codeBytes += fieldLength(codes.length(i));
+  const body = headerLength(block) + codeBytes + (block.last ? 2 : 0);
   const buf = Buffer.allocUnsafe(varintLength(body) + body);
   let at = writeVarint(buf, 0, body);
   at = writeString(buf, at, ORDER_ID, block.orderId, Buffer.byteLength(block.orderId, "utf8"));
@@ -39,7 +58,13 @@ export function writeCodeBlock(block: CodeBlockFields): Uint8Array {
   }
   at = writeString(buf, at, BLOCK_ID, block.blockId, Buffer.byteLength(block.blockId, "utf8"));
   at = writeString(buf, at, GTIN, block.gtin, Buffer.byteLength(block.gtin, "utf8"));
-  for (let i = 0; i < block.codes.length; i++) at = writeField(buf, at, CODE, block.codes[i] ?? "", lengths[i] ?? 0);
+  for (let i = 0; i < codes.count; i++) {
+    const len = codes.length(i);
+    buf[at] = CODE;
+    const start = writeVarint(buf, at + 1, len);
+    if (len > 0) codes.write(buf, start, i);
+    at = start + len;
+  }
   if (block.last) {
     buf[at++] = LAST;
     buf[at++] = 1;
@@ -48,12 +73,10 @@ export function writeCodeBlock(block: CodeBlockFields): Uint8Array {
   return buf;
 }
 
-function bodyLength(block: CodeBlockFields, codeLengths: readonly number[]): number {
+function headerLength(block: Omit<CodeBlockFields, "codes">): number {
   let n = 0;
   for (const s of [block.orderId, block.blockId, block.gtin]) if (s !== "") n += fieldLength(Buffer.byteLength(s, "utf8"));
   if (block.seq !== 0) n += 1 + varintLength(block.seq);
-  for (const len of codeLengths) n += fieldLength(len);
-  if (block.last) n += 2;
   return n;
 }
 

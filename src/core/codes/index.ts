@@ -14,6 +14,7 @@ export {
   readEncodedBlock,
 } from "./encoded-block.js";
 export { blockId, BlockStore, type BlockToStore } from "./block-store.js";
+export { type CodeBytes, writeCodeBlockOf } from "./code-block-writer.js";
 export { type BlockProgress, LOCAL_RECHECKS, streamBlocks } from "./block-stream.js";
 export { expireFinishedOrders } from "./code-expiry.js";
 export { CodeFiller, type CodeFillerDeps, type FillerTarget } from "./code-filler.js";
