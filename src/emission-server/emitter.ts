@@ -1,19 +1,15 @@
-import { SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
-import { blockId, type BlockStore } from "../core/codes/index.js";
+import type { BlockStore } from "../core/codes/index.js";
 import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
 import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
-import { activeKey } from "../domain/crypto-tail.js";
-import { type ProductGroupRules, productGroupRules } from "../domain/product-groups.js";
-import { chunkKey, locateBlock, type EmissionOrderDoc } from "./emission-orders.js";
+import type { EmissionOrderDoc } from "./emission-orders.js";
 import type { EmissionRecords } from "./emission-records.js";
-import { type BlockMaker, type BlockToMake, inThreadBlockMaker } from "./block-maker.js";
-import { allocateBlockSerials } from "./block-serials.js";
+import { type BlockMaker, inThreadBlockMaker } from "./block-maker.js";
+import { BlockPlanner } from "./block-planner.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import { FairSchedule } from "./fair-schedule.js";
 import { Pacer } from "./pacer.js";
-import { SerialsAhead } from "./serials-ahead.js";
 import type { SigningKeys } from "./signing-keys.js";
 
 /**
@@ -73,12 +69,13 @@ export class Emitter {
   /** Orders to give up at their next block boundary, for another instance to take. */
   private readonly handingOff = new Set<string>();
   /** The next block's serials of an order emitted alone, taken while its current block is made. */
-  private readonly ahead = new SerialsAhead();
+  private readonly planner: BlockPlanner;
 
   constructor(private readonly d: EmitterDeps) {
     this.schedule = new FairSchedule(d.blockSize);
     this.pacer = new Pacer(d.rate, this.stopping.signal);
     this.maker = d.maker ?? inThreadBlockMaker;
+    this.planner = new BlockPlanner(d);
   }
 
   /** Step 6: when an order of `codes` codes for `participantId`, placed now, will be ready, following the rotation. */
@@ -193,7 +190,7 @@ export class Emitter {
     clearInterval(this.scanner);
     this.stopping.abort();
     await Promise.all([...this.workers]);
-    await this.ahead.settled();
+    await this.planner.settled();
     await Promise.all(this.schedule.ids().map((id) => this.d.lease.release(id).catch(() => undefined)));
   }
 
@@ -216,7 +213,7 @@ export class Emitter {
     this.d.log.info({ orderId: id, instance: this.instance }, "handing the order over: beyond this instance's share");
     this.schedule.remove(id);
     this.handingOff.delete(id);
-    this.ahead.drop(id);
+    this.planner.drop(id);
     await this.d.lease.handOver(id).catch((err: unknown) => this.d.log.warn({ orderId: id, err }, "handing the order over failed"));
   }
 
@@ -248,7 +245,7 @@ export class Emitter {
       if (turn.done) {
         this.schedule.remove(id);
         this.handingOff.delete(id);
-        this.ahead.drop(id);
+        this.planner.drop(id);
       } else if (this.handingOff.has(id)) {
         await this.handOver(id);
       } else {
@@ -278,10 +275,10 @@ export class Emitter {
     const seq = fresh.emittedBlocks + 1;
     if (seq > fresh.totalBlocks) return { codes: 0, done: true };
     const started = Date.now();
-    const toMake = await this.keepingLease(id, () => this.blockToMake(fresh, seq));
+    const toMake = await this.keepingLease(id, () => this.planner.toMake(fresh, seq));
     // An order alone here: its next block's serials are taken while this one is signed and stored (serials-ahead.ts).
     // With others waiting, their turns keep the main thread busy meanwhile, and serials are taken in turn.
-    if (seq < fresh.totalBlocks && this.schedule.size === 1) this.ahead.start(id, seq + 1, () => this.blockSerials(fresh, seq + 1));
+    if (seq < fresh.totalBlocks && this.schedule.size === 1) this.planner.takeAhead(fresh, seq + 1);
     // Signed and encoded once (on a worker thread when there are any); every hop above stores and sends these bytes as they are.
     const block = await this.maker.make(toMake);
     const made = Date.now();
@@ -316,39 +313,4 @@ export class Emitter {
       clearInterval(timer);
     }
   }
-
-  /** Block `seq` to sign: its product's serials, reserved or generated (maybe taken ahead), and the key active now. */
-  private async blockToMake(order: EmissionOrderDoc, seq: number): Promise<BlockToMake> {
-    const serials = await this.ahead.take(order._id, seq, () => this.blockSerials(order, seq));
-    const { gtin } = locateBlock(order, seq).product;
-    const [orderId, last, key] = [order._id, seq === order.totalBlocks, activeKey(this.d.keys.ring)];
-    return { orderId, seq, blockId: blockId(orderId, seq), gtin, serials, tailLength: rulesOf(order).tailLength, last, key };
-  }
-
-  /** Block `seq`'s serials, taken in the registry: the product's reserved ones, or generated. */
-  private async blockSerials(order: EmissionOrderDoc, seq: number): Promise<string[]> {
-    const { index, product, chunk } = locateBlock(order, seq);
-    const rules = rulesOf(order);
-    const count = Math.min(order.blockSize, product.quantity - chunk * order.blockSize);
-    const serials =
-      product.serialNumberType === SerialNumberType.SELF_MADE
-        ? await this.reservedSerials(order._id, index, chunk)
-        : await allocateBlockSerials(
-            this.d.db.serials,
-            { orderId: order._id, product: index, chunk, gtin: product.gtin, count, length: rules.serialLength, seed: order.serialSeed },
-            this.d.faults,
-          );
-    await this.d.faults?.serialsTaken?.(chunkKey(order._id, index, chunk));
-    return serials;
-  }
-
-  private async reservedSerials(orderId: string, product: number, chunk: number): Promise<string[]> {
-    return (await this.d.db.serials.chunk(chunkKey(orderId, product, chunk)))?.serials ?? [];
-  }
-}
-
-function rulesOf(order: EmissionOrderDoc): ProductGroupRules {
-  const rules = productGroupRules(order.productGroup);
-  if (rules === undefined) throw new Error(`order ${order._id} has an unknown product group`);
-  return rules;
 }
