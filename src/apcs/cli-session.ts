@@ -1,7 +1,6 @@
 import { createClient, type Client } from "@connectrpc/connect";
-import { Http2SessionManager } from "@connectrpc/connect-node";
-import { createDownstreamTransport, downstreamUrl } from "../core/process/index.js";
-import { clientTlsOptions, loadTls } from "../core/rpc/index.js";
+import { createDownstreamTransport, downstreamSessions, downstreamUrl } from "../core/process/index.js";
+import { loadTls } from "../core/rpc/index.js";
 import { pino } from "pino";
 import { MAX_MESSAGE_BYTES, parseAddress } from "../core/config.js";
 import { JournalService } from "../gen/emission/journal/v1/journal_pb.js";
@@ -36,11 +35,7 @@ export async function openSession(g: GlobalOptions, io: CliIo): Promise<Session>
   const tls = loadTls({ certFile: io.env.TLS_CERT_FILE, keyFile: io.env.TLS_KEY_FILE, caFile: io.env.TLS_CA_FILE });
   // Our own session manager, so the connection is closed when the command ends
   // instead of keeping the process alive with keep-alive pings.
-  const http2 = new Http2SessionManager(
-    downstreamUrl(address, tls),
-    { pingIntervalMs: 10_000, pingIdleConnection: true },
-    tls === undefined ? undefined : clientTlsOptions(tls),
-  );
+  const http2 = downstreamSessions(downstreamUrl(address, tls), tls);
   const transport = createDownstreamTransport({ address, token: g.token, maxMessageBytes: MAX_MESSAGE_BYTES, sessionManager: http2, tls });
   const store = new MemoryStore();
   // The CLI's store for codes is the --out file, written block by block: keeping

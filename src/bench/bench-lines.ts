@@ -1,8 +1,7 @@
-import { Http2SessionManager } from "@connectrpc/connect-node";
 import { pino } from "pino";
 import { Apcs, type OrderSpecInit } from "../apcs/apcs-client.js";
 import { MAX_MESSAGE_BYTES, parseAddress, urlOf } from "../core/config.js";
-import { createDownstreamTransport } from "../core/process/index.js";
+import { createDownstreamTransport, GuardedSessionManager } from "../core/process/index.js";
 import { gtinCheckDigit } from "../domain/gtin.js";
 import { CisType, ProductGroup, ReleaseMethodType, SerialNumberType } from "../gen/emission/common/v1/order_pb.js";
 import { lineToken } from "./bench-mesh.js";
@@ -43,7 +42,7 @@ export function benchOrder(quantity: number): OrderSpecInit {
 
 /** Line `n` (1-based: its token and participant) dialling OMS at `address`. */
 export async function openLine(address: string, n: number): Promise<Line> {
-  const sessions = new Http2SessionManager(urlOf(parseAddress(address)));
+  const sessions = new GuardedSessionManager(urlOf(parseAddress(address)));
   const transport = createDownstreamTransport({
     address: parseAddress(address),
     token: lineToken(n),

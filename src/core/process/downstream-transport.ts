@@ -5,6 +5,7 @@ import type { Logger } from "../runtime/index.js";
 import { type RetransmitPolicy, retransmittingTransport } from "../iotp/index.js";
 import { type ClientTls, clientTlsOptions } from "../rpc/index.js";
 import { tracedTransport } from "../telemetry/index.js";
+import { GuardedSessionManager } from "./guarded-session-manager.js";
 
 export interface DownstreamOptions {
   address: Address;
@@ -13,8 +14,7 @@ export interface DownstreamOptions {
   maxMessageBytes: number;
   /**
    * A session manager of the caller's, to close the connection when a
-   * short-lived program ends. It replaces the connection options: with `tls`,
-   * build it on downstreamUrl(address, tls) with clientTlsOptions(tls).
+   * short-lived program ends: downstreamSessions(downstreamUrl(address, tls), tls).
    */
   sessionManager?: Http2SessionManager;
   /**
@@ -44,18 +44,27 @@ export function createDownstreamTransport(o: DownstreamOptions): Transport {
     req.header.set("authorization", `Bearer ${o.token}`);
     return next(req);
   };
+  const baseUrl = downstreamUrl(o.address, o.tls);
   return createGrpcTransport({
-    baseUrl: downstreamUrl(o.address, o.tls),
+    baseUrl,
     interceptors: [lostConnection, bearer],
     readMaxBytes: o.maxMessageBytes,
     acceptCompression: o.gzip === true ? [compressionGzip] : [],
-    // Long code streams sit idle while codes are being emitted; pings keep
-    // the connection from looking dead to proxies and detect dead peers.
-    pingIntervalMs: 10_000,
-    pingIdleConnection: true,
-    ...(o.sessionManager === undefined ? {} : { sessionManager: o.sessionManager }),
-    ...(o.tls === undefined ? {} : { nodeOptions: clientTlsOptions(o.tls) }),
+    sessionManager: o.sessionManager ?? downstreamSessions(baseUrl, o.tls),
   });
+}
+
+/**
+ * The connections to the role below (guarded-session-manager.ts). Long code
+ * streams sit idle while codes are being emitted; pings keep the connection
+ * from looking dead to proxies and detect dead peers.
+ */
+export function downstreamSessions(baseUrl: string, tls?: ClientTls): Http2SessionManager {
+  return new GuardedSessionManager(
+    baseUrl,
+    { pingIntervalMs: 10_000, pingIdleConnection: true },
+    tls === undefined ? undefined : clientTlsOptions(tls),
+  );
 }
 
 /**
