@@ -1,12 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { pino } from "pino";
-import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Collection, CollectionOptions, Doc, IndexSpec, Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
-import { inMemoryMesh } from "../support/in-memory-mesh.js";
+import { meshOnStores } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 
-const silent = pino({ level: "silent" });
 type Role = "emission" | "registrar" | "oms";
 
 /**
@@ -112,11 +109,7 @@ describe("store round trips of one CreateOrder at each hop", () => {
         stores[role] = new RoundStore(await open(), CREATE_PATH[role]);
         return stores[role];
       };
-      const mesh = await inMemoryMesh(env, {}, { store: new MemoryStore() }, silent, {
-        emission: await store("emission"),
-        registrar: await store("registrar"),
-        oms: await store("oms"),
-      });
+      const mesh = await meshOnStores(env, store);
       closing.push(() => mesh.close());
       const { apcs } = mesh;
 

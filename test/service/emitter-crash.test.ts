@@ -1,13 +1,11 @@
 import { createClient } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { BuiltRole } from "../../src/core/process/grpc-server.js";
 import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
-import { parseCode } from "../../src/domain/code-format.js";
 import { derivedSerials } from "../../src/domain/serial-generator.js";
 import { allocateBlockSerials } from "../../src/emission-server/block-serials.js";
 import type { EmitterFaults } from "../../src/emission-server/emitter-faults.js";
-import { openEmissionCollections, serialKey, type SerialDoc } from "../../src/emission-server/emission-orders.js";
+import { openEmissionCollections, serialKey } from "../../src/emission-server/emission-orders.js";
 import { SerialRegistry } from "../../src/emission-server/serial-registry.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
@@ -15,6 +13,7 @@ import { MemoryStore } from "../../src/store/memory-store.js";
 import { measuredStore } from "../../src/store/measured-store.js";
 import type { Collection, Doc, Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
+import { codesOf, expectFinishedByNewInstance, registryOf } from "../support/emitted-codes.js";
 import { bearer } from "../support/in-memory-mesh.js";
 import { freshGtin, milkOrder } from "../support/orders.js";
 import { testConfig, TOKENS } from "../support/test-config.js";
@@ -37,28 +36,6 @@ function crashAt(point: keyof EmitterFaults): { faults: EmitterFaults; crashed: 
   return { faults: { [point]: hook }, crashed };
 }
 
-/** Every code of the order, streamed to its end. */
-async function codesOf(role: BuiltRole, orderId: string): Promise<string[]> {
-  const client = createClient(EmitterService, inMemoryTransport(role.spec, bearer(TOKENS.registrar)));
-  const codes: string[] = [];
-  for await (const r of client.streamCodes({ orderId })) codes.push(...(r.block?.codes ?? []));
-  return codes;
-}
-
-async function registryOf(store: Store, orderId: string): Promise<string[]> {
-  return (await (await store.collection<SerialDoc>("serials")).find({ orderId })).map((s) => s._id).sort();
-}
-
-function serialKeysOf(codes: readonly string[]): string[] {
-  return codes
-    .map((c) => {
-      const p = parseCode(c);
-      if (!p.ok) throw new Error(`not a code: ${c}`);
-      return serialKey(p.gtin, p.serial);
-    })
-    .sort();
-}
-
 describe("Emitter after a crash between a block's serial writes", () => {
   onBothStores((open) => {
     for (const point of ["serialsFixed", "serialsTaken"] as const) {
@@ -77,16 +54,7 @@ describe("Emitter after a crash between a block's serial writes", () => {
         // What the dead instance left: two blocks' serials, and block 3's fixed (and maybe taken).
         expect((await registryOf(store, orderId)).length).toBe(point === "serialsFixed" ? 20 : 30);
 
-        const next = await buildEmissionServer({ config, log: silent, store });
-        try {
-          const codes = await codesOf(next, orderId);
-          expect(codes).toHaveLength(45);
-          const emitted = serialKeysOf(codes);
-          expect(new Set(emitted).size).toBe(45);
-          expect(await registryOf(store, orderId)).toEqual(emitted);
-        } finally {
-          await next.stop();
-        }
+        await expectFinishedByNewInstance({ config, log: silent, store }, orderId, 45);
       });
     }
   });

@@ -3,13 +3,11 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { BuiltRole } from "../../src/core/process/grpc-server.js";
 import { inMemoryTransport } from "../../src/core/process/in-memory-transport.js";
-import { parseCode } from "../../src/domain/code-format.js";
 import { type BlockMaker, type BlockToMake, inThreadBlockMaker } from "../../src/emission-server/block-maker.js";
-import { serialKey, type SerialDoc } from "../../src/emission-server/emission-orders.js";
 import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import type { Store } from "../../src/store/store.js";
+import { codesOf, expectFinishedByNewInstance, registryOf, serialKeysOf } from "../support/emitted-codes.js";
 import { bearer } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 import { testConfig, TOKENS } from "../support/test-config.js";
@@ -37,27 +35,6 @@ function slowMaker(events: string[], onMake?: (b: BlockToMake) => Promise<void>)
     },
     close: async () => undefined,
   };
-}
-
-async function codesOf(role: BuiltRole, orderId: string): Promise<string[]> {
-  const client = createClient(EmitterService, inMemoryTransport(role.spec, bearer(TOKENS.registrar)));
-  const codes: string[] = [];
-  for await (const r of client.streamCodes({ orderId })) codes.push(...(r.block?.codes ?? []));
-  return codes;
-}
-
-async function registryOf(store: Store, orderId: string): Promise<string[]> {
-  return (await (await store.collection<SerialDoc>("serials")).find({ orderId })).map((s) => s._id).sort();
-}
-
-function serialKeysOf(codes: readonly string[]): string[] {
-  return codes
-    .map((c) => {
-      const p = parseCode(c);
-      if (!p.ok) throw new Error(`not a code: ${c}`);
-      return serialKey(p.gtin, p.serial);
-    })
-    .sort();
 }
 
 /** Block (seq) of a chunk key "<order>/0/<chunk>" of a one-product order. */
@@ -129,15 +106,6 @@ describe("Emitter (serials taken ahead)", () => {
     expect(taken).toBeGreaterThan(0);
     expect(atCrash).toHaveLength(30);
 
-    const next = await buildEmissionServer({ config, log: silent, store });
-    try {
-      const codes = await codesOf(next, orderId);
-      expect(codes).toHaveLength(45);
-      const emitted = serialKeysOf(codes);
-      expect(new Set(emitted).size).toBe(45);
-      expect(await registryOf(store, orderId)).toEqual(emitted);
-    } finally {
-      await next.stop();
-    }
+    await expectFinishedByNewInstance({ config, log: silent, store }, orderId, 45);
   });
 });

@@ -1,13 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { pino } from "pino";
 import { measuredStore } from "../../src/store/measured-store.js";
-import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Store } from "../../src/store/store.js";
 import { onBothStores, type OpenStore } from "../support/both-stores.js";
-import { inMemoryMesh } from "../support/in-memory-mesh.js";
+import { meshOnStores } from "../support/in-memory-mesh.js";
 import { milkOrder } from "../support/orders.js";
 
-const silent = pino({ level: "silent" });
 type Role = "emission" | "registrar" | "oms";
 
 const WRITES = new Set(["insertOne", "insertMany", "updateOne", "deleteMany"]);
@@ -80,11 +77,7 @@ describe("store round trips of a block at each hop", () => {
       WORK_LEASE_MS: "60000",
     };
     const store = async (role: Role): Promise<Store> => counts[role].wrap(await open());
-    const mesh = await inMemoryMesh(env, {}, { store: new MemoryStore() }, silent, {
-      emission: await store("emission"),
-      registrar: await store("registrar"),
-      oms: await store("oms"),
-    });
+    const mesh = await meshOnStores(env, store);
     closing.push(() => mesh.close());
     const { apcs } = mesh;
     for (const c of Object.values(counts)) c.counting = true;

@@ -49,7 +49,7 @@ export interface MeshLinks {
 
 const same = (t: Transport): Transport => t;
 
-type MeshRole = "emission" | "registrar" | "oms";
+export type MeshRole = "emission" | "registrar" | "oms";
 
 export async function inMemoryMesh(
   env: Record<string, string> = {},
@@ -107,4 +107,17 @@ export async function inMemoryMesh(
       await Promise.all((Object.keys(stores) as MeshRole[]).filter((r) => given[r] === undefined).map((r) => stores[r].close()));
     },
   };
+}
+
+/**
+ * The mesh with a store of `storeOf`'s for each role (the caller closes them),
+ * the line's on the embedded store: for tests that watch what each role does
+ * with its store.
+ */
+export async function meshOnStores(env: Record<string, string>, storeOf: (role: MeshRole) => Promise<Store>): Promise<InMemoryMesh> {
+  return inMemoryMesh(env, {}, { store: new MemoryStore() }, silent, {
+    emission: await storeOf("emission"),
+    registrar: await storeOf("registrar"),
+    oms: await storeOf("oms"),
+  });
 }
