@@ -8,7 +8,7 @@ import { StreamCodesResponseSchema as EmitterResponse } from "../../src/gen/emis
 import { StreamCodesResponseSchema as OmsResponse } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { StreamCodesResponseSchema as RegistrarResponse } from "../../src/gen/emission/registrar/v1/registrar_pb.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
-import type { Filter } from "../../src/store/store.js";
+import type { Filter, Store } from "../../src/store/store.js";
 import { onBothStores } from "../support/both-stores.js";
 import { forwarding, wrappedStore } from "../support/store-wrappers.js";
 
@@ -134,5 +134,19 @@ describe("BlockStore", () => {
     await blocks.put(block(1, 2));
     await blocks.dropAfter("order-1", 0, 3);
     expect(filters).toEqual([{ _id: { $in: ["order-1/1", "order-1/2", "order-1/3"] } }]);
+  });
+
+  it("keeps blocks under their key alone: storing one maintains no other index", async () => {
+    const declared: unknown[] = [];
+    const memory = new MemoryStore();
+    const store: Store = {
+      collection: (name, indexes) => {
+        declared.push(...(indexes ?? []));
+        return memory.collection(name, indexes);
+      },
+      close: () => memory.close(),
+    };
+    await BlockStore.open(store);
+    expect(declared).toEqual([]);
   });
 });

@@ -31,8 +31,10 @@ export class BlockStore {
   private constructor(private readonly blocks: Collection<BlockDoc>) {}
 
   static async open(store: Store): Promise<BlockStore> {
-    // The hop's largest writes: kept apart from its orders and replies (CollectionOptions.bulk).
-    return new BlockStore(await store.collection<BlockDoc>("blocks", [{ fields: ["orderId"] }], { bulk: true }));
+    // The hop's largest writes: kept apart from its orders and replies (CollectionOptions.bulk). Every read
+    // and drop is by key ("<orderId>/<seq>"), so a block's insert maintains no index but `_id`; deployments
+    // made before keep their old `orderId` index, unused (dropping it is the operator's call).
+    return new BlockStore(await store.collection<BlockDoc>("blocks", [], { bulk: true }));
   }
 
   /** Stores the block (encoding it if it comes decoded); false if it was already stored. */
