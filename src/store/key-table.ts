@@ -15,8 +15,12 @@
  * until the next rehash.
  */
 export class KeyTable<V extends object> {
-  /** 0: empty; -1: a deleted key's; else its entry + 1. */
-  private slots = new Int32Array(64);
+  /**
+   * Pairs: at 2i, 0 (empty), -1 (a deleted key's) or the key's entry + 1; at
+   * 2i + 1, its hash, so that a probe reads one place, not the slot and then
+   * the entry's hash elsewhere.
+   */
+  private slots = new Int32Array(128);
   /** Slots not empty: entries' and tombstones'. */
   private filled = 0;
   private chars = new Uint16Array(1024);
@@ -34,7 +38,7 @@ export class KeyTable<V extends object> {
 
   get(key: string): V | undefined {
     const slot = this.locate(key, hashOf(key));
-    return slot < 0 ? undefined : this.values[(this.slots[slot] ?? 0) - 1];
+    return slot < 0 ? undefined : this.values[(this.slots[2 * slot] ?? 0) - 1];
   }
 
   has(key: string): boolean {
@@ -46,7 +50,7 @@ export class KeyTable<V extends object> {
     const h = hashOf(key);
     const slot = this.locate(key, h);
     if (slot < 0) return this.insert(key, h, value, ~slot);
-    const entry = (this.slots[slot] ?? 0) - 1;
+    const entry = (this.slots[2 * slot] ?? 0) - 1;
     this.values[entry] = value;
     return entry;
   }
@@ -61,8 +65,8 @@ export class KeyTable<V extends object> {
   delete(key: string): boolean {
     const slot = this.locate(key, hashOf(key));
     if (slot < 0) return false;
-    this.values[(this.slots[slot] ?? 0) - 1] = undefined;
-    this.slots[slot] = -1;
+    this.values[(this.slots[2 * slot] ?? 0) - 1] = undefined;
+    this.slots[2 * slot] = -1;
     this.size--;
     if (this.values.length - this.size > Math.max(COMPACT_AT, this.size)) this.compact();
     return true;
@@ -98,11 +102,11 @@ export class KeyTable<V extends object> {
   /** The key's slot, or ~(the empty slot it would take). */
   private locate(key: string, h: number): number {
     const slots = this.slots;
-    const mask = slots.length - 1;
+    const mask = (slots.length >> 1) - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const s = slots[i] ?? 0;
+      const s = slots[2 * i] ?? 0;
       if (s === 0) return ~i;
-      if (s > 0 && this.hashes[s - 1] === h && this.holds(s - 1, key)) return i;
+      if (s > 0 && slots[2 * i + 1] === h && this.holds(s - 1, key)) return i;
     }
   }
 
@@ -116,9 +120,10 @@ export class KeyTable<V extends object> {
 
   private insert(key: string, h: number, value: V, slot: number): number {
     const entry = this.append(key, h, value);
-    this.slots[slot] = entry + 1;
+    this.slots[2 * slot] = entry + 1;
+    this.slots[2 * slot + 1] = h;
     this.size++;
-    if (++this.filled * 2 > this.slots.length) this.rehash();
+    if (++this.filled * 4 > this.slots.length) this.rehash();
     return entry;
   }
 
@@ -165,14 +170,17 @@ export class KeyTable<V extends object> {
 
   /** Rebuilds the slots without tombstones: twice as many when live keys fill a quarter of them. */
   private rehash(): void {
-    const size = this.size * 4 > this.slots.length ? this.slots.length * 2 : this.slots.length;
-    const slots = new Int32Array(size);
+    const pairs = this.slots.length >> 1;
+    const size = this.size * 4 > pairs ? pairs * 2 : pairs;
+    const slots = new Int32Array(2 * size);
     const mask = size - 1;
     for (let entry = 0; entry < this.values.length; entry++) {
       if (this.values[entry] === undefined) continue;
-      let i = (this.hashes[entry] ?? 0) & mask;
-      while (slots[i] !== 0) i = (i + 1) & mask;
-      slots[i] = entry + 1;
+      const h = this.hashes[entry] ?? 0;
+      let i = h & mask;
+      while (slots[2 * i] !== 0) i = (i + 1) & mask;
+      slots[2 * i] = entry + 1;
+      slots[2 * i + 1] = h;
     }
     this.slots = slots;
     this.filled = this.size;
