@@ -37,19 +37,19 @@ export class KeyTable<V extends object> {
   constructor(private readonly moved: (to: Int32Array) => void = () => undefined) {}
 
   get(key: string): V | undefined {
-    const slot = this.locate(key, hashOf(key));
+    const slot = this.locate(key.length, this.stage(key));
     return slot < 0 ? undefined : this.values[(this.slots[2 * slot] ?? 0) - 1];
   }
 
   has(key: string): boolean {
-    return this.locate(key, hashOf(key)) >= 0;
+    return this.locate(key.length, this.stage(key)) >= 0;
   }
 
   /** Sets the key's value; its entry number (the same one for as long as the key is not deleted). */
   set(key: string, value: V): number {
-    const h = hashOf(key);
-    const slot = this.locate(key, h);
-    if (slot < 0) return this.insert(key, h, value, ~slot);
+    const h = this.stage(key);
+    const slot = this.locate(key.length, h);
+    if (slot < 0) return this.insert(key.length, h, value, ~slot);
     const entry = (this.slots[2 * slot] ?? 0) - 1;
     this.values[entry] = value;
     return entry;
@@ -57,13 +57,13 @@ export class KeyTable<V extends object> {
 
   /** Adds the key with its value, in one probe; its entry number, or -1 when the key is there already (left as it is). */
   add(key: string, value: V): number {
-    const h = hashOf(key);
-    const slot = this.locate(key, h);
-    return slot < 0 ? this.insert(key, h, value, ~slot) : -1;
+    const h = this.stage(key);
+    const slot = this.locate(key.length, h);
+    return slot < 0 ? this.insert(key.length, h, value, ~slot) : -1;
   }
 
   delete(key: string): boolean {
-    const slot = this.locate(key, hashOf(key));
+    const slot = this.locate(key.length, this.stage(key));
     if (slot < 0) return false;
     this.values[(this.slots[2 * slot] ?? 0) - 1] = undefined;
     this.slots[2 * slot] = -1;
@@ -99,27 +99,52 @@ export class KeyTable<V extends object> {
     }
   }
 
-  /** The key's slot, or ~(the empty slot it would take). */
-  private locate(key: string, h: number): number {
+  /**
+   * Writes the key's code units just past those kept (staged: kept only if
+   * the key is added) and returns its hash: one pass over the string serves
+   * hashing it, comparing it and keeping it. FNV-1a, then mixed (murmur3's
+   * finalizer) so that the low bits the slots use are well spread.
+   */
+  private stage(key: string): number {
+    const n = key.length;
+    if (this.charsUsed + n > this.chars.length) this.chars = grown(this.chars, Math.max(this.chars.length * 2, this.charsUsed + n));
+    const chars = this.chars;
+    const at = this.charsUsed;
+    let h = 0x811c9dc5 | 0;
+    for (let i = 0; i < n; i++) {
+      const c = key.charCodeAt(i);
+      chars[at + i] = c;
+      h = Math.imul(h ^ c, 0x01000193);
+    }
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  /** The slot of the staged key (`length` code units), or ~(the empty slot it would take). */
+  private locate(length: number, h: number): number {
     const slots = this.slots;
     const mask = (slots.length >> 1) - 1;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const s = slots[2 * i] ?? 0;
       if (s === 0) return ~i;
-      if (s > 0 && slots[2 * i + 1] === h && this.holds(s - 1, key)) return i;
+      if (s > 0 && slots[2 * i + 1] === h && this.holds(s - 1, length)) return i;
     }
   }
 
-  private holds(entry: number, key: string): boolean {
-    if (this.lengths[entry] !== key.length) return false;
+  /** Whether entry `entry`'s key is the staged one. */
+  private holds(entry: number, length: number): boolean {
+    if (this.lengths[entry] !== length) return false;
     const chars = this.chars;
-    const start = this.starts[entry] ?? 0;
-    for (let i = 0; i < key.length; i++) if (chars[start + i] !== key.charCodeAt(i)) return false;
+    const [start, staged] = [this.starts[entry] ?? 0, this.charsUsed];
+    for (let i = 0; i < length; i++) if (chars[start + i] !== chars[staged + i]) return false;
     return true;
   }
 
-  private insert(key: string, h: number, value: V, slot: number): number {
-    const entry = this.append(key, h, value);
+  private insert(length: number, h: number, value: V, slot: number): number {
+    const entry = this.append(length, h, value);
     this.slots[2 * slot] = entry + 1;
     this.slots[2 * slot + 1] = h;
     this.size++;
@@ -127,22 +152,17 @@ export class KeyTable<V extends object> {
     return entry;
   }
 
-  /** A new entry of `key` (a string, or its code units). */
-  private append(key: string | Uint16Array, h: number, value: V): number {
+  /** A new entry of the staged key (`length` code units), which it keeps. */
+  private append(length: number, h: number, value: V): number {
     const entry = this.values.length;
     if (entry === this.starts.length) {
       this.starts = grown(this.starts, entry * 2);
       this.lengths = grown(this.lengths, entry * 2);
       this.hashes = grown(this.hashes, entry * 2);
     }
-    if (this.charsUsed + key.length > this.chars.length)
-      this.chars = grown(this.chars, Math.max(this.chars.length * 2, this.charsUsed + key.length));
-    const start = this.charsUsed;
-    if (typeof key === "string") for (let i = 0; i < key.length; i++) this.chars[start + i] = key.charCodeAt(i);
-    else this.chars.set(key, start);
-    this.charsUsed += key.length;
-    this.starts[entry] = start;
-    this.lengths[entry] = key.length;
+    this.starts[entry] = this.charsUsed;
+    this.charsUsed += length;
+    this.lengths[entry] = length;
     this.hashes[entry] = h;
     this.values.push(value);
     return entry;
@@ -160,9 +180,10 @@ export class KeyTable<V extends object> {
     for (let entry = 0; entry < live; entry++) {
       const value = values[entry];
       if (value === undefined) continue;
-      const start = starts[entry] ?? 0;
-      const key = chars.subarray(start, start + (lengths[entry] ?? 0));
-      to[entry] = this.append(key, hashes[entry] ?? 0, value);
+      const [start, length] = [starts[entry] ?? 0, lengths[entry] ?? 0];
+      // Staged as stage() would, from the old code units.
+      this.chars.set(chars.subarray(start, start + length), this.charsUsed);
+      to[entry] = this.append(length, hashes[entry] ?? 0, value);
     }
     this.rehash();
     this.moved(to);
@@ -196,15 +217,4 @@ function grown<A extends Typed>(from: A, length: number): A {
   const to = new (from.constructor as new (n: number) => A)(length);
   to.set(from);
   return to;
-}
-
-/** FNV-1a over the code units, then mixed (murmur3's finalizer) so that the low bits the slots use are well spread. */
-function hashOf(key: string): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
