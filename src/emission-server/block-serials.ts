@@ -1,5 +1,5 @@
 import { derivedSerials, randomSerials } from "../domain/serial-generator.js";
-import { chunkKey, type SerialChunkDoc, type SerialDoc, serialKey } from "./emission-orders.js";
+import { chunkKey, type SerialChunkDoc, type SerialDoc, serialKey, serialKeys } from "./emission-orders.js";
 import type { EmitterFaults } from "./emitter-faults.js";
 import { registerInOrder } from "./ordered-registration.js";
 import type { SerialRegistry } from "./serial-registry.js";
@@ -65,10 +65,10 @@ type Chunk = SerialChunkDoc & { stored: boolean };
 /** Collisions are rare; a chunk that keeps colliding is retried later with the order (see Emitter.drain). */
 const MAX_SWAPS = 50;
 
-/** The registry entries of the block's serials: frozen, so the embedded store keeps them as they are instead of copying each. */
+/** The registry entries of the block's serials (the embedded store keeps their fields but _id once for the block: shared-row.ts). */
 function entriesOf(spec: BlockSerialsSpec, serials: readonly string[]): SerialDoc[] {
   const { orderId, product, chunk, gtin } = spec;
-  return serials.map((serial) => Object.freeze({ _id: serialKey(gtin, serial), orderId, product, chunk }));
+  return serialKeys(gtin, serials).map((_id) => ({ _id, orderId, product, chunk }));
 }
 
 /** Takes the serials in the registry; returns those another order already holds. */

@@ -101,6 +101,24 @@ export function serialKey(gtin: string, serial: string): string {
   return `${gtin}/${serial}`;
 }
 
+/**
+ * serialKey of each of a GTIN's serials, as slices of one string: each key
+ * concatenated on its own is a string the registry flattens (copies) again
+ * to hash it, a block's thousand times over.
+ */
+export function serialKeys(gtin: string, serials: readonly string[]): string[] {
+  const prefix = `${gtin}/`;
+  const all = prefix + serials.join(prefix);
+  const keys: string[] = [];
+  let at = 0;
+  for (const serial of serials) {
+    const end = at + prefix.length + serial.length;
+    keys.push(all.slice(at, end));
+    at = end;
+  }
+  return keys;
+}
+
 /** Lays the products out as consecutive numbered blocks. */
 export function planBlocks(
   products: readonly Omit<PlannedProduct, "firstBlock" | "blocks">[],

@@ -1,7 +1,11 @@
 import { compare, isEquality, matchesFilter } from "./filter-match.js";
+import { applyUpdate, frozenCopy } from "./frozen-copy.js";
+import { KeyTable } from "./key-table.js";
+import { SharedRow } from "./shared-row.js";
 import {
   DuplicateKeyError,
   type Collection,
+  type CollectionOptions,
   type Doc,
   type Filter,
   type FindOptions,
@@ -19,10 +23,14 @@ import {
 export class MemoryStore implements Store {
   private readonly collections = new Map<string, MemoryCollection<Doc>>();
 
-  async collection<T extends Doc>(name: string, indexes: readonly IndexSpec<T>[] = []): Promise<Collection<T>> {
+  async collection<T extends Doc>(
+    name: string,
+    indexes: readonly IndexSpec<T>[] = [],
+    options: CollectionOptions = {},
+  ): Promise<Collection<T>> {
     let found = this.collections.get(name);
     if (found === undefined) {
-      found = new MemoryCollection<Doc>(name, indexes as readonly IndexSpec<Doc>[]);
+      found = new MemoryCollection<Doc>(name, indexes as readonly IndexSpec<Doc>[], options.bulk === true);
       this.collections.set(name, found);
     }
     return found as unknown as Collection<T>;
@@ -37,22 +45,44 @@ interface MemoryIndex {
   fields: readonly string[];
   unique: boolean;
   /** By the value itself, for an index of one field whose value is a string (orderId, participantId: most). */
-  strings: Map<string, Set<string>>;
+  strings: Map<string, Set<Member>>;
   /** By the JSON text of the values, for every other key. */
-  entries: Map<string, Set<string>>;
+  entries: Map<string, Set<Member>>;
 }
+
+/** What an index lists: a document's _id, or a row shared by documents of the same key (shared-row.ts). */
+type Member = string | SharedRow;
 
 type Row = Record<string, unknown>;
 
+/** Documents by _id: a Map, or a key table in bulk collections (key-table.ts). */
+interface Docs<V> extends Iterable<[string, V]> {
+  get(id: string): V | undefined;
+  has(id: string): boolean;
+  set(id: string, value: V): unknown;
+  delete(id: string): boolean;
+}
+
 class MemoryCollection<T extends Doc> implements Collection<T> {
-  private readonly docs = new Map<string, T>();
+  /** Each document by _id: itself, or the row it shares. */
+  private readonly docs: Docs<T | SharedRow>;
+  /** In bulk collections: where the documents are (docs), by entry. */
+  private readonly keys: KeyTable<T | SharedRow> | undefined;
   private readonly indexes: MemoryIndex[];
+  /** Whether documents of scalars inserted in a run share a row: in bulk collections with no unique key but _id. */
+  private readonly sharing: boolean;
+  /** The row the next document joins if it has the same fields. */
+  private last: SharedRow | undefined;
 
   constructor(
     private readonly name: string,
     specs: readonly IndexSpec<T>[],
+    bulk: boolean,
   ) {
     this.indexes = specs.map((s) => ({ fields: s.fields, unique: s.unique === true, strings: new Map(), entries: new Map() }));
+    this.keys = bulk ? new KeyTable((to) => this.moved(to)) : undefined;
+    this.docs = this.keys ?? new Map();
+    this.sharing = bulk && specs.every((s) => s.unique !== true && !s.fields.includes("_id"));
   }
 
   async insertOne(doc: T): Promise<void> {
@@ -73,9 +103,9 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
   }
 
   async insertInOrder(docs: readonly T[]): Promise<number | undefined> {
-    for (const [i, doc] of docs.entries()) {
+    for (let i = 0; i < docs.length; i++) {
       try {
-        this.insert(doc);
+        this.insert(docs[i] as T);
       } catch (err) {
         if (!(err instanceof DuplicateKeyError)) throw err;
         return i;
@@ -113,48 +143,99 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     const current = this.first(filter);
     if (current === undefined) return undefined;
     const next = applyUpdate(current, update);
-    this.unindex(current);
-    try {
-      this.checkUnique(next);
-    } catch (err) {
-      this.index(current);
-      throw err;
-    }
+    // Before current leaves its index entries: a unique key it holds itself is no conflict.
+    this.checkUnique(next);
+    this.detach(current);
     this.docs.set(next._id, next);
-    this.index(next);
+    this.index(next._id, next as unknown as Row);
     return next;
   }
 
   async deleteMany(filter: Filter<T>): Promise<number> {
     const gone = [...this.candidates(filter)].filter((d) => matchesFilter(d, filter));
     for (const doc of gone) {
-      this.unindex(doc);
+      this.detach(doc);
       this.docs.delete(doc._id);
     }
     return gone.length;
   }
 
   private insert(doc: T): void {
+    if (this.keys !== undefined && this.sharing && this.share(this.keys, doc)) return;
     if (this.docs.has(doc._id)) throw new DuplicateKeyError(this.name, `_id ${doc._id}`);
     const frozen = frozenCopy(doc);
     this.checkUnique(frozen);
     this.docs.set(frozen._id, frozen);
-    this.index(frozen);
+    this.index(frozen._id, frozen as unknown as Row);
+  }
+
+  /**
+   * Keeps `doc` in the row of the documents inserted just before it, or a
+   * new one; false when it holds an object (kept whole). Its _id is looked up
+   * and added in one probe of the key table.
+   */
+  private share(keys: KeyTable<T | SharedRow>, doc: T): boolean {
+    const row = doc as unknown as Row;
+    const last = this.last;
+    const shared = last?.open === true && last.fits(row) ? last : SharedRow.of(row);
+    if (shared === undefined) return false;
+    const entry = keys.add(doc._id, shared);
+    if (entry < 0) throw new DuplicateKeyError(this.name, `_id ${doc._id}`);
+    if (shared !== last) {
+      this.last = shared;
+      this.index(shared, shared.fields);
+    }
+    shared.join(entry);
+    return true;
+  }
+
+  /** The key table moved its entries (after many deletes): its shared rows follow. */
+  private moved(to: Int32Array): void {
+    const keys = this.keys;
+    if (keys === undefined) return;
+    const rows = new Set<SharedRow>();
+    for (const held of keys.liveValues()) if (held instanceof SharedRow) rows.add(held);
+    for (const row of rows) row.moved(to, (e) => keys.valueAt(e));
+  }
+
+  /** Takes a document out of its index entries, before it is deleted or replaced. */
+  private detach(doc: T): void {
+    const held = this.docs.get(doc._id);
+    if (!(held instanceof SharedRow)) {
+      this.unindex(doc._id, doc as unknown as Row);
+      return;
+    }
+    held.leave();
+    if (held.live === 0) this.unindex(held, held.fields);
   }
 
   /** The smallest set of documents that can match: an index hit, or all. */
   private candidates(filter: Filter<T>): Iterable<T> {
     const row = filter as Row;
     if (typeof row._id === "string") {
-      const doc = this.docs.get(row._id);
-      return doc === undefined ? [] : [doc];
+      const held = this.docs.get(row._id);
+      return held === undefined ? [] : [docOf(row._id, held)];
     }
     for (const ix of this.indexes) {
       if (!ix.fields.every((f) => isEquality(row[f]))) continue;
-      const ids = mapOf(ix, row).get(keyOf(ix, row)) ?? new Set<string>();
-      return [...ids].map((id) => this.docs.get(id) as T);
+      return this.docsOf(mapOf(ix, row).get(keyOf(ix, row)));
     }
-    return this.docs.values();
+    return this.all();
+  }
+
+  /** The documents an index entry lists. */
+  private docsOf(members: Set<Member> | undefined): T[] {
+    const out: T[] = [];
+    for (const m of members ?? []) {
+      if (typeof m === "string") out.push(this.docs.get(m) as T);
+      // A row's entries include those that left it since (deleted, or updated into documents of their own).
+      else for (const e of m.entries) if (this.keys?.valueAt(e) === m) out.push(m.doc(this.keys.keyAt(e)));
+    }
+    return out;
+  }
+
+  private *all(): Iterable<T> {
+    for (const [id, held] of this.docs) yield docOf(id, held);
   }
 
   private checkUnique(doc: T): void {
@@ -169,28 +250,31 @@ class MemoryCollection<T extends Doc> implements Collection<T> {
     }
   }
 
-  private index(doc: T): void {
+  /** Lists `member` (a document's _id, or a shared row) under `row`'s key in every index. */
+  private index(member: Member, row: Row): void {
     for (const ix of this.indexes) {
-      const row = doc as unknown as Row;
       const [map, key] = [mapOf(ix, row), keyOf(ix, row)];
-      let ids = map.get(key);
-      if (ids === undefined) {
-        ids = new Set();
-        map.set(key, ids);
+      let members = map.get(key);
+      if (members === undefined) {
+        members = new Set();
+        map.set(key, members);
       }
-      ids.add(doc._id);
+      members.add(member);
     }
   }
 
-  private unindex(doc: T): void {
+  private unindex(member: Member, row: Row): void {
     for (const ix of this.indexes) {
-      const row = doc as unknown as Row;
       const [map, key] = [mapOf(ix, row), keyOf(ix, row)];
-      const ids = map.get(key);
-      ids?.delete(doc._id);
-      if (ids?.size === 0) map.delete(key);
+      const members = map.get(key);
+      members?.delete(member);
+      if (members?.size === 0) map.delete(key);
     }
   }
+}
+
+function docOf<T extends Doc>(id: string, held: T | SharedRow): T {
+  return held instanceof SharedRow ? held.doc<T>(id) : held;
 }
 
 /** Whether a row's key in the index is a string field's value itself (see keyOf). */
@@ -199,7 +283,7 @@ function byString(ix: MemoryIndex, row: Row): boolean {
 }
 
 /** Where the index keeps the row's key. */
-function mapOf(ix: MemoryIndex, row: Row): Map<string, Set<string>> {
+function mapOf(ix: MemoryIndex, row: Row): Map<string, Set<Member>> {
   return byString(ix, row) ? ix.strings : ix.entries;
 }
 
@@ -210,49 +294,4 @@ function mapOf(ix: MemoryIndex, row: Row): Map<string, Set<string>> {
  */
 function keyOf(ix: MemoryIndex, row: Row): string {
   return byString(ix, row) ? (row[ix.fields[0] ?? ""] as string) : JSON.stringify(ix.fields.map((f) => row[f] ?? null));
-}
-
-function applyUpdate<T extends Doc>(doc: T, update: Update<T>): T {
-  const next: Row = { ...(doc as unknown as Row), ...(update.$set ?? {}) };
-  for (const [field, by] of Object.entries(update.$inc ?? {})) {
-    next[field] = ((next[field] as number | undefined) ?? 0) + (by as number);
-  }
-  for (const [field, v] of Object.entries(update.$max ?? {})) {
-    next[field] = Math.max((next[field] as number | undefined) ?? Number.NEGATIVE_INFINITY, v as number);
-  }
-  for (const field of Object.keys(update.$unset ?? {})) delete next[field];
-  return frozenCopy(next) as unknown as T;
-}
-
-/**
- * A frozen deep copy of a stored document. Documents are plain data
- * (objects, arrays, strings, numbers, booleans, bytes), so a direct walk is enough,
- * and much cheaper than structuredClone on the emission path.
- */
-function frozenCopy<V>(value: V): V {
-  if (typeof value !== "object" || value === null) return value;
-  // A frozen flat document (a serial's, as the registry builds them) cannot change: it is kept as it is.
-  if (isFrozenFlat(value)) return value;
-  // Bytes (an encoded code block) are shared, not copied: nothing in the mesh writes into stored bytes.
-  if (value instanceof Uint8Array) return value;
-  if (Array.isArray(value)) return Object.freeze(value.map((v: unknown) => frozenCopy(v))) as V;
-  const out: Record<string, unknown> = {};
-  const from = value as Record<string, unknown>;
-  // Plain data only (see above): own enumerable keys, walked without Object.entries' pairs.
-  for (const k of Object.keys(from)) {
-    const v = from[k];
-    out[k] = typeof v === "object" && v !== null ? frozenCopy(v) : v;
-  }
-  return Object.freeze(out) as V;
-}
-
-/** A frozen object whose fields are all scalars (no nested object or array that could still change). */
-function isFrozenFlat(value: object): boolean {
-  if (!Object.isFrozen(value) || Array.isArray(value)) return false;
-  const row = value as Row;
-  for (const k in row) {
-    const v = row[k];
-    if (typeof v === "object" && v !== null) return false;
-  }
-  return true;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { OrderNotFoundError } from "../../src/domain/domain-errors.js";
-import type { EmissionOrderDoc } from "../../src/emission-server/emission-orders.js";
+import { type EmissionOrderDoc, serialKey, serialKeys } from "../../src/emission-server/emission-orders.js";
 import { openEmissionRecords } from "../../src/emission-server/emission-records.js";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { onBothStores } from "../support/both-stores.js";
@@ -83,5 +83,13 @@ describe("SerialRegistry and ActiveSlots", () => {
       await slots.giveBack("o1");
       expect(await slots.othersThan("p1", "o3")).toBe(1);
     });
+  });
+});
+
+describe("serialKeys", () => {
+  it("gives each serial's registry key, as serialKey does, whatever the serials' lengths", () => {
+    const serials = ["abc", "X", "0123456789ABCDEFGHIJ", "", "/"];
+    expect(serialKeys("04600000000008", serials)).toEqual(serials.map((s) => serialKey("04600000000008", s)));
+    expect(serialKeys("04600000000008", [])).toEqual([]);
   });
 });

@@ -65,6 +65,9 @@ describe("encoded code blocks", () => {
     expect([e.orderId, e.seq, e.gtin, e.last, e.count]).toEqual(["order-1", 7, "04600000000017", false, 25]);
     expect(decodeBlock(e)).toEqual(b);
     expect(() => readEncodedBlock(encodeBlock(b).wire.subarray(0, 100))).toThrow(/malformed/);
+    // A code whose length runs past the block's end.
+    expect(() => readEncodedBlock(new Uint8Array([4, 0x2a, 5, 0x61, 0x62]))).toThrow(/malformed/);
+    expect(() => readEncodedBlock(new Uint8Array([7, 0x2a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x61]))).toThrow(/malformed/);
   });
 });
 

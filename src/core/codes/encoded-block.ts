@@ -31,6 +31,9 @@ export interface EncodedBlock {
   wire: Uint8Array;
 }
 
+/** The tag byte of a CodeBlock's `codes` (field 5, length-delimited). */
+const CODE_TAG = (5 << 3) | WireType.LengthDelimited;
+
 /** Field number of `block` in every StreamCodesResponse (emitter.proto, registrar.proto, oms.proto). */
 const BLOCK_FIELD = 1;
 
@@ -66,6 +69,15 @@ function readHeader(wire: Uint8Array): EncodedBlock {
   const out: EncodedBlock = { orderId: "", seq: 0, gtin: "", last: false, count: 0, wire };
   // Field numbers of emission.common.v1.CodeBlock (order.proto).
   while (r.pos < end) {
+    // A code (field 5, length-delimited: tag byte 0x2a), nearly every field: counted and skipped as skip() would,
+    // without tag()'s array and skip()'s view per code.
+    if (wire[r.pos] === CODE_TAG) {
+      r.pos++;
+      const length = r.uint32();
+      r.pos += length;
+      out.count++;
+      continue;
+    }
     const [no, type] = r.tag();
     if (no === 1 && type === WireType.LengthDelimited) out.orderId = r.string();
     else if (no === 2 && type === WireType.Varint) out.seq = r.uint32();
