@@ -38,6 +38,7 @@ async function emissionServers(n: number, env: Record<string, string>) {
   return {
     events,
     clients,
+    store,
     async close() {
       for (const r of roles) await r.stop();
       await store.close();
@@ -91,7 +92,7 @@ describe("Emitter (fair emission)", () => {
     }
   });
 
-  it("shares the pending orders of one database between two instances, each block made once", async () => {
+  it("shares the pending orders of one database between two instances, each block made with its own serials once", async () => {
     servers = await emissionServers(2, {
       BLOCK_SIZE: "500",
       EMISSION_RATE: "5000",
@@ -112,8 +113,11 @@ describe("Emitter (fair emission)", () => {
     for (const orderId of orders) for await (const r of viaB.streamCodes({ orderId })) for (const c of r.block!.codes) codes.add(c);
     expect(codes.size).toBe(16_000);
     const blocks = servers.events;
-    expect(new Set(blocks.map((b) => b.block)).size).toBe(blocks.length);
-    expect(blocks).toHaveLength(32);
+    // Every block made, none of them twice over: on a loaded machine a lease may lapse and the other instance
+    // take a block's serials again, but it finds the same ones under the block's key, so the registry holds
+    // exactly the codes delivered and no serial is spent twice.
+    expect(new Set(blocks.map((b) => b.block)).size).toBe(32);
+    expect(await (await servers.store.collection("serials")).count({})).toBe(16_000);
     // Orders all placed through A, yet B emitted some of them.
     expect(new Set(blocks.map((b) => b.by))).toEqual(new Set([0, 1]));
   });
