@@ -219,13 +219,18 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     private readonly writes: WriteGate | undefined,
   ) {}
 
-  private write<R>(task: () => Promise<R>): Promise<R> {
-    return this.writes === undefined ? task() : this.writes.run(task);
+  /**
+   * `urgent`: a write a call waits for, queued before the others (WriteGate). A call starts
+   * and ends with single-document inserts (its claim, its record, its outcome); blocks'
+   * progress, leases, heartbeats and sweeps are updates and deletes, bulk inserts ordinary.
+   */
+  private write<R>(task: () => Promise<R>, urgent = false): Promise<R> {
+    return this.writes === undefined ? task() : this.writes.run(task, urgent);
   }
 
   async insertOne(doc: T): Promise<void> {
     try {
-      await this.write(() => this.c.insertOne(doc as Document));
+      await this.write(() => this.c.insertOne(doc as Document), true);
     } catch (err) {
       throw this.duplicateOr(err);
     }
@@ -234,7 +239,7 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
   async insertMany(docs: readonly T[]): Promise<InsertManyResult> {
     if (docs.length === 0) return { inserted: 0, duplicates: [] };
     try {
-      const r = await this.write(() => this.c.insertMany(docs as unknown as Document[], { ordered: false }));
+      const r = await this.write(() => this.c.insertMany(docs as unknown as Document[], { ordered: false }), docs.length === 1);
       return { inserted: r.insertedCount, duplicates: [] };
     } catch (err) {
       if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError() !== undefined) throw err;
