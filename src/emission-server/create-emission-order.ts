@@ -62,21 +62,20 @@ async function step4CheckRequest(d: CreateDeps, input: CreateInput): Promise<Ord
 
 /**
  * Step 5: check the order's business rules; 5.1 journal, 5.2 error reply, 5.3 on to step 8.
- * The active-order count and the intent go to the store at once. The backlog is read (a scan
- * of the orders on FerretDB) only for a participant with other active orders: one without
- * holds none of it, as a pending order keeps its slot until it is closed or cancelled.
+ * The order takes its active slot first, with the intent of this create in it, and counts:
+ * one write and one read for the limit of active orders and the intent. The backlog is
+ * read (a scan of the orders on FerretDB) only for a participant with other active
+ * orders: one without holds none of it, as a pending order keeps its slot until it is
+ * closed or cancelled. Two creates racing for the last slot may both give theirs back
+ * (both are refused, and a retry succeeds); neither can exceed the limit.
  */
 async function step5CheckOrder(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
-  const [active] = await Promise.all([d.db.slots.othersThan(input.participantId, orderId), recordIntent(d, input, spec, orderId)]);
-  let violations = checkOrder(spec, { activeOrders: active, maxActiveOrders: d.maxActiveOrders });
-  if (violations.length === 0 && active > 0) await checkBacklog(d, input, spec, orderId);
+  const others = (await takeSlotWithIntent(d, input, spec, orderId)) - 1;
+  let violations = checkOrder(spec, { activeOrders: others, maxActiveOrders: d.maxActiveOrders });
+  if (violations.length === 0 && others > 0) await checkBacklog(d, input, spec, orderId);
   if (violations.length === 0) violations = await reserveSelfMadeSerials(d, spec, orderId);
-  if (violations.length === 0 && !(await takeActiveSlot(d, input.participantId, orderId))) {
-    await releaseSerials(d, orderId);
-    violations = [{ field: "order", description: `the participant already has ${d.maxActiveOrders} active orders` }];
-  }
   if (violations.length === 0) return;
-  await d.db.intents.drop(orderId); // refused: nothing of it is left to undo
+  await d.db.slots.giveBack(orderId); // refused: its serials are back already, and the slot carried the intent
   return refuse(d, input, spec, new OrderRejectedError("5", violations));
 }
 
@@ -94,15 +93,15 @@ async function refuse(d: CreateDeps, input: CreateInput, spec: OrderSpec, error:
 
 /**
  * Step 5, bounded backlog per participant: refused before the order takes
- * serials or a slot (its intent, written already, is dropped); 5.1 journal, 5.2 error reply.
+ * serials (its slot, taken already, is given back); 5.1 journal, 5.2 error reply.
  */
 async function checkBacklog(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
   const codes = spec.products.reduce((n, p) => n + p.quantity, 0);
   try {
     await checkBacklogShare(d.db.orders, { participantId: input.participantId, orderId, codes }, { ...d.backlog, rate: d.emitter.rate });
   } catch (error) {
-    // Nothing taken yet; if the store fails here too, the abandoned-order sweep drops the intent.
-    await d.db.intents.drop(orderId).catch(() => undefined);
+    // Nothing taken but the slot; if the store fails here too, the abandoned-order sweep gives it back.
+    await d.db.slots.giveBack(orderId).catch(() => undefined);
     await refuse(d, input, spec, error);
   }
 }
@@ -156,20 +155,21 @@ async function writeChunks(d: CreateDeps, spec: OrderSpec, orderId: string): Pro
 /**
  * The serials and slot step 5 takes exist before the order document of step
  * 6 (a refused order must never have had one). So that a create dying
- * between the two leaves nothing behind for good, an intent naming the
- * order, its request's claim and its chunks is written first and dropped
- * once the order exists; a sweep (abandoned-orders.ts) takes the claim of an
- * intent whose creator died and gives back what it took. Simpler than an
- * order document in a "not yet checked" state, which every reader of orders
- * (emitter, streams, status, limits) would have to skip.
+ * between the two leaves nothing behind for good, the slot is taken first
+ * and carries an intent naming the request's claim and the order's chunks,
+ * cleared once the order exists; a sweep (abandoned-orders.ts) takes the
+ * claim of an intent whose creator died and gives back what it took.
+ * Simpler than an order document in a "not yet checked" state, which every
+ * reader of orders (emitter, streams, status, limits) would have to skip.
+ * Returns the participant's active orders, this one's included.
  */
-async function recordIntent(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<void> {
+function takeSlotWithIntent(d: CreateDeps, input: CreateInput, spec: OrderSpec, orderId: string): Promise<number> {
   const chunks = spec.products.flatMap((p, index) =>
     p.serialNumberType !== SerialNumberType.SELF_MADE
       ? []
       : Array.from({ length: Math.ceil(p.serialNumbers.length / d.blockSize) }, (_, c) => chunkKey(orderId, index, c)),
   );
-  await d.db.intents.record({ _id: orderId, claim: input.claim, chunks, createdAt: Date.now() });
+  return d.db.slots.take({ _id: orderId, participantId: input.participantId, claim: input.claim, chunks, createdAt: Date.now() });
 }
 
 async function releaseSerials(d: CreateDeps, orderId: string): Promise<void> {
@@ -190,17 +190,6 @@ async function takenByOthers(d: CreateDeps, docs: readonly SerialDoc[], duplicat
 }
 
 const HOLDER_BATCH = 1_000;
-
-/**
- * The limit of active orders: the order takes a slot keyed by its id, then
- * counts. Two creates racing for the last slot may both give theirs back
- * (both are refused, and a retry succeeds); neither can exceed the limit.
- */
-async function takeActiveSlot(d: CreateDeps, participantId: string, orderId: string): Promise<boolean> {
-  if ((await d.db.slots.take(participantId, orderId)) <= d.maxActiveOrders) return true;
-  await d.db.slots.giveBack(orderId);
-  return false;
-}
 
 /** A UUID-shaped id derived from the participant, the request id and its first claim. */
 function orderIdFor(participantId: string, requestId: string, since: number): string {
@@ -247,8 +236,8 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
   // A retry of a request whose first run got this far finds its order, already queued.
   const stored = await d.db.orders.insertOrLoad(order);
   // The order owns its serials and slot now. Not waited for: an intent whose order exists is
-  // only dropped by the abandoned-order sweep, never undone, should this drop not land.
-  void d.db.intents.drop(orderId).catch(() => undefined);
+  // only cleared by the abandoned-order sweep, never undone, should this not land.
+  void d.db.slots.settle(orderId).catch(() => undefined);
   if (stored === order) d.emitter.enqueue(order); // 6.1
   return stored;
 }

@@ -55,9 +55,9 @@ export function chunkKey(orderId: string, product: number, chunk: number): strin
 }
 
 /**
- * Written at step 5 before anything the order will own (SELF_MADE serials,
- * serial chunks, active slot), removed once the order document exists: what
- * a create that died between the two left behind (see abandoned-orders.ts).
+ * Written at step 5 by instances before the intent moved into the slot
+ * (SlotDoc): read by the abandoned-order sweep only, for what such a create
+ * that died before step 6 left behind.
  */
 export interface OrderIntentDoc {
   /** The order id. */
@@ -69,11 +69,23 @@ export interface OrderIntentDoc {
   createdAt: number;
 }
 
-/** One per active order: counted per participant for the limit of active orders. */
+/**
+ * One per active order: counted per participant for the limit of active
+ * orders. Taken at step 5 before anything else the order will own (SELF_MADE
+ * serials, serial chunks), it carries the create's intent until the order
+ * document exists: what a create that died between the two left behind is
+ * found by it (see takeSlotWithIntent in create-emission-order.ts, abandoned-orders.ts).
+ */
 export interface SlotDoc {
   /** The order id, so taking the slot again (a retry) takes nothing more. */
   _id: string;
   participantId: string;
+  /** The intent, until step 6 wrote the order: the stored-reply key of the CreateEmissionOrder call (whoever holds it may write the order). */
+  claim?: string;
+  /** The intent: keys of the order's SELF_MADE serial chunks. */
+  chunks?: string[];
+  /** The intent: when the create took the slot. */
+  createdAt?: number;
 }
 
 export const ACTIVE_STATUSES = [OrderStatus.PENDING, OrderStatus.READY] as const;
@@ -92,7 +104,7 @@ export async function openEmissionCollections(store: Store): Promise<EmissionCol
     // A document per code, and the serials of each block: kept apart from the orders and replies (CollectionOptions.bulk).
     serials: await store.collection<SerialDoc>("serials", [{ fields: ["orderId"] }], { bulk: true }),
     chunks: await store.collection<SerialChunkDoc>("serial_chunks", [], { bulk: true }),
-    slots: await store.collection<SlotDoc>("active_slots", [{ fields: ["participantId"] }]),
+    slots: await store.collection<SlotDoc>("active_slots", [{ fields: ["participantId"] }, { fields: ["createdAt"] }]),
     intents: await store.collection<OrderIntentDoc>("order_intents", [{ fields: ["createdAt"] }]),
   };
 }

@@ -65,22 +65,27 @@ export class SerialRegistry {
   }
 }
 
-/** One slot per active order, counted per participant for the limit of active orders. */
+/** One slot per active order, counted per participant for the limit of active orders; while its order is created, the slot carries the create's intent (SlotDoc). */
 export class ActiveSlots {
   constructor(private readonly slots: Collection<SlotDoc>) {}
 
-  /** Active orders of the participant other than `orderId` (a retry's own slot is not another order). */
-  othersThan(participantId: string, orderId: string): Promise<number> {
-    return this.slots.count({ participantId, _id: { $ne: orderId } });
-  }
-
-  /** Takes the order's slot (again, on a retry: nothing more) and returns the participant's count. */
-  async take(participantId: string, orderId: string): Promise<number> {
-    await insertOrLoad(this.slots, { _id: orderId, participantId });
-    return this.slots.count({ participantId });
+  /** Takes the order's slot (again, on a retry: nothing more) and returns the participant's count, this order's included. */
+  async take(slot: SlotDoc): Promise<number> {
+    await insertOrLoad(this.slots, slot);
+    return this.slots.count({ participantId: slot.participantId });
   }
 
   async giveBack(orderId: string): Promise<void> {
     await this.slots.deleteMany({ _id: orderId });
+  }
+
+  /** The order document exists: its slot carries no intent any more. */
+  async settle(orderId: string): Promise<void> {
+    await this.slots.updateOne({ _id: orderId }, { $unset: { claim: true, chunks: true, createdAt: true } });
+  }
+
+  /** Slots still carrying the intent of a create that took them before `t`: creates that most likely stopped running. */
+  unsettledBefore(t: number): Promise<SlotDoc[]> {
+    return this.slots.find({ createdAt: { $lt: t } });
   }
 }

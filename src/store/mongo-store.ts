@@ -82,7 +82,8 @@ export class MongoStore implements Store {
     await ensureIndexes(c, indexes as readonly IndexSpec<Doc>[]);
     const lane = this.lanes === undefined ? undefined : (this.lanes.get(name) ?? new DocumentLanes());
     if (lane !== undefined) this.lanes?.set(name, lane);
-    return new MongoCollectionAdapter<T>(name, c, lane, this.ferretDb, this.gateOf(db));
+    // Nothing a call waits for is written in bulk: a bulk collection's writes are never urgent.
+    return new MongoCollectionAdapter<T>(name, c, lane, this.ferretDb, this.gateOf(db), options.bulk !== true);
   }
 
   async close(): Promise<void> {
@@ -217,15 +218,22 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     private readonly idListsByKey: boolean,
     /** FerretDB: the database's writes, queued in order (see WriteGate). */
     private readonly writes: WriteGate | undefined,
+    /** Whether single-document inserts here are urgent (see write). */
+    private readonly urgentInserts: boolean,
   ) {}
 
-  private write<R>(task: () => Promise<R>): Promise<R> {
-    return this.writes === undefined ? task() : this.writes.run(task);
+  /**
+   * `urgent`: a write a call waits for, queued before the others (WriteGate). A call starts
+   * and ends with single-document inserts (its claim, its record, its outcome); blocks'
+   * progress, leases, heartbeats and sweeps are updates and deletes; bulk collections' writes are all ordinary.
+   */
+  private write<R>(task: () => Promise<R>, urgent = false): Promise<R> {
+    return this.writes === undefined ? task() : this.writes.run(task, urgent && this.urgentInserts);
   }
 
   async insertOne(doc: T): Promise<void> {
     try {
-      await this.write(() => this.c.insertOne(doc as Document));
+      await this.write(() => this.c.insertOne(doc as Document), true);
     } catch (err) {
       throw this.duplicateOr(err);
     }
@@ -234,7 +242,7 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
   async insertMany(docs: readonly T[]): Promise<InsertManyResult> {
     if (docs.length === 0) return { inserted: 0, duplicates: [] };
     try {
-      const r = await this.write(() => this.c.insertMany(docs as unknown as Document[], { ordered: false }));
+      const r = await this.write(() => this.c.insertMany(docs as unknown as Document[], { ordered: false }), docs.length === 1);
       return { inserted: r.insertedCount, duplicates: [] };
     } catch (err) {
       if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError() !== undefined) throw err;

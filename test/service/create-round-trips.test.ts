@@ -78,15 +78,15 @@ class RoundStore implements Store {
 }
 
 /**
- * Most store round trips one CreateOrder waits for at each hop, its claim
- * and its stored reply included. Emission server: the claim; the active
- * orders and the intent at once; the backlog, only when the participant has
- * other active orders; the slot and its count; the order; the reply (the
- * intent's drop goes with it). Registrar: the claim, the pool, the reply.
- * OMS: the claim, the cancel mark, the order, the cancel mark again (a
- * cancel meanwhile wins), the reply.
+ * Most store round trips one CreateOrder makes at each hop before the line
+ * has its reply, its claim included; the stored reply is written while the
+ * reply goes out. Emission server: the claim; the slot, carrying the intent;
+ * its count; the backlog, only when the participant has other active
+ * orders; the order; the slot's intent cleared (with the reply's outcome).
+ * Registrar: the claim, the pool. OMS: the claim, the cancel mark, the
+ * order, the cancel mark again (a cancel meanwhile wins).
  */
-const BOUNDS: Record<Role, number> = { emission: 6, registrar: 3, oms: 5 };
+const BOUNDS: Record<Role, number> = { emission: 5, registrar: 2, oms: 4 };
 const BACKLOG_READ = 1;
 
 describe("store round trips of one CreateOrder at each hop", () => {

@@ -76,12 +76,22 @@ describe("SerialRegistry and ActiveSlots", () => {
 
     it("counts a participant's active orders, a retry's own slot once", async () => {
       const { slots } = await openEmissionRecords(await open());
-      expect(await slots.take("p1", "o1")).toBe(1);
-      expect(await slots.take("p1", "o1")).toBe(1);
-      expect(await slots.take("p1", "o2")).toBe(2);
-      expect(await slots.othersThan("p1", "o1")).toBe(1);
+      expect(await slots.take({ _id: "o1", participantId: "p1" })).toBe(1);
+      expect(await slots.take({ _id: "o1", participantId: "p1" })).toBe(1);
+      expect(await slots.take({ _id: "o2", participantId: "p1" })).toBe(2);
       await slots.giveBack("o1");
-      expect(await slots.othersThan("p1", "o3")).toBe(1);
+      expect(await slots.take({ _id: "o3", participantId: "p1" })).toBe(2);
+    });
+
+    it("keeps a create's intent in its slot until the order is settled, and finds the unsettled ones by age", async () => {
+      const { slots } = await openEmissionRecords(await open());
+      await slots.take({ _id: "o1", participantId: "p1", claim: "k1", chunks: ["o1/0/0"], createdAt: 100 });
+      await slots.take({ _id: "o2", participantId: "p1", claim: "k2", chunks: [], createdAt: 300 });
+      expect((await slots.unsettledBefore(200)).map((s) => [s._id, s.claim, s.chunks])).toEqual([["o1", "k1", ["o1/0/0"]]]);
+      await slots.settle("o1");
+      expect(await slots.unsettledBefore(1_000)).toEqual([expect.objectContaining({ _id: "o2" })]);
+      // Settled, the slot still counts.
+      expect(await slots.take({ _id: "o3", participantId: "p1" })).toBe(3);
     });
   });
 });

@@ -97,19 +97,29 @@ async function runOnce(
   work: () => Promise<UnaryResponse>,
 ): Promise<UnaryResponse> {
   const renew = setInterval(() => void o.replies.renew(key).catch(() => undefined), Math.max(1_000, o.replies.leaseMs / 3));
+  let res: UnaryResponse;
   try {
-    const res = await work();
-    await o.replies.complete(key, { response: Buffer.from(toBinary(req.method.output, res.message)).toString("base64") }, since);
-    return res;
+    res = await work();
   } catch (err) {
     const e = toConnectError(err);
-    if (TRANSIENT_CODES.has(e.code)) await o.replies.release(key);
-    else await o.replies.complete(key, { error: storedError(e) }, since);
+    try {
+      if (TRANSIENT_CODES.has(e.code)) await o.replies.release(key);
+      else await o.replies.complete(key, { error: storedError(e) }, since);
+    } finally {
+      clearInterval(renew);
+      o.notifier.notify(key);
+    }
     throw e;
-  } finally {
-    clearInterval(renew);
-    o.notifier.notify(key);
   }
+  // The reply goes out while its outcome is stored: the work is done and durable, and a run
+  // whose outcome never lands (a crash, a failed write) is already what every handler must
+  // bear, a claim left running that a retransmission takes over, with the same `since`, to
+  // run again and find its own records. Duplicates waiting meanwhile are told once it is stored.
+  clearInterval(renew);
+  o.replies.completeInBackground(key, { response: Buffer.from(toBinary(req.method.output, res.message)).toString("base64") }, since, () =>
+    o.notifier.notify(key),
+  );
+  return res;
 }
 
 /**

@@ -86,6 +86,8 @@ export class ReplyStore {
   private readonly counted = new Map<string, { n: number; at: number }>();
   /** Callers whose background recount is running. */
   private readonly recounting = new Set<string>();
+  /** Outcomes being stored in the background (completeInBackground). */
+  private readonly storing = new Set<Promise<void>>();
 
   private constructor(
     private readonly replies: Collection<ReplyDoc>,
@@ -252,6 +254,27 @@ export class ReplyStore {
     } catch (err) {
       if (!(err instanceof DuplicateKeyError)) throw err; // stored already: the same run's outcome
     }
+  }
+
+  /**
+   * Stores a success's outcome without the caller waiting for it (see runOnce in
+   * idempotency-interceptor.ts); `stored` is told when the write settled, landed or
+   * not. A write that fails leaves the claim running: its lease runs out and a
+   * retransmission takes the request over, as after a crash. settled() waits for them.
+   */
+  completeInBackground(key: string, outcome: Pick<ReplyDoc, "response">, since: number, stored: () => void): void {
+    const write = this.complete(key, outcome, since)
+      .catch(() => undefined)
+      .finally(() => {
+        this.storing.delete(write);
+        stored();
+      });
+    this.storing.add(write);
+  }
+
+  /** Once every outcome being stored in the background has been written (or failed): before the instance says it stopped. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.storing]);
   }
 
   /** Transient outcomes are not kept: the retry is processed afresh. */

@@ -106,6 +106,8 @@ export async function openRoleBase(o: RoleBaseOptions): Promise<RoleBase> {
     metricsServer,
     async close() {
       for (const stop of stopSweeps) stop();
+      // Outcomes still being stored land before the instance says it stopped (which frees its claims).
+      await replies.settled();
       await refusals.stop();
       await liveness.stop().catch((err: unknown) => log.warn({ err }, "could not remove the instance record"));
       if (o.store === undefined) await store.close();
