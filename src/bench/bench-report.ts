@@ -8,7 +8,10 @@ import type { BenchSizes, LoadRun, Throughput } from "./throughput-scenarios.js"
 /** What one chain did in scenarios (a)–(c); a scenario left out by --only is absent. */
 export interface ChainFigures {
   oneOrder?: Throughput;
-  load?: LoadRun;
+  /** (b): the lines alone. */
+  load?: Throughput;
+  /** (c) under load: the lines of (b) again, with CreateOrder probed beside them. */
+  probed?: LoadRun;
   alone?: number[];
 }
 
@@ -31,10 +34,10 @@ function latencyRows(mesh: ChainFigures, relay: ChainFigures): Comparison[] {
   };
   pair(`CreateOrder p50, alone (${mesh.alone?.length ?? 0} orders one after another)`, mesh.alone, relay.alone, 50, TARGETS.createP50);
   pair("CreateOrder p99, alone", mesh.alone, relay.alone, 99);
-  const n = mesh.load?.latencies.length ?? 0;
+  const n = mesh.probed?.latencies.length ?? 0;
   if (n > 0) {
-    pair(`CreateOrder p50, under the load of (b) (${n} orders)`, mesh.load?.latencies, relay.load?.latencies, 50);
-    pair("CreateOrder p99, under the load of (b)", mesh.load?.latencies, relay.load?.latencies, 99);
+    pair(`CreateOrder p50, under the load of (b) (${n} orders)`, mesh.probed?.latencies, relay.probed?.latencies, 50);
+    pair("CreateOrder p99, under the load of (b)", mesh.probed?.latencies, relay.probed?.latencies, 99);
   }
   return rows;
 }

@@ -60,12 +60,17 @@ async function using<T extends { stop(): Promise<void> }, R>(start: () => Promis
   }
 }
 
-/** (a)–(c) on one chain; (b) carries the latency probe when (c) is wanted. */
+/**
+ * (a)–(c) on one chain. (b)'s codes/s comes from a run of the lines alone; (c) under load from a second run
+ * of the same lines with the probe beside them: the probe's orders are load too (each one a block through
+ * every hop, open until the load ends), and the faster a chain creates, the more of them it carries.
+ */
 async function throughput(chain: Chain, sizes: BenchSizes, want: (p: Part) => boolean): Promise<ChainFigures> {
   await warmUp(chain);
   const figures: ChainFigures = {};
   if (want("a")) figures.oneOrder = await oneOrder(chain, sizes.bigOrder, sizes.deadlineMs);
-  if (want("b") || want("c")) figures.load = await manyLines(chain, sizes.lines, sizes.lineOrder, want("c"), sizes.deadlineMs);
+  if (want("b")) figures.load = await manyLines(chain, sizes.lines, sizes.lineOrder, false, sizes.deadlineMs);
+  if (want("c")) figures.probed = await manyLines(chain, sizes.lines, sizes.lineOrder, true, sizes.deadlineMs);
   if (want("c")) figures.alone = await latencyAlone(chain, sizes.sequential, sizes.deadlineMs);
   return figures;
 }
