@@ -162,9 +162,16 @@ export class Apcs {
     });
   }
 
-  /** Step 18.1, process 01.02.00.00: keep the saved status in step with OMS. */
+  /**
+   * Step 18.1, process 01.02.00.00: keep the saved status in step with OMS.
+   * While codes flow, nearly every message only moves OMS's counters (one per
+   * block or so): the saved order is written only when its status or buffer
+   * status differs, a read instead of a write for the others.
+   */
   private async followStatus(orderId: string, signal: AbortSignal): Promise<void> {
     for await (const order of this.watch(orderId, signal)) {
+      const saved = await this.orders.findOne({ _id: orderId });
+      if (saved !== undefined && saved.status === order.status && saved.bufferStatus === order.bufferStatus) continue;
       await this.orders.updateOne(
         { _id: orderId },
         { $set: { status: order.status, bufferStatus: order.bufferStatus, updatedAt: Date.now() } },

@@ -1,11 +1,13 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { fieldViolationsOf } from "../../src/core/rpc/to-connect-error.js";
 import { stepOf } from "../../src/core/rpc/error-info.js";
 import { parseKeyRing, verifyCode } from "../../src/domain/crypto-tail.js";
 import { BufferStatus, OrderStatus, PoolStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { SerialNumberType } from "../../src/gen/emission/common/v1/order_pb.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import type { Collection, CollectionOptions, Doc, Filter, IndexSpec, Store, Update } from "../../src/store/store.js";
 import { inMemoryMesh, type InMemoryMesh } from "../support/in-memory-mesh.js";
 import { freshGtin, gtin, milkOrder, selfMadeSerials } from "../support/orders.js";
 import { EMISSION_KEYS } from "../support/test-config.js";
@@ -209,5 +211,41 @@ describe("error branches of process 01.01.00.00", () => {
     expect(missing.rawMessage).toMatch(/no-such-order/);
     const other = await rejection(mesh.omsClient("t-apcs-2").getOrder({ orderId: order.orderId }));
     expect(other.code).toBe(Code.NotFound);
+  });
+});
+
+describe("the line's saved status (step 18.1)", () => {
+  it("is written when OMS reports another status, not for each message that only moves OMS's counters", async () => {
+    const line = new MemoryStore();
+    /** The status and buffer status each status write of the saved order set. */
+    const written: string[] = [];
+    const counting: Store = {
+      async collection<T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[], options?: CollectionOptions) {
+        const c = await line.collection<T>(name, indexes, options);
+        if (name !== "orders") return c;
+        return Object.assign(Object.create(c) as Collection<T>, {
+          updateOne: async (filter: Filter<T>, update: Update<T>) => {
+            const after = await c.updateOne(filter, update);
+            const set = update.$set as { status?: OrderStatus; bufferStatus?: BufferStatus } | undefined;
+            if (set?.status !== undefined) written.push(`${OrderStatus[set.status]}/${BufferStatus[set.bufferStatus ?? 0]}`);
+            return after;
+          },
+        });
+      },
+      close: () => line.close(),
+    };
+    const mesh = await inMemoryMesh({ BLOCK_SIZE: "100", EMISSION_RATE: "1000000" }, {}, { store: counting });
+    try {
+      const order = await mesh.apcs.placeOrder(milkOrder(5_000));
+      await mesh.apcs.receiveCodes(order.orderId);
+      // Every block stored at OMS and every acknowledgement moved its counters; the order's status moved a few times only.
+      await vi.waitFor(async () => expect((await mesh.apcs.savedOrder(order.orderId)).status).toBe(OrderStatus.READY));
+      // Each write sets what the one before did not: no write repeats the saved status.
+      expect(written.filter((w, i) => w === written[i - 1])).toEqual([]);
+      expect(written.at(-1)).toBe("READY/EXHAUSTED");
+    } finally {
+      await mesh.close();
+      await line.close();
+    }
   });
 });

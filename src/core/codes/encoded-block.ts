@@ -149,7 +149,9 @@ async function* encodedBlocksOf(responses: AsyncIterable<Empty>): AsyncIterable<
   for await (const r of responses) {
     const field = r.$unknown?.find((u) => u.no === BLOCK_FIELD && u.wireType === WireType.LengthDelimited);
     if (field === undefined) throw new ConnectError("code stream sent a message without a block", Code.DataLoss);
-    // A copy: the field is a view into the frame it came in, which a stored block would keep alive.
-    yield readEncodedBlock(field.data.slice());
+    // Kept as the view it is, not copied: connect decodes each message into bytes of its own (its
+    // envelope decoder allocates one array per message), so the view keeps alive only this response,
+    // the block and its few bytes of tag and length.
+    yield readEncodedBlock(field.data);
   }
 }
