@@ -236,6 +236,8 @@ const OMS = {
   address: address("OMS_ADDR", "127.0.0.1:50051"),
   /** Token OMS presents to the Registrar. */
   token: text("OMS_TOKEN", "dev-oms"),
+  /** WatchOrder: a change of an order's code counters alone is sent at most this often (ms); a status change at once. */
+  watchProgressMs: count("WATCH_PROGRESS_MS", 250),
 };
 
 const REGISTRAR = {

@@ -1,13 +1,14 @@
 import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OmsService, StreamCodesResponseSchema } from "../gen/emission/oms/v1/oms_pb.js";
-import { abortedCallError, meshError, requestIdOf } from "../core/rpc/index.js";
+import { meshError, requestIdOf } from "../core/rpc/index.js";
 import { callerOf } from "../core/iotp/index.js";
 import { streamHopBlocks } from "../core/hop/index.js";
-import { blockResponse, LOCAL_RECHECKS } from "../core/codes/index.js";
+import { blockResponse } from "../core/codes/index.js";
 import { OrderStateError, RequestInvalidError } from "../domain/domain-errors.js";
 import { createOrder } from "./create-order.js";
 import { acknowledgeBlocks } from "./acknowledge-blocks.js";
+import { watchOrder } from "./watch-order.js";
 import { cancelOrder, closeOrder, isCancelledBeforeCreation, type OrderLifecycleDeps } from "./order-lifecycle.js";
 import { OPEN, toOrderMessage, type OrderDoc } from "./orders.js";
 import { PRODUCT_GROUP_CATALOG } from "./product-group-catalog.js";
@@ -40,7 +41,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         return { order: toOrderMessage(await d.records.load(req.orderId, participant(ctx))) };
       },
       async *watchOrder(req, ctx) {
-        for await (const order of watch(d, req.orderId, participant(ctx), ctx.signal)) yield { order: toOrderMessage(order) };
+        for await (const order of watchOrder(d, req.orderId, participant(ctx), ctx.signal)) yield { order: toOrderMessage(order) };
       },
       async *streamCodes(req, ctx) {
         for await (const block of streamHopBlocks(d, req, participant(ctx), ctx.signal))
@@ -71,27 +72,6 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
         return PRODUCT_GROUP_CATALOG;
       },
     });
-}
-
-/**
- * Process 01.02.00.00 seen from OMS: the order now, then at every change,
- * until it is finished (OK); a deadline or cancel ends it with that status.
- */
-async function* watch(d: OmsDeps, orderId: string, participantId: string, signal: AbortSignal): AsyncGenerator<OrderDoc> {
-  let last = "";
-  for (;;) {
-    if (signal.aborted) throw abortedCallError(signal);
-    const order = await d.records.load(orderId, participantId);
-    const seen = JSON.stringify(order);
-    if (seen !== last) {
-      last = seen;
-      yield order;
-    }
-    if (!OPEN.includes(order.status)) return;
-    // Every change made here wakes the watch: a recheck only looks for one made at another instance (a status, not
-    // codes: seen within LOCAL_RECHECKS rechecks); an order left open for hours is not read four times a second.
-    await d.notifier.wait(orderId, signal, d.recheckMs * LOCAL_RECHECKS);
-  }
 }
 
 function seqOf(blockId: string, orderId: string): number {

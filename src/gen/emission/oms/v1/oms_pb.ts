@@ -643,7 +643,9 @@ export const OmsService: GenService<{
   },
   /**
    * Process 01.02.00.00: the order's status now and on every change, until
-   * the order is closed (or the caller cancels).
+   * the order is closed (or the caller cancels). A change of status is sent
+   * at once; a change of the code counters alone at most every
+   * WATCH_PROGRESS_MS (250 ms by default), as its latest state.
    *
    * @generated from rpc emission.oms.v1.OmsService.WatchOrder
    */
