@@ -113,8 +113,8 @@ export class CodeFiller {
    * lease of its own (newLease), kept with a read: no write to take it. A
    * record filled (or failed) is left with its lease, which runs out unused:
    * no resume scan takes a record no longer filling, so releasing it was a
-   * write for nothing. On FerretDB each of these writes (a read and a
-   * findOneAndUpdate, a SQLite commit) cost about ten times a read, twice per
+   * write for nothing. On FerretDB each of these writes was a read and a
+   * findOneAndUpdate (a SQLite commit), three times a read's cost, twice per
    * order at each hop.
    */
   private async leased(orderId: string, signal: AbortSignal): Promise<void> {
