@@ -107,10 +107,19 @@ export class CodeFiller {
     return this.d.tasks.has(orderId);
   }
 
-  /** Fills the order while this instance holds its lease; stops if another instance takes it. */
+  /**
+   * Fills the order while this instance holds its lease; stops if another
+   * instance takes it. A record this instance just created carries a fresh
+   * lease of its own (newLease), kept with a read: no write to take it. A
+   * record filled (or failed) is left with its lease, which runs out unused:
+   * no resume scan takes a record no longer filling, so releasing it was a
+   * write for nothing. On FerretDB each of these writes was a read and a
+   * findOneAndUpdate (a SQLite commit), three times a read's cost, twice per
+   * order at each hop.
+   */
   private async leased(orderId: string, signal: AbortSignal): Promise<void> {
     const lease = this.target.lease;
-    if (!(await lease.acquire(orderId))) return;
+    if (!(await lease.keep(orderId))) return;
     const lost = new AbortController();
     // Checked every two scans (a read), renewed every third of the lease (a write): if this instance was
     // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
@@ -124,13 +133,15 @@ export class CodeFiller {
       Math.max(50, Math.min(lease.ms / 3, 2 * lease.scanMs)),
     );
     const both = AbortSignal.any([signal, lost.signal]);
+    let settled = false;
     try {
       // A span in the order's trace for each time this instance fills it (first run, resume, take-over).
       const traceparent = await this.target.traceparent?.(orderId);
-      await inOrderTrace(traceparent, `step ${this.d.step}: fill`, { orderId, step: this.d.step }, () => this.run(orderId, both));
+      settled = await inOrderTrace(traceparent, `step ${this.d.step}: fill`, { orderId, step: this.d.step }, () => this.run(orderId, both));
     } finally {
       clearInterval(renew);
-      await lease.release(orderId).catch(() => undefined);
+      // Stopped or lost while still filling: released, so another instance takes it at once.
+      if (!settled) await lease.release(orderId).catch(() => undefined);
     }
   }
 
@@ -155,7 +166,8 @@ export class CodeFiller {
     return codes;
   }
 
-  private async run(orderId: string, signal: AbortSignal): Promise<void> {
+  /** Fills the order; true once it is no longer filling (all blocks stored, or marked failed), false when stopped. */
+  private async run(orderId: string, signal: AbortSignal): Promise<boolean> {
     /** The order's codes through the cursor. */
     let codes = 0;
     try {
@@ -176,10 +188,12 @@ export class CodeFiller {
           codes = await this.storeBlocks(orderId, blocks, codes);
         },
       });
+      return true;
     } catch (err) {
-      if (signal.aborted) return;
+      if (signal.aborted) return false;
+      // Marked failed, or closed or cancelled meanwhile (undefined): no longer filling either way.
       const owner = await this.target.fail(orderId);
-      if (owner === undefined) return;
+      if (owner === undefined) return true;
       await this.d.journal.record({
         step: this.d.step,
         orderId,
@@ -189,6 +203,7 @@ export class CodeFiller {
         cause: err,
       });
       this.d.notifier.notify(orderId);
+      return true;
     }
   }
 }
