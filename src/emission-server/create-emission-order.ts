@@ -8,6 +8,7 @@ import { OrderRejectedError, type FieldViolation } from "../domain/domain-errors
 import { type Journal, requireWellFormedOrder } from "../core/iotp/index.js";
 import { checkOrder } from "../domain/order-validation.js";
 import { currentTraceparent, inSpan, withTrace } from "../core/telemetry/index.js";
+import type { AfterReply } from "../core/rpc/index.js";
 import type { Emitter } from "./emitter.js";
 import { chunkKey, planBlocks, serialKey, type EmissionOrderDoc, type SerialDoc } from "./emission-orders.js";
 import { newSerialSeed } from "../domain/serial-generator.js";
@@ -35,6 +36,8 @@ export interface CreateInput {
   since: number;
   /** The request's stored-reply key (see requestClaimKey). */
   claim: string;
+  /** When the order's emission may start: once the reply has left. */
+  afterReply: AfterReply;
 }
 
 /** Steps 4 to 7 of process 01.01.00.00 at the Emission server. */
@@ -238,6 +241,6 @@ async function step6AssignAndQueue(d: CreateDeps, input: CreateInput, spec: Orde
   // The order owns its serials and slot now. Not waited for: an intent whose order exists is
   // only cleared by the abandoned-order sweep, never undone, should this not land.
   void d.db.slots.settle(orderId).catch(() => undefined);
-  if (stored === order) d.emitter.enqueue(order); // 6.1
+  if (stored === order) d.emitter.enqueue(order, false, input.afterReply); // 6.1, its first block once the reply has left
   return stored;
 }

@@ -2,6 +2,7 @@ import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { BlockStore } from "../core/codes/index.js";
 import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
+import { type AfterReply, afterReplyKey } from "../core/rpc/index.js";
 import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
 import type { EmissionOrderDoc } from "./emission-orders.js";
 import type { EmissionRecords } from "./emission-records.js";
@@ -110,8 +111,11 @@ export class Emitter {
    * Step 6.1: hand the order to the background emitter. A taken-over order
    * gets a worker of its own even when every one is busy (on a slow store,
    * say): it was interrupted once already, and its stream is waiting.
+   * A new order takes its place in the rotation (and in the estimates of
+   * later creates) at once; its first block waits for `after`, the create's
+   * reply leaving (after-reply.ts).
    */
-  enqueue(order: EmissionOrderDoc, takenOver = false): void {
+  enqueue(order: EmissionOrderDoc, takenOver = false, after: AfterReply = afterReplyKey.defaultValue): void {
     if (this.stopping.signal.aborted) {
       // Stopping: the order is another instance's to emit, at once.
       void this.d.lease.release(order._id).catch(() => undefined);
@@ -124,6 +128,10 @@ export class Emitter {
       { orderId: order._id, fromBlock: order.emittedBlocks + 1, blocks: order.totalBlocks, instance: this.instance },
       "emitting",
     );
+    after.run(() => this.startWorkers(takenOver));
+  }
+
+  private startWorkers(takenOver: boolean): void {
     while (this.workers.size < Math.min(EMITTING, this.schedule.size)) this.startWorker(false);
     if (takenOver) this.startWorker(true);
   }

@@ -9,7 +9,7 @@ import {
   StreamCodesResponseSchema,
 } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { type BlockProgress, streamBlocks, blockResponse } from "../core/codes/index.js";
-import { requestIdOf, toConnectError } from "../core/rpc/index.js";
+import { afterReplyOf, requestIdOf, toConnectError } from "../core/rpc/index.js";
 import { OrderStateError } from "../domain/domain-errors.js";
 import { readinessOf } from "../core/hop/index.js";
 import { requestClaimKey, requestSinceKey } from "../core/iotp/index.js";
@@ -39,6 +39,7 @@ export function emissionServerRoutes(d: EmissionServerDeps): (router: ConnectRou
           requestId: requestIdOf(ctx),
           since: ctx.values.get(requestSinceKey),
           claim: ctx.values.get(requestClaimKey),
+          afterReply: afterReplyOf(ctx),
         });
         return { orderId: order._id, readiness: readinessOf(order) }; // step 7
       },

@@ -1,7 +1,7 @@
 import { Code, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import { OmsService, StreamCodesResponseSchema } from "../gen/emission/oms/v1/oms_pb.js";
-import { meshError, requestIdOf } from "../core/rpc/index.js";
+import { afterReplyOf, meshError, requestIdOf } from "../core/rpc/index.js";
 import { callerOf } from "../core/iotp/index.js";
 import { streamHopBlocks } from "../core/hop/index.js";
 import { blockResponse } from "../core/codes/index.js";
@@ -28,7 +28,8 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
             orders: d.records,
             registrar: d.client,
             journal: d.journal,
-            fill: (id) => d.filler.fill(id),
+            // The fill opens a stream below: it waits for this reply to leave (after-reply.ts).
+            fill: (id) => afterReplyOf(ctx).run(() => d.filler.fill(id)),
             newLease: (now) => d.filler.newLease(now),
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
             cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,

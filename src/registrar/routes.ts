@@ -1,7 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { RegistrarService, StreamCodesResponseSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { readinessOf, streamHopBlocks } from "../core/hop/index.js";
-import { requestIdOf } from "../core/rpc/index.js";
+import { afterReplyOf, requestIdOf } from "../core/rpc/index.js";
 import { blockResponse } from "../core/codes/index.js";
 import { createPool } from "./create-pool.js";
 import { cancelPool, closePool, type PoolLifecycleDeps } from "./pool-lifecycle.js";
@@ -19,7 +19,8 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
             pools: d.records,
             emitter: d.client,
             journal: d.journal,
-            fill: (id) => d.filler.fill(id),
+            // The fill opens a stream below: it waits for this reply to leave (after-reply.ts).
+            fill: (id) => afterReplyOf(ctx).run(() => d.filler.fill(id)),
             newLease: (now) => d.filler.newLease(now),
           },
           { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) },

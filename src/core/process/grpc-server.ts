@@ -22,6 +22,7 @@ import type { Address, MeshConfig } from "../config.js";
 import { warmContractRules } from "../../domain/contract-rules.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import {
+  afterReplyValues,
   contractInterceptor,
   DEFAULT_MESSAGE_BYTES,
   encodeGrpcMessage,
@@ -82,6 +83,8 @@ export function createMeshHandler(spec: ServerSpec, health: HealthState, drain?:
       readMaxBytes: DEFAULT_MESSAGE_BYTES,
       interceptors: meshInterceptors(spec, undefined, drain),
       routes: meshRoutes(spec, health),
+      // Background work a call starts (an emission, a fill) waits until its reply has left (after-reply.ts).
+      contextValues: (req) => afterReplyValues(req, (err) => spec.log.error({ err }, "work started after a reply failed")),
       fallback: unimplemented,
     }),
   );

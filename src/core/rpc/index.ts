@@ -4,6 +4,7 @@
  * contract checks, health, reflection and TLS.
  */
 export { abortedCallError } from "./aborted-call-error.js";
+export { type AfterReply, afterReplyKey, afterReplyOf, afterReplyValues } from "./after-reply.js";
 export { contractInterceptor } from "./contract-interceptor.js";
 export { errorInfo, hasErrorInfo, meshError, reasonOf, stepOf } from "./error-info.js";
 export { errorInterceptor } from "./error-interceptor.js";
