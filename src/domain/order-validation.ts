@@ -17,6 +17,7 @@ import {
 } from "../gen/emission/common/v1/order_pb.js";
 import { isAi82 } from "./ai82.js";
 import { contractViolations } from "./contract-rules.js";
+import { surelyWellFormed } from "./quick-order-check.js";
 import { MAX_SERIAL_LENGTH } from "./code-format.js";
 import { gtinCheckDigit, isGtin14Shaped, isValidGtin14 } from "./gtin.js";
 import { productGroupRules, type ProductGroupRules } from "./product-groups.js";
@@ -74,8 +75,11 @@ function checkRequestOf<Desc extends DescMessage>(
   prefix: string,
 ): Violation[] {
   const v = new ViolationList();
-  for (const c of contractViolations(schema, withoutSerials(message, order), prefix)) {
-    if (!STEP_5_RULES.has(c.ruleId)) v.add(c.field, c.description);
+  // protovalidate only where the quick check cannot vouch for the request (quick-order-check.ts).
+  if (!surelyWellFormed(schema, message, order)) {
+    for (const c of contractViolations(schema, withoutSerials(message, order), prefix)) {
+      if (!STEP_5_RULES.has(c.ruleId)) v.add(c.field, c.description);
+    }
   }
   if (order === undefined) return v.toArray();
   const count = order.products.length;
@@ -91,7 +95,7 @@ function checkRequestOf<Desc extends DescMessage>(
  * well formed but refused): unknown enum numbers, more than 10 products, a
  * quantity over 150 000, serials not matching the serial number type, a GTIN twice.
  */
-const STEP_5_RULES: ReadonlySet<string> = new Set([
+export const STEP_5_RULES: ReadonlySet<string> = new Set([
   "enum.defined_only",
   "repeated.max_items",
   "uint32.lte",
