@@ -2,18 +2,19 @@
  * A quick proof that a request whose only contract rules are string lengths
  * (`order_id` at most 64 characters, and the like: most requests but the
  * creates) breaks none of them, so that protovalidate need not run on it.
- * Every call a hop handles other than a create is one of these (GetOrder,
+ * Most calls a hop handles but the creates are of these (GetOrder,
  * WatchOrder, StreamCodes, CloseOrder, ...), and protovalidate's pass over
- * such a request cost about 20–40 µs of the role's CPU.
+ * such a request cost about 29 µs of the role's CPU (2.7 µs now).
  *
  * Nothing here is written by hand per message: which messages qualify, and
  * each field's limit, are read from the contract's own buf.validate options
  * once per message type. A message qualifies only if it has no message or
  * oneof rules, no message-typed field, and every field rule is exactly
  * `string.max_len` on a singular string field; anything else (a required
- * field, a pattern, a CEL rule, a nested message) leaves it to protovalidate, as does any string longer
- * than its limit in UTF-16 units (never fewer than the code points max_len
- * counts), so that protovalidate words the violation.
+ * field, a pattern, a CEL rule, a nested message) leaves it to
+ * protovalidate, as does any string longer than its limit in UTF-16 units
+ * (never fewer than the code points max_len counts), so that protovalidate
+ * words the violation.
  */
 import { type DescField, type DescMessage, getOption, hasOption, ScalarType, toJson } from "@bufbuild/protobuf";
 import {
