@@ -7,7 +7,8 @@ import { checkReply, type Journal, requireWellFormedOrder } from "../core/iotp/i
 import { OrderStateError } from "../domain/domain-errors.js";
 import { CreateOrderRequestSchema } from "../gen/emission/oms/v1/oms_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
-import { incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import { freshRecordOf, incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import type { FreshRecord } from "../core/codes/index.js";
 import { inSpan } from "../core/telemetry/index.js";
 import type { OmsOrders, OrderDoc } from "./orders.js";
 
@@ -16,7 +17,7 @@ export interface CreateOrderDeps {
   registrar: Client<typeof RegistrarService>;
   journal: Journal;
   /** Step 14.1: start filling the array in the background. */
-  fill(orderId: string): void;
+  fill(orderId: string, fresh?: FreshRecord): void;
   /** The lease of an order this instance creates and fills at once. */
   newLease(now: number): Pick<OrderDoc, "leaseOwner" | "leaseUntil">;
   /** Whether a cancel named this CreateOrder request id already. */
@@ -88,6 +89,6 @@ export async function createOrder(d: CreateOrderDeps, input: CreateOrderInput): 
   const existing = await inSpan("step 14: code array", { ...fields, orderId: order._id, step: "14" }, () => d.orders.insertOrLoad(order));
   // A cancel that arrived while this request was on its way down wins.
   if (await d.cancelledBefore(input.participantId, input.requestId)) return d.cancel(existing._id);
-  d.fill(existing._id);
+  d.fill(existing._id, freshRecordOf(existing, order));
   return existing; // step 15: the reply to APCS
 }

@@ -29,7 +29,7 @@ export function omsRoutes(d: OmsDeps): (router: ConnectRouter) => void {
             registrar: d.client,
             journal: d.journal,
             // The fill opens a stream below: it waits for this reply to leave (after-reply.ts).
-            fill: (id) => afterReplyOf(ctx).run(() => d.filler.fill(id)),
+            fill: (id, fresh) => afterReplyOf(ctx).run(() => d.filler.fill(id, fresh)),
             newLease: (now) => d.filler.newLease(now),
             cancelledBefore: (p, r) => isCancelledBeforeCreation(d, p, r),
             cancel: async (id) => (await cancelOrder(d, { orderId: id, createRequestId: "" }, participantId, requestId)) as OrderDoc,

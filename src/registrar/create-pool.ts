@@ -6,7 +6,8 @@ import type { EmitterService } from "../gen/emission/emitter/v1/emitter_pb.js";
 import { checkReply, type Journal, requireWellFormedOrder } from "../core/iotp/index.js";
 import { CreatePoolRequestSchema } from "../gen/emission/registrar/v1/registrar_pb.js";
 import { deriveRequestId, REQUEST_ID_HEADER } from "../core/rpc/index.js";
-import { incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import { freshRecordOf, incompleteCreateReply, newHopRecord } from "../core/hop/index.js";
+import type { FreshRecord } from "../core/codes/index.js";
 import { inSpan } from "../core/telemetry/index.js";
 import type { PoolDoc, Pools } from "./pools.js";
 
@@ -15,7 +16,7 @@ export interface CreatePoolDeps {
   emitter: Client<typeof EmitterService>;
   journal: Journal;
   /** Step 10.1: start filling the pool in the background. */
-  fill(orderId: string): void;
+  fill(orderId: string, fresh?: FreshRecord): void;
   /** The lease of a pool this instance creates and fills at once. */
   newLease(now: number): Pick<PoolDoc, "leaseOwner" | "leaseUntil">;
 }
@@ -72,6 +73,6 @@ export async function createPool(d: CreatePoolDeps, input: CreatePoolInput): Pro
   };
   // A retransmitted request whose first run got this far finds its pool here.
   const existing = await inSpan("step 10: empty pool", { ...fields, orderId: pool._id, step: "10" }, () => d.pools.insertOrLoad(pool));
-  d.fill(existing._id);
+  d.fill(existing._id, freshRecordOf(existing, pool));
   return existing; // step 11: the reply to OMS
 }

@@ -20,7 +20,7 @@ export function registrarRoutes(d: RegistrarDeps): (router: ConnectRouter) => vo
             emitter: d.client,
             journal: d.journal,
             // The fill opens a stream below: it waits for this reply to leave (after-reply.ts).
-            fill: (id) => afterReplyOf(ctx).run(() => d.filler.fill(id)),
+            fill: (id, fresh) => afterReplyOf(ctx).run(() => d.filler.fill(id, fresh)),
             newLease: (now) => d.filler.newLease(now),
           },
           { participantId: req.participantId, order: req.order, requestId: requestIdOf(ctx) },

@@ -54,6 +54,15 @@ const BOUNDS: Record<Role, { writes: number; reads: number }> = {
   oms: { writes: 2.5, reads: 4 },
 };
 
+/**
+ * Most reads of a one-block order's record at the Registrar and OMS, from its
+ * create to its last code at the line: the code stream above opening (the
+ * record's owner) and its progress, and at OMS the status watch and the
+ * acknowledgement. The fill reads none: it starts from the record its create
+ * inserted (three reads more at each before: its lease, traceparent, cursor).
+ */
+const FRESH_FILL_READS = { registrar: 3, oms: 6 };
+
 describe("store round trips of a block at each hop", () => {
   const closing: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -101,6 +110,15 @@ describe("store round trips of a block at each hop", () => {
         const seen = JSON.stringify(Object.fromEntries(counts[role].ops));
         expect(per.writes, `${role} writes per block: ${seen}`).toBeLessThanOrEqual(BOUNDS[role].writes);
         expect(per.reads, `${role} reads per block: ${seen}`).toBeLessThanOrEqual(BOUNDS[role].reads);
+      }
+    }, 60_000);
+
+    it("a hop's fill starts from the record its create inserted: no read of it before the stream below opens", async () => {
+      // One block: the record is read when the block is recorded, streamed on, watched and acknowledged, never to start the fill.
+      const counts = await countedOrder(open, { emission: [], registrar: ["pools"], oms: ["orders"] }, 1);
+      const reads = (role: Role) => [...counts[role].ops].filter(([k]) => READS.has(k.split(".")[1] ?? "")).reduce((n, [, c]) => n + c, 0);
+      for (const role of ["registrar", "oms"] as const) {
+        expect(reads(role), `${role}: ${JSON.stringify(Object.fromEntries(counts[role].ops))}`).toBeLessThanOrEqual(FRESH_FILL_READS[role]);
       }
     }, 60_000);
 

@@ -1,4 +1,5 @@
 import { pino } from "pino";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it, vi } from "vitest";
 import { BlockStore, CodeFiller, type FillerTarget } from "../../src/core/codes/index.js";
 import type { EncodedBlock } from "../../src/core/codes/encoded-block.js";
@@ -12,6 +13,7 @@ const log = pino({ level: "silent" });
 interface RecordDoc extends LeasedDoc {
   status: "filling" | "filled";
   blocks: number;
+  traceparent?: string;
 }
 
 /** The writes that touch a record's lease fields (taking, renewing, giving back). */
@@ -26,10 +28,22 @@ function countingLeaseWrites(docs: Collection<RecordDoc>): { docs: Collection<Re
   return { docs: counted, leaseWrites: () => writes };
 }
 
+/** Reads of the records (findOne): the lease's, the cursor's, the traceparent's. */
+function countingReads(docs: Collection<RecordDoc>): { docs: Collection<RecordDoc>; reads: () => number } {
+  let reads = 0;
+  const counted: Collection<RecordDoc> = Object.create(docs);
+  counted.findOne = (filter: Filter<RecordDoc>) => {
+    reads++;
+    return docs.findOne(filter);
+  };
+  return { docs: counted, reads: () => reads };
+}
+
 /** A record filled by one CodeFiller from `open`, on the embedded store. */
 async function fillerOf(open: FillerTarget["open"]) {
   const store = new MemoryStore();
-  const { docs, leaseWrites } = countingLeaseWrites(await store.collection<RecordDoc>("records"));
+  const { docs: leaseCounted, leaseWrites } = countingLeaseWrites(await store.collection<RecordDoc>("records"));
+  const { docs, reads } = countingReads(leaseCounted);
   const liveness = { id: "a", isAlive: async () => true, heartbeatMs: 1_000 };
   const lease = new WorkLease(docs, { liveness, ms: 60_000, fences: await TakeFences.open(store, liveness) });
   const tasks = new BackgroundTasks(log);
@@ -51,11 +65,15 @@ async function fillerOf(open: FillerTarget["open"]) {
     },
     fail: async () => undefined,
     filling: () => docs.find({ status: "filling" }),
+    traceparent: async (id) => (await docs.findOne({ _id: id }))?.traceparent,
     lease,
   });
   await docs.insertOne({ _id: "order-1", status: "filling", blocks: 0, ...filler.newLease() });
-  return { docs, filler, tasks, leaseWrites };
+  return { docs, filler, tasks, leaseWrites, reads };
 }
+
+/** What the create that inserted the record hands its filler. */
+const fresh = (doc: RecordDoc | undefined) => ({ leaseUntil: doc?.leaseUntil ?? 0, traceparent: doc?.traceparent });
 
 const block = (seq: number, last: boolean): EncodedBlock => ({
   orderId: "order-1",
@@ -94,5 +112,63 @@ describe("CodeFiller", () => {
     await filler.stop("order-1");
     expect(tasks.has("order-1")).toBe(false);
     expect(await docs.findOne({ _id: "order-1" })).toMatchObject({ status: "filling", leaseOwner: "a", leaseUntil: 0 });
+  });
+
+  it("starts filling a record its create has just inserted without reading it: lease, traceparent and cursor are the create's", async () => {
+    const opened: number[] = [];
+    const { docs, filler, tasks, reads } = await fillerOf(async function* (_id, after) {
+      opened.push(after);
+      yield block(1, false);
+      yield block(2, true);
+    });
+    const created = fresh(await docs.findOne({ _id: "order-1" }));
+    const before = reads();
+    filler.fill("order-1", created);
+    await vi.waitFor(() => expect(tasks.has("order-1")).toBe(false));
+    expect(opened).toEqual([0]);
+    expect(reads() - before).toBe(0);
+    expect(await docs.findOne({ _id: "order-1" })).toMatchObject({ status: "filled", blocks: 2 });
+  });
+
+  it("reads the cursor of a freshly created record when its stream is cut and reopened", async () => {
+    const opened: number[] = [];
+    const { docs, filler, tasks, reads } = await fillerOf(async function* (_id, after) {
+      opened.push(after);
+      if (after === 0) {
+        yield block(1, false);
+        throw new ConnectError("cut", Code.Unavailable);
+      }
+      yield block(2, true);
+    });
+    const created = fresh(await docs.findOne({ _id: "order-1" }));
+    const before = reads();
+    filler.fill("order-1", created);
+    await vi.waitFor(() => expect(tasks.has("order-1")).toBe(false));
+    // Resumed after the block stored, found by reading the record: not from the empty record the create made.
+    expect(opened).toEqual([0, 1]);
+    expect(reads() - before).toBe(1);
+  });
+
+  it("reads the lease of a freshly created record whose fill started late enough to renew it", async () => {
+    const { docs, filler, tasks, reads } = await fillerOf(async function* () {
+      yield block(1, false);
+      yield block(2, true);
+    });
+    const created = fresh(await docs.findOne({ _id: "order-1" }));
+    const before = reads();
+    filler.fill("order-1", { ...created, leaseUntil: Date.now() + 1_000 });
+    await vi.waitFor(() => expect(tasks.has("order-1")).toBe(false));
+    expect(reads() - before).toBe(1);
+  });
+
+  it("reads lease, traceparent and cursor of a record it did not just create (a resume, a retransmitted create)", async () => {
+    const { filler, tasks, reads } = await fillerOf(async function* (_id, after) {
+      if (after < 1) yield block(1, false);
+      yield block(2, true);
+    });
+    const before = reads();
+    filler.fill("order-1");
+    await vi.waitFor(() => expect(tasks.has("order-1")).toBe(false));
+    expect(reads() - before).toBe(3);
   });
 });

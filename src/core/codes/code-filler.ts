@@ -29,6 +29,13 @@ export interface FillerTarget {
   lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue">;
 }
 
+/** A record its create has just inserted (see CodeFiller.fill): what the filler would otherwise read of it. */
+export interface FreshRecord {
+  /** The lease it was created with (newLease): this instance's. */
+  leaseUntil: number;
+  traceparent?: string | undefined;
+}
+
 export interface CodeFillerDeps {
   blocks: BlockStore;
   notifier: Notifier;
@@ -58,8 +65,15 @@ export class CodeFiller {
 
   private scanner: NodeJS.Timeout | undefined;
 
-  fill(orderId: string): void {
-    this.d.tasks.start(orderId, (signal) => this.leased(orderId, signal));
+  /**
+   * Fills the order in the background. `fresh`: the record was created by
+   * this very call, leased to this instance (newLease) with nothing stored
+   * yet, so the first round reads nothing: not the lease, the traceparent
+   * nor the cursor (three reads per order at each hop, on FerretDB three
+   * round trips, started as the create's reply travels up).
+   */
+  fill(orderId: string, fresh?: FreshRecord): void {
+    this.d.tasks.start(orderId, (signal) => this.leased(orderId, signal, fresh));
   }
 
   async resumeAll(): Promise<void> {
@@ -117,9 +131,11 @@ export class CodeFiller {
    * findOneAndUpdate (a SQLite commit), three times a read's cost, twice per
    * order at each hop.
    */
-  private async leased(orderId: string, signal: AbortSignal): Promise<void> {
+  private async leased(orderId: string, signal: AbortSignal, fresh: FreshRecord | undefined): Promise<void> {
     const lease = this.target.lease;
-    if (!(await lease.keep(orderId))) return;
+    // A fresh record's lease is as keep() would find it, unless the fill started late enough to renew it.
+    const freshLease = fresh !== undefined && fresh.leaseUntil - Date.now() > (lease.ms * 2) / 3;
+    if (!freshLease && !(await lease.keep(orderId))) return;
     const lost = new AbortController();
     // Checked every two scans (a read), renewed every third of the lease (a write): if this instance was
     // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
@@ -136,8 +152,10 @@ export class CodeFiller {
     let settled = false;
     try {
       // A span in the order's trace for each time this instance fills it (first run, resume, take-over).
-      const traceparent = await this.target.traceparent?.(orderId);
-      settled = await inOrderTrace(traceparent, `step ${this.d.step}: fill`, { orderId, step: this.d.step }, () => this.run(orderId, both));
+      const traceparent = fresh === undefined ? await this.target.traceparent?.(orderId) : fresh.traceparent;
+      settled = await inOrderTrace(traceparent, `step ${this.d.step}: fill`, { orderId, step: this.d.step }, () =>
+        this.run(orderId, both, fresh !== undefined),
+      );
     } finally {
       clearInterval(renew);
       // Stopped or lost while still filling: released, so another instance takes it at once.
@@ -167,9 +185,11 @@ export class CodeFiller {
   }
 
   /** Fills the order; true once it is no longer filling (all blocks stored, or marked failed), false when stopped. */
-  private async run(orderId: string, signal: AbortSignal): Promise<boolean> {
+  private async run(orderId: string, signal: AbortSignal, empty: boolean): Promise<boolean> {
     /** The order's codes through the cursor. */
     let codes = 0;
+    /** A record just created holds no block: its first cursor is known. A reopened stream reads it. */
+    let known = empty;
     try {
       await pumpBlocks({
         orderId,
@@ -177,7 +197,8 @@ export class CodeFiller {
         log: this.d.log,
         open: (afterBlock, s) => this.target.open(orderId, afterBlock, s),
         cursor: async () => {
-          const at = await this.target.cursor(orderId);
+          const at = known ? { blocks: 0, codes: 0 } : await this.target.cursor(orderId);
+          known = false;
           codes = at.codes;
           return at.blocks;
         },

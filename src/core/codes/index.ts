@@ -17,4 +17,4 @@ export { blockId, BlockStore, type BlockToStore } from "./block-store.js";
 export { type CodeBytes, writeCodeBlockOf } from "./code-block-writer.js";
 export { type BlockProgress, LOCAL_RECHECKS, streamBlocks } from "./block-stream.js";
 export { expireFinishedOrders } from "./code-expiry.js";
-export { CodeFiller, type CodeFillerDeps, type FillerTarget } from "./code-filler.js";
+export { CodeFiller, type CodeFillerDeps, type FillerTarget, type FreshRecord } from "./code-filler.js";

@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Readiness, ReadinessSchema } from "../../gen/emission/common/v1/order_pb.js";
+import type { FreshRecord } from "../codes/index.js";
 import { currentTraceparent, withTrace } from "../telemetry/index.js";
 
 /** What every role's order record holds, whatever else it tracks (Emission server, Registrar, OMS). */
@@ -81,4 +82,14 @@ export function newHopRecord(
     createdAt: now,
     updatedAt: now,
   };
+}
+
+/**
+ * What the filler may take from a record without reading it back
+ * (CodeFiller.fill): only when this call inserted it, that is when
+ * insertOrLoad gave back the very record it was given; a retransmission
+ * that found a record stored before reads it as usual.
+ */
+export function freshRecordOf(stored: HopRecordDoc, created: HopRecordDoc): FreshRecord | undefined {
+  return stored === created ? { leaseUntil: created.leaseUntil, traceparent: created.traceparent } : undefined;
 }

@@ -8,6 +8,7 @@ export { endHopRecord, type HopBelow, type HopDeps, sendDown, streamHopBlocks } 
 export {
   type CreatedBelow,
   type EndKind,
+  freshRecordOf,
   type HopRecordDoc,
   incompleteCreateReply,
   newHopRecord,
