@@ -18,6 +18,7 @@
  */
 import { type DescField, type DescMessage, getOption, hasOption, ScalarType, toJson } from "@bufbuild/protobuf";
 import {
+  type FieldRules,
   field as fieldRules,
   FieldRulesSchema,
   message as messageRules,
@@ -58,7 +59,7 @@ export function lengthPlan(schema: DescMessage): readonly LengthLimit[] | null {
     // protovalidate checks a nested message's own rules too: left to it.
     if (carriesMessages(f)) return null;
     if (!hasOption(f, fieldRules)) continue;
-    const maxLen = onlyMaxLen(toJson(FieldRulesSchema, getOption(f, fieldRules)));
+    const maxLen = onlyMaxLen(getOption(f, fieldRules));
     if (maxLen === undefined || f.fieldKind !== "scalar" || f.scalar !== ScalarType.STRING || f.oneof !== undefined) return null;
     plan.push({ localName: f.localName, maxLen });
   }
@@ -72,7 +73,10 @@ function carriesMessages(f: DescField): boolean {
 }
 
 /** The max_len of rules that are `{ string: { maxLen } }` and nothing else. */
-function onlyMaxLen(rules: unknown): number | undefined {
+export function onlyMaxLen(field: FieldRules): number | undefined {
+  // Predefined rules (extensions) and rules this protovalidate does not know arrive as unknown fields: not proved here.
+  if ((field.$unknown?.length ?? 0) > 0 || field.type.case !== "string" || (field.type.value.$unknown?.length ?? 0) > 0) return undefined;
+  const rules: unknown = toJson(FieldRulesSchema, field);
   if (typeof rules !== "object" || rules === null) return undefined;
   const top = Object.keys(rules);
   if (top.length !== 1 || top[0] !== "string") return undefined;

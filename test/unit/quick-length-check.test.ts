@@ -1,8 +1,9 @@
 import { create, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { createValidator } from "@bufbuild/protovalidate";
+import { FieldRulesSchema } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { describe, expect, it } from "vitest";
 import { contractViolations } from "../../src/domain/contract-rules.js";
-import { lengthPlan, surelyWithinLengths } from "../../src/domain/quick-length-check.js";
+import { lengthPlan, onlyMaxLen, surelyWithinLengths } from "../../src/domain/quick-length-check.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { OmsService } from "../../src/gen/emission/oms/v1/oms_pb.js";
 import { RegistrarService } from "../../src/gen/emission/registrar/v1/registrar_pb.js";
@@ -113,5 +114,19 @@ describe("quick length check", () => {
     const cancel = create(OmsService.method.cancelOrder.input, { orderId: "o-1" });
     expect(lengthPlan(OmsService.method.cancelOrder.input)).toBeNull();
     expect(surelyWithinLengths(OmsService.method.cancelOrder.input, cancel)).toBe(false);
+  });
+
+  it("reads a field's limit only from rules that are exactly a string's max_len", () => {
+    const maxLen = (init: object) => onlyMaxLen(create(FieldRulesSchema, init as never));
+    expect(maxLen({ type: { case: "string", value: { maxLen: 64n } } })).toBe(64);
+    expect(maxLen({ required: true, type: { case: "string", value: { maxLen: 64n } } })).toBeUndefined();
+    expect(maxLen({ type: { case: "string", value: { maxLen: 64n, pattern: "^a" } } })).toBeUndefined();
+    expect(maxLen({ type: { case: "string", value: { minLen: 1n } } })).toBeUndefined();
+    expect(maxLen({ type: { case: "uint32", value: { lte: 5 } } })).toBeUndefined();
+    expect(maxLen({ cel: [{ id: "x", expression: "true" }], type: { case: "string", value: { maxLen: 64n } } })).toBeUndefined();
+    // A predefined rule (an extension of StringRules) arrives as an unknown field: not proved here.
+    const predefined = create(FieldRulesSchema, { type: { case: "string", value: { maxLen: 64n } } });
+    if (predefined.type.case === "string") predefined.type.value.$unknown = [{ no: 1600, wireType: 0, data: new Uint8Array([1]) }];
+    expect(onlyMaxLen(predefined)).toBeUndefined();
   });
 });
