@@ -73,7 +73,11 @@ async function fillerOf(open: FillerTarget["open"]) {
 }
 
 /** What the create that inserted the record hands its filler. */
-const fresh = (doc: RecordDoc | undefined) => ({ leaseUntil: doc?.leaseUntil ?? 0, traceparent: doc?.traceparent });
+const fresh = (doc: RecordDoc | undefined) => ({
+  leaseOwner: doc?.leaseOwner ?? "",
+  leaseUntil: doc?.leaseUntil ?? 0,
+  traceparent: doc?.traceparent,
+});
 
 const block = (seq: number, last: boolean): EncodedBlock => ({
   orderId: "order-1",

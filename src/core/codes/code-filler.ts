@@ -26,13 +26,11 @@ export interface FillerTarget {
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue">;
+  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "heldFresh" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue">;
 }
 
 /** A record its create has just inserted (see CodeFiller.fill): what the filler would otherwise read of it. */
-export interface FreshRecord {
-  /** The lease it was created with (newLease): this instance's. */
-  leaseUntil: number;
+export interface FreshRecord extends Pick<LeasedDoc, "leaseOwner" | "leaseUntil"> {
   traceparent?: string | undefined;
 }
 
@@ -133,9 +131,8 @@ export class CodeFiller {
    */
   private async leased(orderId: string, signal: AbortSignal, fresh: FreshRecord | undefined): Promise<void> {
     const lease = this.target.lease;
-    // A fresh record's lease is as keep() would find it, unless the fill started late enough to renew it.
-    const freshLease = fresh !== undefined && fresh.leaseUntil - Date.now() > (lease.ms * 2) / 3;
-    if (!freshLease && !(await lease.keep(orderId))) return;
+    // A fresh record's lease is as keep() would read it; read and renewed only if the fill started that late.
+    if (!(fresh !== undefined && lease.heldFresh(fresh)) && !(await lease.keep(orderId))) return;
     const lost = new AbortController();
     // Checked every two scans (a read), renewed every third of the lease (a write): if this instance was
     // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.

@@ -91,5 +91,7 @@ export function newHopRecord(
  * that found a record stored before reads it as usual.
  */
 export function freshRecordOf(stored: HopRecordDoc, created: HopRecordDoc): FreshRecord | undefined {
-  return stored === created ? { leaseUntil: created.leaseUntil, traceparent: created.traceparent } : undefined;
+  return stored === created
+    ? { leaseOwner: created.leaseOwner, leaseUntil: created.leaseUntil, traceparent: created.traceparent }
+    : undefined;
 }

@@ -101,8 +101,13 @@ export class WorkLease<T extends LeasedDoc> {
   async keep(id: string, now = Date.now()): Promise<boolean> {
     const doc = await this.docs.findOne({ _id: id } as Filter<T>);
     if (doc === undefined) return false;
-    if (doc.leaseOwner === this.owner && doc.leaseUntil - now > (this.ms * 2) / 3) return true;
+    if (this.heldFresh(doc, now)) return true;
     return this.acquire(id, now);
+  }
+
+  /** Whether this instance holds the lease as read, with more than two thirds of it left: keep() neither writes nor renews it then. */
+  heldFresh(doc: Pick<LeasedDoc, "leaseOwner" | "leaseUntil">, now = Date.now()): boolean {
+    return doc.leaseOwner === this.owner && doc.leaseUntil - now > (this.ms * 2) / 3;
   }
 
   /**
