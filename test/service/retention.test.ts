@@ -96,7 +96,7 @@ onBothStores((open) => {
     const replies = await ReplyStore.open(counting, 60_000, 30_000, alive, { perParticipant: 20, perRole: 1_000 });
     const t = Date.now();
     for (let i = 0; i < 10; i++) expect((await replies.claim(`far|${i}`, "d", t, "oms:")).kind).toBe("new");
-    expect(counts).toBe(1);
+    await vi.waitFor(() => expect(counts).toBe(1));
     // Below half its quota a count seconds old is good enough: no scan.
     expect((await replies.claim("far|a", "d", t + 2_500, "oms:")).kind).toBe("new");
     expect(counts).toBe(1);
@@ -112,6 +112,45 @@ onBothStores((open) => {
     for (let i = 0; i < 20; i++) expect((await replies.claim(`near|${i}`, "d", t, "apcs:p1")).kind).toBe("new");
     expect(counts).toBeGreaterThanOrEqual(3);
     expect(reasonOf(await rejection(replies.claim("near|20", "d", t, "apcs:p1")))).toBe("CALLER_QUOTA");
+  });
+
+  it("ReplyStore: counts a caller it has not counted yet off the path of its first claims (a tenth of its quota, at most 100), then on the path", async () => {
+    let counts = 0;
+    const held = heldCounts(await open());
+    const counting = measuredStore(held.store, (_collection, operation) => {
+      if (operation === "count") counts++;
+    });
+    const replies = await ReplyStore.open(counting, 60_000, 30_000, alive, { perParticipant: 20, perRole: 2_000 });
+    const t = Date.now();
+    // The first count does not come back: the first 100 claims go on meanwhile.
+    held.hold();
+    for (let i = 0; i < 100; i++) expect((await replies.claim(`new|${i}`, "d", t, "oms:")).kind).toBe("new");
+    expect(counts).toBe(0);
+    // The next one waits for a count.
+    const next = replies.claim("new|100", "d", t, "oms:").then((c) => c.kind);
+    expect(await Promise.race([next, sleep(300).then(() => "waiting for the count")])).toBe("waiting for the count");
+    held.release();
+    expect(await next).toBe("new");
+    expect(counts).toBeGreaterThanOrEqual(1);
+  });
+
+  it("ReplyStore: lets a caller already at its quota, new to this instance (a restart, another instance), make a tenth of it more at most", async () => {
+    const store = await open();
+    const quota = { perParticipant: 20, perRole: 1_000 };
+    const before = await ReplyStore.open(store, 60_000, 30_000, alive, quota);
+    const t = Date.now();
+    for (let i = 0; i < 20; i++) expect((await before.claim(`a|${i}`, "d", t, "apcs:p1")).kind).toBe("new");
+    const after = await ReplyStore.open(store, 60_000, 30_000, alive, quota);
+    const kinds: string[] = [];
+    for (let i = 20; i < 26; i++)
+      kinds.push(
+        await after.claim(`a|${i}`, "d", t, "apcs:p1").then(
+          (c) => c.kind,
+          (err: unknown) => reasonOf(ConnectError.from(err)) ?? "no reason",
+        ),
+      );
+    expect(kinds.filter((k) => k === "new").length).toBeLessThanOrEqual(2);
+    expect(kinds.at(-1)).toBe("CALLER_QUOTA");
   });
 });
 

@@ -1,31 +1,8 @@
 import { type Collection, DuplicateKeyError, type Store } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
+import { CallerQuota, type ReplyQuota } from "./caller-quota.js";
 import { quotaError } from "./retention.js";
 import { TakeFences } from "./take-fences.js";
-
-/**
- * Stored replies one caller may have: a line controller (caller "apcs:<participant>")
- * and the role above (one caller for all the participants it serves).
- */
-export interface ReplyQuota {
-  perParticipant: number;
-  perRole: number;
-}
-
-/**
- * How often a caller's stored replies are counted while it is well below its
- * quota; what other instances store meanwhile goes unseen for that long,
- * which the headroom covers (it is a bound against floods, not a bill).
- */
-const QUOTA_RECOUNT_MS = 2_000;
-/**
- * How often below half its quota: a count scans every stored reply on FerretDB
- * (it cannot use the caller index), one scan per caller, and the replies are
- * a hop's largest collection; far from the quota a stale count risks nothing.
- */
-const FAR_RECOUNT_MS = 30_000;
-const QUOTA_HEADROOM = 0.9;
-const MAX_COUNTED_CALLERS = 10_000;
 
 /** A stored outcome of a state-changing call, keyed by caller, method and request id. */
 export interface ReplyDoc {
@@ -82,10 +59,8 @@ export type Claim =
  * reply is never dropped early, as its retransmission would be done again.
  */
 export class ReplyStore {
-  /** Each caller's stored replies when last counted, plus the claims made here since. */
-  private readonly counted = new Map<string, { n: number; at: number }>();
-  /** Callers whose background recount is running. */
-  private readonly recounting = new Set<string>();
+  /** Each caller's stored replies against its quota. */
+  private readonly quota: CallerQuota;
   /** Outcomes being stored in the background (completeInBackground). */
   private readonly storing = new Set<Promise<void>>();
 
@@ -95,10 +70,12 @@ export class ReplyStore {
     readonly ttlMs: number,
     readonly leaseMs: number,
     private readonly liveness: Pick<InstanceLiveness, "id" | "isAlive">,
-    private readonly quota: ReplyQuota | undefined,
+    quota: ReplyQuota | undefined,
     /** One winner among instances taking a dead owner's claim at once. */
     private readonly fences: TakeFences,
-  ) {}
+  ) {
+    this.quota = new CallerQuota(quota, (caller, now) => this.replies.count({ caller, expiresAt: { $gt: now } }));
+  }
 
   static async open(
     store: Store,
@@ -149,50 +126,13 @@ export class ReplyStore {
 
   /**
    * Counted after the insert, so a retransmission of a stored call is
-   * always answered, whatever the quota: only a new key is given back.
-   * Counting is a scan of the caller's replies (of all replies on FerretDB),
-   * so while the caller is well below its quota the claim goes on with the
-   * count it knows, and a stale count (older than QUOTA_RECOUNT_MS, or
-   * FAR_RECOUNT_MS below half the quota) is renewed in the background, off
-   * the call's path; a caller not counted yet, or near its quota, is counted
-   * at every new claim.
+   * always answered, whatever the quota: only a new key is given back
+   * (CallerQuota says when the count is read on the call's path).
    */
   private async withinQuota(key: string, caller: string, now: number): Promise<Claim> {
-    const limit = this.quotaOf(caller);
-    if (limit === undefined) return { kind: "new", since: now };
-    const seen = this.counted.get(caller);
-    if (seen !== undefined && now >= seen.at && seen.n + 1 <= limit * QUOTA_HEADROOM) {
-      seen.n++;
-      if (now - seen.at >= (seen.n < limit / 2 ? FAR_RECOUNT_MS : QUOTA_RECOUNT_MS)) this.recountLater(caller, now);
-      return { kind: "new", since: now };
-    }
-    const n = await this.recount(caller, now);
-    if (n > limit) {
-      await this.release(key);
-      throw quotaError("stored replies", limit);
-    }
-    return { kind: "new", since: now };
-  }
-
-  private async recount(caller: string, now: number): Promise<number> {
-    const n = await this.replies.count({ caller, expiresAt: { $gt: now } });
-    if (this.counted.size >= MAX_COUNTED_CALLERS) this.counted.clear();
-    this.counted.set(caller, { n, at: now });
-    return n;
-  }
-
-  /** One background recount per caller at a time; a failed one leaves the old count, retried at the next claim. */
-  private recountLater(caller: string, now: number): void {
-    if (this.recounting.has(caller)) return;
-    this.recounting.add(caller);
-    void this.recount(caller, now)
-      .catch(() => undefined)
-      .finally(() => this.recounting.delete(caller));
-  }
-
-  private quotaOf(caller: string): number | undefined {
-    if (this.quota === undefined || caller === "") return undefined;
-    return caller.startsWith("apcs:") ? this.quota.perParticipant : this.quota.perRole;
+    if (await this.quota.admits(caller, now)) return { kind: "new", since: now };
+    await this.release(key);
+    throw quotaError("stored replies", this.quota.limitOf(caller));
   }
 
   /**
