@@ -11,6 +11,8 @@ import { matchesFilter } from "./filter-match.js";
 import { byKey, idsIn } from "./by-key.js";
 import { DuplicateKeyError } from "./store.js";
 import { WriteGate } from "./write-gate.js";
+import { DocumentLanes } from "./document-lanes.js";
+import { InsertBatch, isDuplicateKey } from "./insert-batch.js";
 import type { Collection, CollectionOptions, Doc, Filter, FindOptions, IndexSpec, InsertManyResult, Store, Update } from "./store.js";
 
 /**
@@ -128,41 +130,6 @@ async function describeServer(client: MongoClient): Promise<{ replicaSet: boolea
  */
 const FERRETDB_WRITES_AT_ONCE = 4;
 
-/**
- * Runs the tasks of one document one at a time, in order, and those of
- * different documents at once. A task for no one document (`key` undefined)
- * runs alone: after every task before it, and before every task after it.
- */
-export class DocumentLanes {
-  private readonly tails = new Map<string, Promise<unknown>>();
-  /** The last task for no one document, settled or not. */
-  private barrier: Promise<unknown> = Promise.resolve();
-
-  run<R>(key: string | undefined, task: () => Promise<R>): Promise<R> {
-    const before = key === undefined ? [this.barrier, ...this.tails.values()] : [this.barrier, this.tails.get(key)];
-    const result = Promise.all(before).then(task, task);
-    const settled = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    if (key === undefined) {
-      this.barrier = settled;
-      return result;
-    }
-    this.tails.set(key, settled);
-    // An idle document's lane is forgotten: the map holds only documents being updated.
-    void settled.then(() => {
-      if (this.tails.get(key) === settled) this.tails.delete(key);
-    });
-    return result;
-  }
-
-  /** Documents with a task queued or running (for tests). */
-  get busy(): number {
-    return this.tails.size;
-  }
-}
-
 /** The name an index gets: MongoDB's default naming, so a hand-made index with default options is the same one. */
 function indexName(fields: readonly string[]): string {
   return fields.map((f) => `${f}_1`).join("_");
@@ -220,7 +187,12 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     private readonly writes: WriteGate | undefined,
     /** Whether single-document inserts here are urgent (see write). */
     private readonly urgentInserts: boolean,
-  ) {}
+  ) {
+    this.batch = writes === undefined ? undefined : new InsertBatch(name, c, (write) => this.write(write, true));
+  }
+
+  /** FerretDB: single-document inserts that queue behind others go together (InsertBatch). */
+  private readonly batch: InsertBatch | undefined;
 
   /**
    * `urgent`: a write a call waits for, queued before the others (WriteGate). A call starts
@@ -232,6 +204,7 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
   }
 
   async insertOne(doc: T): Promise<void> {
+    if (this.batch !== undefined) return this.batch.insert(doc as Document);
     try {
       await this.write(() => this.c.insertOne(doc as Document), true);
     } catch (err) {
@@ -241,6 +214,16 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
 
   async insertMany(docs: readonly T[]): Promise<InsertManyResult> {
     if (docs.length === 0) return { inserted: 0, duplicates: [] };
+    const [one] = docs;
+    if (docs.length === 1 && one !== undefined && this.batch !== undefined) {
+      try {
+        await this.batch.insert(one as Document);
+        return { inserted: 1, duplicates: [] };
+      } catch (err) {
+        if (err instanceof DuplicateKeyError) return { inserted: 0, duplicates: [0] };
+        throw err;
+      }
+    }
     try {
       const r = await this.write(() => this.c.insertMany(docs as unknown as Document[], { ordered: false }), docs.length === 1);
       return { inserted: r.insertedCount, duplicates: [] };
@@ -339,15 +322,6 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
         : err.message;
     return new DuplicateKeyError(this.name, key);
   }
-}
-
-/**
- * MongoDB reports code 11000 (11001 from old servers); FerretDB's SQLite
- * backend reports a unique-index violation of an update as code 1 with
- * SQLite's own message.
- */
-function isDuplicateKey(code: number | string | undefined, message: string | undefined): boolean {
-  return code === 11000 || code === 11001 || /E11000|UNIQUE constraint failed/.test(message ?? "");
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DocumentLanes } from "../../src/store/mongo-store.js";
+import { DocumentLanes } from "../../src/store/document-lanes.js";
 
 /** A task that records when it starts and ends, finishing when `release` is called. */
 function task(log: string[], name: string): { run: () => Promise<string>; release: () => void } {
