@@ -134,6 +134,26 @@ onBothStores((open) => {
     expect(counts).toBeGreaterThanOrEqual(1);
   });
 
+  it("ReplyStore: counts in the background one caller after another, never several at once", async () => {
+    let started = 0;
+    const held = heldCounts(await open());
+    const counting = wrappedStore(held.store, (c) => ({
+      ...forwarding(c),
+      count: (filter) => {
+        started++;
+        return c.count(filter);
+      },
+    }));
+    const replies = await ReplyStore.open(counting, 60_000, 30_000, alive, { perParticipant: 1_000, perRole: 2_000 });
+    const t = Date.now();
+    held.hold();
+    for (const p of ["p1", "p2", "p3"]) expect((await replies.claim(`${p}|1`, "d", t, `apcs:${p}`)).kind).toBe("new");
+    await sleep(100);
+    expect(started).toBe(1);
+    held.release();
+    await vi.waitFor(() => expect(started).toBe(3));
+  });
+
   it("ReplyStore: lets a caller already at its quota, new to this instance (a restart, another instance), make a tenth of it more at most", async () => {
     const store = await open();
     const quota = { perParticipant: 20, perRole: 1_000 };
