@@ -80,7 +80,7 @@ export class InsertBatch {
 }
 
 /** The documents (by index) an unordered insertMany refused for a duplicate key, with why; undefined if it failed otherwise. */
-function duplicatesOf(err: unknown): Map<number, string> | undefined {
+export function duplicatesOf(err: unknown): Map<number, string> | undefined {
   if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError() !== undefined) return undefined;
   const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
   if (writeErrors.length === 0 || !writeErrors.every((w) => isDuplicateKey(w.code, w.errmsg))) return undefined;

@@ -12,7 +12,7 @@ import { byKey, idsIn } from "./by-key.js";
 import { DuplicateKeyError } from "./store.js";
 import { WriteGate } from "./write-gate.js";
 import { DocumentLanes } from "./document-lanes.js";
-import { InsertBatch, isDuplicateKey } from "./insert-batch.js";
+import { duplicatesOf, InsertBatch, isDuplicateKey } from "./insert-batch.js";
 import type { Collection, CollectionOptions, Doc, Filter, FindOptions, IndexSpec, InsertManyResult, Store, Update } from "./store.js";
 
 /**
@@ -228,10 +228,9 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
       const r = await this.write(() => this.c.insertMany(docs as unknown as Document[], { ordered: false }), docs.length === 1);
       return { inserted: r.insertedCount, duplicates: [] };
     } catch (err) {
-      if (!(err instanceof MongoBulkWriteError) || err.result.getWriteConcernError() !== undefined) throw err;
-      const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      if (writeErrors.length === 0 || !writeErrors.every((w) => isDuplicateKey(w.code, w.errmsg))) throw err;
-      const duplicates = [...new Set(writeErrors.map((w) => w.index))].sort((a, b) => a - b);
+      const refused = duplicatesOf(err);
+      if (refused === undefined) throw err;
+      const duplicates = [...refused.keys()].sort((a, b) => a - b);
       return { inserted: docs.length - duplicates.length, duplicates };
     }
   }

@@ -25,7 +25,7 @@ const MAX_COUNTED_CALLERS = 10_000;
  * New claims a caller not counted yet by this instance makes while its first
  * count runs, at most (and never more than the headroom): after a start, each
  * caller's first call waited for a scan of every stored reply on FerretDB
- * (0.3–0.5 s under load, seconds for a day of replies), 17 of them at once
+ * (0.2–0.4 s under load, seconds for a day of replies), 17 of them at once
  * when the lines came back together.
  */
 const UNCOUNTED_CLAIMS = 100;
@@ -87,7 +87,7 @@ export class CallerQuota {
   }
 
   /**
-   * One background recount per caller at a time, and one for all callers:
+   * One background recount per caller at a time, and one at a time for all callers:
    * on FerretDB each is a scan of every stored reply, and the first counts
    * of 16 lines placing orders at once, run together, held both of its cores
    * for about a second. A failed one leaves the old count, retried at the next claim.
