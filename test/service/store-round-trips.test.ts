@@ -70,7 +70,12 @@ describe("store round trips of a block at each hop", () => {
   });
 
   /** Places and receives an order of `blocks` blocks of 10 codes, each role's store operations on `collections` counted. */
-  async function countedOrder(open: OpenStore, collections: Record<Role, string[]>, blocks: number): Promise<Record<Role, OperationCount>> {
+  async function countedOrder(
+    open: OpenStore,
+    collections: Record<Role, string[]>,
+    blocks: number,
+    settings: Record<string, string> = {},
+  ): Promise<Record<Role, OperationCount>> {
     const counts: Record<Role, OperationCount> = {
       emission: new OperationCount(collections.emission),
       registrar: new OperationCount(collections.registrar),
@@ -84,6 +89,7 @@ describe("store round trips of a block at each hop", () => {
       INSTANCE_HEARTBEAT_MS: "10000",
       INSTANCE_DEAD_MS: "30000",
       WORK_LEASE_MS: "60000",
+      ...settings,
     };
     const store = async (role: Role): Promise<Store> => counts[role].wrap(await open());
     const mesh = await meshOnStores(env, store);
@@ -120,6 +126,16 @@ describe("store round trips of a block at each hop", () => {
       for (const role of ["registrar", "oms"] as const) {
         expect(reads(role), `${role}: ${JSON.stringify(Object.fromEntries(counts[role].ops))}`).toBeLessThanOrEqual(FRESH_FILL_READS[role]);
       }
+    }, 60_000);
+
+    it("a hop keeps the lease of a record it fills without reading it while its heartbeat is unbroken", async () => {
+      // Emitted at 10 codes/s, the fill lasts about 4 s: with a heartbeat every 250 ms the lease is kept (before:
+      // read) every 250 ms, 16 times or more; the record is still read to stream its blocks on (5 or 6 reads).
+      const slow = { EMISSION_RATE: "10", INSTANCE_HEARTBEAT_MS: "250", INSTANCE_DEAD_MS: "2500", WORK_LEASE_MS: "6000" };
+      const blocks = 4;
+      const counts = await countedOrder(open, { emission: [], registrar: ["pools"], oms: [] }, blocks, slow);
+      const reads = counts.registrar.ops.get("pools.findOne") ?? 0;
+      expect(reads, JSON.stringify(Object.fromEntries(counts.registrar.ops))).toBeLessThanOrEqual(FRESH_FILL_READS.registrar + 2 * blocks);
     }, 60_000);
 
     it("a hop that creates a record fills it under the lease it was created with: no take fence", async () => {

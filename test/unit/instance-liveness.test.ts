@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { type InstanceDoc, InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
+import { sleep } from "../../src/core/runtime/index.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import { StallingStore } from "../support/stalling-store.js";
 
 const BEATS = { heartbeatMs: 500, deadMs: 3_000 };
 const HERE = "host-1/127.0.0.1:5000";
@@ -88,6 +90,43 @@ describe("InstanceLiveness", () => {
       for (let i = 0; i < 100 && (await instances.findOne({ _id: liveness.id })) === undefined; i++)
         await new Promise((r) => setTimeout(r, 10));
       expect((await instances.findOne({ _id: liveness.id }))?.address).toBe(HERE);
+    } finally {
+      await liveness.stop();
+    }
+  });
+
+  it("is unbroken since a moment while every heartbeat since landed on time, and not after a stall, until a moment after it", async () => {
+    const stalling = new StallingStore(new MemoryStore());
+    const beats = { heartbeatMs: 400, deadMs: 1_200 }; // beats far apart: a loaded test machine's late timers are no break
+    const liveness = await InstanceLiveness.start(stalling, beats);
+    try {
+      const t0 = Date.now();
+      await sleep(3 * beats.heartbeatMs);
+      expect(liveness.unbrokenSince(t0)).toBe(true);
+      stalling.stall();
+      await sleep(3 * beats.heartbeatMs);
+      expect(liveness.unbrokenSince(t0)).toBe(false); // silent for longer than one and a half heartbeats
+      stalling.resume();
+      await sleep(2 * beats.heartbeatMs);
+      expect(liveness.unbrokenSince(t0)).toBe(false); // beating again, but it may have counted as dead meanwhile
+      expect(liveness.unbrokenSince(Date.now())).toBe(true);
+      expect(liveness.unbrokenSince(Date.now(), Date.now() + 10 * beats.heartbeatMs)).toBe(false);
+    } finally {
+      stalling.resume();
+      await liveness.stop();
+    }
+  });
+
+  it("counts a heartbeat that found its record swept as a break", async () => {
+    const store = new MemoryStore();
+    const beats = { heartbeatMs: 400, deadMs: 1_200 }; // beats far apart: a loaded test machine's late timers are no break
+    const liveness = await InstanceLiveness.start(store, beats);
+    try {
+      const t0 = Date.now();
+      await (await store.collection<InstanceDoc>("instances")).deleteMany({ _id: liveness.id });
+      await sleep(3 * beats.heartbeatMs);
+      expect(liveness.unbrokenSince(t0)).toBe(false);
+      expect(liveness.unbrokenSince(Date.now())).toBe(true);
     } finally {
       await liveness.stop();
     }

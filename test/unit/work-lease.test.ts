@@ -4,7 +4,9 @@ import { TakeFences } from "../../src/core/iotp/take-fences.js";
 import { type LeaseContext, WorkLease, type LeasedDoc } from "../../src/core/iotp/work-lease.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { Collection, Store } from "../../src/store/store.js";
-import { nonAtomic } from "../support/store-wrappers.js";
+import { sleep } from "../../src/core/runtime/index.js";
+import { StallingStore } from "../support/stalling-store.js";
+import { forwarding, nonAtomic } from "../support/store-wrappers.js";
 
 const BEATS = { heartbeatMs: 1_000, deadMs: 3_000 };
 
@@ -71,21 +73,60 @@ describe("WorkLease", () => {
     }
   });
 
-  it("keeps its own lease with a read, writing only once a third of it is gone, and gives up one a live instance took", async () => {
-    const { docs, a, b, leaseA, leaseB } = await twoInstances();
+  it("keeps its own lease without a read while its heartbeat is unbroken, renewing it once a third is gone", async () => {
+    const { docs, a, b } = await twoInstances();
+    const reads = { n: 0 };
+    const counted: Collection<LeasedDoc> = {
+      ...forwarding(docs),
+      findOne: (f) => {
+        reads.n++;
+        return docs.findOne(f);
+      },
+    };
+    const leaseA = await leaseOf(new MemoryStore(), counted, a);
     try {
       const t0 = Date.now();
       expect(await leaseA.acquire("order-1", t0)).toBe(true);
       const until = (await docs.findOne({ _id: "order-1" }))?.leaseUntil;
-      expect(await leaseA.keep("order-1", t0 + 1_000)).toBe(true);
-      expect((await docs.findOne({ _id: "order-1" }))?.leaseUntil).toBe(until); // a read, no write
+      reads.n = 0;
+      expect(await leaseA.keep("order-1", t0 + 100)).toBe(true);
+      expect(await leaseA.keep("order-1", t0 + 200)).toBe(true);
+      expect(reads.n).toBe(0);
+      expect((await docs.findOne({ _id: "order-1" }))?.leaseUntil).toBe(until); // no write either
+      // A third of it gone (the heartbeat long silent by then, so the lease is read first): renewed.
       expect(await leaseA.keep("order-1", t0 + 300_000)).toBe(true);
-      expect((await docs.findOne({ _id: "order-1" }))?.leaseUntil).toBe(t0 + 300_000 + 600_000); // renewed
-      // B takes it (A counted dead): A learns it lost the order at its next check.
-      await docs.updateOne({ _id: "order-1" }, { $set: { leaseOwner: b.id } });
+      expect((await docs.findOne({ _id: "order-1" }))?.leaseUntil).toBe(t0 + 300_000 + 600_000);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it("reads its lease after a break in its heartbeat, and gives up one a live instance took meanwhile", async () => {
+    const inner = new MemoryStore();
+    const stalling = new StallingStore(inner);
+    const beats = { heartbeatMs: 50, deadMs: 150 };
+    const a = await InstanceLiveness.start(stalling, beats);
+    const b = await InstanceLiveness.start(inner, beats);
+    const docs = await inner.collection<LeasedDoc>("work");
+    await docs.insertOne({ _id: "order-1", leaseOwner: "", leaseUntil: 0 });
+    const leaseA = await leaseOf(inner, docs, a);
+    const leaseB = await leaseOf(inner, docs, b);
+    try {
+      expect(await leaseA.acquire("order-1")).toBe(true);
+      expect(await leaseA.keep("order-1")).toBe(true);
+      // A's store hangs: its heartbeat stops, B counts it dead and takes the order.
+      const beforeStall = Date.now();
+      stalling.stall();
+      await sleep(4 * beats.deadMs);
+      expect(await leaseB.acquire("order-1")).toBe(true);
+      stalling.resume();
+      await sleep(3 * beats.heartbeatMs); // A beats again
+      expect(a.unbrokenSince(beforeStall)).toBe(false);
       expect(await leaseA.keep("order-1")).toBe(false);
       expect(await leaseB.keep("order-1")).toBe(true);
     } finally {
+      stalling.resume();
       await a.stop();
       await b.stop();
     }

@@ -26,7 +26,10 @@ export interface FillerTarget {
   /** The traceparent stored with the order: filling joins the order's trace. */
   traceparent?(orderId: string): Promise<string | undefined>;
   /** Who fills which order, when several instances share one database. */
-  lease: Pick<WorkLease<LeasedDoc>, "acquire" | "keep" | "heldFresh" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue">;
+  lease: Pick<
+    WorkLease<LeasedDoc>,
+    "acquire" | "keep" | "heldFresh" | "holds" | "forget" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue"
+  >;
 }
 
 /** A record its create has just inserted (see CodeFiller.fill): what the filler would otherwise read of it. */
@@ -132,10 +135,12 @@ export class CodeFiller {
   private async leased(orderId: string, signal: AbortSignal, fresh: FreshRecord | undefined): Promise<void> {
     const lease = this.target.lease;
     // A fresh record's lease is as keep() would read it; read and renewed only if the fill started that late.
-    if (!(fresh !== undefined && lease.heldFresh(fresh)) && !(await lease.keep(orderId))) return;
+    if (fresh !== undefined && lease.heldFresh(fresh)) lease.holds(orderId, fresh.leaseUntil, fresh.leaseUntil - lease.ms);
+    else if (!(await lease.keep(orderId))) return;
     const lost = new AbortController();
-    // Checked every two scans (a read), renewed every third of the lease (a write): if this instance was
-    // taken for dead while it stalled, it stops within a second of losing the order, not seconds later.
+    // Checked every two scans (a read only after a break in this instance's heartbeat), renewed every third
+    // of the lease (a write): if this instance was taken for dead while it stalled, it stops within a second
+    // of losing the order, not seconds later.
     const renew = setInterval(
       () => {
         void lease.keep(orderId).then(
@@ -155,6 +160,7 @@ export class CodeFiller {
       );
     } finally {
       clearInterval(renew);
+      lease.forget(orderId);
       // Stopped or lost while still filling: released, so another instance takes it at once.
       if (!settled) await lease.release(orderId).catch(() => undefined);
     }

@@ -36,6 +36,8 @@ export class InstanceLiveness {
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private lastBeat = 0;
+  /** When this instance last may have looked dead to another (see unbrokenSince); 0: never. */
+  private brokenAt = 0;
   private readonly cache = new Map<string, { alive: boolean; at: number }>();
   private counted: { n: number; at: number } | undefined;
   /** When another instance's record was last seen (this one's start to begin with), and when that was last read. */
@@ -82,6 +84,23 @@ export class InstanceLiveness {
     this.cache.set(owner, { alive, at: now });
     if (this.cache.size > 1_000) this.cache.clear();
     return alive;
+  }
+
+  /**
+   * Whether no other instance can have counted this one dead at any moment
+   * from `since` to `now`: every heartbeat since landed within one and a half
+   * heartbeats of the one before, and the last one is as recent. Another
+   * instance counts this one dead only once its record is more than two
+   * heartbeats old (one restarted at this address, on this host's clock) or
+   * `deadMs` old (any other), so while this holds nobody took its leases from
+   * it, and a holder that renews on time need not read them to know.
+   */
+  unbrokenSince(since: number, now = Date.now()): boolean {
+    return this.brokenAt < since && now >= this.lastBeat && now - this.lastBeat <= this.safeGapMs;
+  }
+
+  private get safeGapMs(): number {
+    return (3 * this.heartbeatMs) / 2;
   }
 
   /**
@@ -184,6 +203,9 @@ export class InstanceLiveness {
     const updated = await this.instances.updateOne({ _id: this.id }, { $set: { heartbeatAt: now } });
     if (updated === undefined)
       await this.instances.insertMany([{ _id: this.id, heartbeatAt: now, startedAt: now, ...this.addressField() }]);
+    // The record was as old as the beat before until this one landed; a swept record counted dead meanwhile.
+    const landed = Date.now();
+    if (updated === undefined || landed - this.lastBeat > this.safeGapMs) this.brokenAt = landed;
     this.lastBeat = now;
     if (Math.random() < this.heartbeatMs / 60_000) await this.instances.deleteMany({ heartbeatAt: { $lt: now - FORGET_AFTER_MS } });
   }
