@@ -7,7 +7,16 @@ import { fairness } from "./fairness-scenario.js";
 import { hopCost } from "./hop-cost.js";
 import { type Relay, startRelay } from "./relay/start-relay.js";
 import { type BenchMongo, peakRssUnderLoad, rawInsertRate, startBenchMongo } from "./store-scenarios.js";
-import { type BenchSizes, type Chain, FULL_SIZES, latencyAlone, manyLines, oneOrder, QUICK_SIZES, warmUp } from "./throughput-scenarios.js";
+import {
+  type BenchSizes,
+  type Chain,
+  FULL_SIZES,
+  latencyAloneSideBySide,
+  manyLines,
+  oneOrder,
+  QUICK_SIZES,
+  warmUp,
+} from "./throughput-scenarios.js";
 
 /**
  * `npm run bench`: the mesh beside a bare three-hop relay on the same
@@ -71,8 +80,15 @@ async function throughput(chain: Chain, sizes: BenchSizes, want: (p: Part) => bo
   if (want("a")) figures.oneOrder = await oneOrder(chain, sizes.bigOrder, sizes.deadlineMs);
   if (want("b")) figures.load = await manyLines(chain, sizes.lines, sizes.lineOrder, false, sizes.deadlineMs);
   if (want("c")) figures.probed = await manyLines(chain, sizes.lines, sizes.lineOrder, true, sizes.deadlineMs);
-  if (want("c")) figures.alone = await latencyAlone(chain, sizes.sequential, sizes.deadlineMs);
   return figures;
+}
+
+/** (a)–(c) on the mesh, (c) alone measured side by side with the relay's (the relay's figures get theirs). */
+async function meshBesideRelay(mesh: Chain, relay: Chain, relayFigures: ChainFigures, sizes: BenchSizes, want: (p: Part) => boolean) {
+  const figures = await throughput(mesh, sizes, want);
+  if (!want("c")) return { mesh: figures, relay: relayFigures };
+  const [meshAlone, relayAlone] = await latencyAloneSideBySide(mesh, relay, sizes.sequential, sizes.deadlineMs);
+  return { mesh: { ...figures, alone: meshAlone }, relay: { ...relayFigures, alone: relayAlone } };
 }
 
 const chainOf = (name: string, c: { omsAddress: string }): Chain => ({ name, omsAddress: c.omsAddress });
@@ -82,12 +98,13 @@ async function withRelay(sizes: BenchSizes, only: Set<Part>, relay: Relay): Prom
   const relayChain = chainOf("relay", relay);
   let relayFigures: ChainFigures | undefined;
   if (want("a") || want("b") || want("c")) {
-    relayFigures = await throughput(relayChain, sizes, want);
-    const mesh = await using(
+    const relayRun = await throughput(relayChain, sizes, want);
+    const both = await using(
       () => startBenchMesh({ emissionRate: UNTHROTTLED }),
-      (m) => throughput(chainOf("mesh", m), sizes, want),
+      (m) => meshBesideRelay(chainOf("mesh", m), relayChain, relayRun, sizes, want),
     );
-    reportEmbedded(sizes, mesh, relayFigures);
+    relayFigures = both.relay;
+    reportEmbedded(sizes, both.mesh, both.relay);
   }
   if (!want("d") && !want("e")) return;
   await using(startBenchMongo, async (mongo: BenchMongo) => {
@@ -98,8 +115,9 @@ async function withRelay(sizes: BenchSizes, only: Set<Part>, relay: Relay): Prom
         if (want("d")) {
           const raw = await rawInsertRate(mongo.uri, sizes.rawDocs);
           const all = (p: Part): boolean => p === "a" || p === "b" || p === "c";
-          relayFigures ??= await throughput(relayChain, sizes, all);
-          reportMongo(sizes, mongo.label, raw, await throughput(meshChain, sizes, all), relayFigures);
+          const relayRun = relayFigures ?? (await throughput(relayChain, sizes, all));
+          const both = await meshBesideRelay(meshChain, relayChain, relayRun, sizes, all);
+          reportMongo(sizes, mongo.label, raw, both.mesh, both.relay);
         } else await warmUp(meshChain);
         if (want("e")) {
           const relayRss = await peakRssUnderLoad(relayChain, relay.hops, sizes);

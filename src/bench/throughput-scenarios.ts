@@ -135,6 +135,28 @@ export async function latencyAlone(chain: Chain, n: number, deadlineMs: number):
   }
 }
 
+/** Rounds (c) alone is split into, per chain. */
+const ALONE_ROUNDS = 4;
+
+/**
+ * (c) alone on two chains side by side: `n` CreateOrder round trips on each,
+ * in rounds that alternate between them (and which goes first), so that a
+ * machine slowing down or speeding up during the run weighs on both alike.
+ * Measured one after the other, minutes apart, the ratio moved with the
+ * machine (1.27–1.48× for the same code).
+ */
+export async function latencyAloneSideBySide(a: Chain, b: Chain, n: number, deadlineMs: number): Promise<[number[], number[]]> {
+  const times: [number[], number[]] = [[], []];
+  const t0 = performance.now();
+  const left = (): number => deadlineMs - (performance.now() - t0);
+  for (let round = 0; round < ALONE_ROUNDS && left() > 0; round++) {
+    const count = Math.ceil(n / ALONE_ROUNDS);
+    const turns = round % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const);
+    for (const i of turns) times[i].push(...(await latencyAlone(i === 0 ? a : b, count, Math.max(1, Math.round(left())))));
+  }
+  return times;
+}
+
 /** (e) `orders` lines each receiving an order of `codes` at once, cut at the deadline. */
 export async function largeOrdersAtOnce(chain: Chain, orders: number, codes: number, deadlineMs: number): Promise<Throughput> {
   const lines = await openLines(chain.omsAddress, orders);
