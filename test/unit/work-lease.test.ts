@@ -132,6 +132,36 @@ describe("WorkLease", () => {
     }
   });
 
+  it("reads a lease it gave up even when a renewal sent before was answered after, and leaves it to the instance that took it", async () => {
+    const { docs, a, b, leaseB } = await twoInstances();
+    let held: Promise<void> | undefined;
+    let answer = (): void => undefined;
+    const slowAnswers: Collection<LeasedDoc> = {
+      ...forwarding(docs),
+      // Applied at once, answered when the test says: a reply still on its way.
+      updateOne: async (f, u) => {
+        const r = await docs.updateOne(f, u);
+        await held;
+        return r;
+      },
+    };
+    const leaseA = await leaseOf(new MemoryStore(), slowAnswers, a);
+    try {
+      expect(await leaseA.acquire("order-1")).toBe(true);
+      held = new Promise((r) => (answer = r));
+      const renewal = leaseA.acquire("order-1");
+      const release = leaseA.release("order-1");
+      answer();
+      expect(await renewal).toBe(true);
+      await release;
+      expect(await leaseB.acquire("order-1")).toBe(true); // the released lease is free: B takes it
+      expect(await leaseA.keep("order-1")).toBe(false);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
   it("gives a dead holder's work, or free work, to exactly one of several instances taking it at once, on a store whose conditional updates are not atomic", async () => {
     const store = new MemoryStore();
     const docs = await store.collection<LeasedDoc>("work");

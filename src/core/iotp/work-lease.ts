@@ -36,7 +36,11 @@ export class WorkLease<T extends LeasedDoc> {
   private readonly liveness: LeaseContext["liveness"];
   readonly ms: number;
   private lastScan: number | undefined;
-  /** Leases this instance wrote or read as its own: until when, and since when it knows it holds them (see keep). */
+  /**
+   * Leases this instance wrote or read as its own: until when, and since when it knows it holds them (see
+   * keep). A lease it gave up is noted as given up (until 0) as of then, so that a renewal sent before and
+   * answered after does not note it held again.
+   */
   private readonly held = new Map<string, { until: number; since: number }>();
 
   constructor(
@@ -126,8 +130,15 @@ export class WorkLease<T extends LeasedDoc> {
 
   /** Notes a lease this instance holds as of `since`, written by its own create (CodeFiller.newLease) or read. */
   holds(id: string, until: number, since: number): void {
+    const known = this.held.get(id);
+    if (known !== undefined && known.until === 0 && known.since >= since) return; // given up after that
     if (this.held.size >= HELD_NOTES) for (const [k, v] of this.held) if (v.until < since) this.held.delete(k);
     if (this.held.size < HELD_NOTES) this.held.set(id, { until, since });
+  }
+
+  /** Notes a lease given up now: kept with a read from then on, whatever renewal answers later. */
+  private givenUp(id: string): void {
+    if (this.held.has(id) || this.held.size < HELD_NOTES) this.held.set(id, { until: 0, since: Date.now() });
   }
 
   /** Forgets the note of a lease this instance no longer works under (its work finished). */
@@ -158,12 +169,12 @@ export class WorkLease<T extends LeasedDoc> {
    * at its share of the work leaves it to one below its share for a lease's time.
    */
   async handOver(id: string, now = Date.now()): Promise<void> {
-    this.held.delete(id);
+    this.givenUp(id);
     await this.docs.updateOne({ _id: id, leaseOwner: this.owner } as Filter<T>, { $set: { leaseUntil: now } } as Update<T>);
   }
 
   async release(id: string): Promise<void> {
-    this.held.delete(id);
+    this.givenUp(id);
     await this.docs.updateOne({ _id: id, leaseOwner: this.owner } as Filter<T>, { $set: { leaseUntil: 0 } } as Update<T>);
   }
 }
