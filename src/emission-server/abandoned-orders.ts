@@ -1,5 +1,5 @@
 import type { ReplyStore } from "../core/iotp/index.js";
-import type { Logger } from "../core/runtime/index.js";
+import { type Logger, repeatInTurn } from "../core/runtime/index.js";
 import type { EmissionRecords } from "./emission-records.js";
 
 export interface AbandonedOrdersDeps {
@@ -63,10 +63,12 @@ async function undo(db: EmissionRecords, intent: FoundIntent): Promise<void> {
 
 /** Runs the sweep every `everyMs`; returns its stop function. */
 export function sweepAbandonedOrders(d: AbandonedOrdersDeps, everyMs: number, minAgeMs: number): () => void {
-  const timer = setInterval(
-    () => void releaseAbandonedOrders(d, minAgeMs).catch((err: unknown) => d.log.warn({ err }, "abandoned-order sweep failed")),
+  return repeatInTurn(
     everyMs,
+    () => releaseAbandonedOrders(d, minAgeMs),
+    (err) => d.log.warn({ err }, "abandoned-order sweep failed"),
+    {
+      unref: true,
+    },
   );
-  timer.unref();
-  return () => clearInterval(timer);
 }

@@ -1,6 +1,6 @@
 import { OrderStatus } from "../gen/emission/common/v1/status_pb.js";
 import type { BlockStore } from "../core/codes/index.js";
-import { type Logger, type Notifier, sleep } from "../core/runtime/index.js";
+import { type Logger, type Notifier, repeatInTurn, sleep } from "../core/runtime/index.js";
 import type { WorkLease } from "../core/iotp/index.js";
 import { type AfterReply, afterReplyKey } from "../core/rpc/index.js";
 import { detached, inOrderTrace, type MeshMetrics } from "../core/telemetry/index.js";
@@ -60,7 +60,7 @@ interface Turn {
  */
 export class Emitter {
   private readonly schedule: FairSchedule;
-  private scanner: NodeJS.Timeout | undefined;
+  private stopScanning: (() => void) | undefined;
   /** The drain loops running, at most EMITTING. */
   private readonly workers = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
@@ -170,23 +170,16 @@ export class Emitter {
   }
 
   startResuming(): void {
-    // One scan at a time: on a slow store, scans started every interval would pile up and slow everything.
-    let scanning = false;
-    const scan = (): void => {
-      if (scanning) return;
-      scanning = true;
+    this.stopScanning?.();
+    this.stopScanning = repeatInTurn(
+      Math.max(100, this.d.lease.scanMs),
       // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every order.
-      void this.d.lease
-        .scanDue()
-        .then((due) => (due ? this.resume() : undefined))
-        .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
-        .finally(() => {
-          scanning = false;
-        });
-    };
-    scan();
-    this.scanner = setInterval(scan, Math.max(100, this.d.lease.scanMs));
-    this.scanner.unref();
+      async () => {
+        if (await this.d.lease.scanDue()) await this.resume();
+      },
+      (err) => this.d.log.warn({ err }, "resume scan failed"),
+      { now: true, unref: true },
+    );
   }
 
   /**
@@ -195,7 +188,7 @@ export class Emitter {
    * once instead of after the lease or this instance's heartbeat ran out.
    */
   async stop(): Promise<void> {
-    clearInterval(this.scanner);
+    this.stopScanning?.();
     this.stopping.abort();
     await Promise.all([...this.workers]);
     await this.planner.settled();
@@ -314,11 +307,16 @@ export class Emitter {
    */
   private async keepingLease<T>(id: string, work: () => Promise<T>): Promise<T> {
     const lease = this.d.lease;
-    const timer = setInterval(() => void lease.keep(id).catch(() => undefined), lease.ms / 3);
+    // One keep at a time: on a slow store they would pile up.
+    const stopKeeping = repeatInTurn(
+      lease.ms / 3,
+      () => lease.keep(id),
+      () => undefined,
+    );
     try {
       return await work();
     } finally {
-      clearInterval(timer);
+      stopKeeping();
     }
   }
 }

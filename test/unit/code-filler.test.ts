@@ -28,24 +28,44 @@ function countingLeaseWrites(docs: Collection<RecordDoc>): { docs: Collection<Re
   return { docs: counted, leaseWrites: () => writes };
 }
 
-/** Reads of the records (findOne): the lease's, the cursor's, the traceparent's. */
-function countingReads(docs: Collection<RecordDoc>): { docs: Collection<RecordDoc>; reads: () => number } {
+/** Reads of the records (findOne): the lease's, the cursor's, the traceparent's; they can be held back, as by a stalled store. */
+function countingReads(docs: Collection<RecordDoc>) {
   let reads = 0;
+  let waiting = 0;
+  let mostWaiting = 0;
+  let stalled: Promise<void> | undefined;
+  let unstall: () => void = () => undefined;
   const counted: Collection<RecordDoc> = Object.create(docs);
-  counted.findOne = (filter: Filter<RecordDoc>) => {
+  counted.findOne = async (filter: Filter<RecordDoc>) => {
     reads++;
-    return docs.findOne(filter);
+    waiting++;
+    mostWaiting = Math.max(mostWaiting, waiting);
+    try {
+      await stalled;
+      return await docs.findOne(filter);
+    } finally {
+      waiting--;
+    }
   };
-  return { docs: counted, reads: () => reads };
+  const stall = (): void => {
+    stalled = new Promise((resolve) => {
+      unstall = resolve;
+    });
+  };
+  const resume = (): void => {
+    stalled = undefined;
+    unstall();
+  };
+  return { docs: counted, reads: () => reads, mostWaiting: () => mostWaiting, stall, resume };
 }
 
 /** A record filled by one CodeFiller from `open`, on the embedded store. */
-async function fillerOf(open: FillerTarget["open"]) {
+async function fillerOf(open: FillerTarget["open"], leaseMs = 60_000) {
   const store = new MemoryStore();
   const { docs: leaseCounted, leaseWrites } = countingLeaseWrites(await store.collection<RecordDoc>("records"));
-  const { docs, reads } = countingReads(leaseCounted);
+  const { docs, reads, mostWaiting, stall, resume } = countingReads(leaseCounted);
   const liveness = { id: "a", isAlive: async () => true, heartbeatMs: 1_000 };
-  const lease = new WorkLease(docs, { liveness, ms: 60_000, fences: await TakeFences.open(store, liveness) });
+  const lease = new WorkLease(docs, { liveness, ms: leaseMs, fences: await TakeFences.open(store, liveness) });
   const tasks = new BackgroundTasks(log);
   const deps = {
     blocks: await BlockStore.open(store),
@@ -69,7 +89,7 @@ async function fillerOf(open: FillerTarget["open"]) {
     lease,
   });
   await docs.insertOne({ _id: "order-1", status: "filling", blocks: 0, ...filler.newLease() });
-  return { docs, filler, tasks, leaseWrites, reads };
+  return { docs, filler, tasks, leaseWrites, reads, mostWaiting, stall, resume };
 }
 
 /** What the create that inserted the record hands its filler. */
@@ -174,5 +194,23 @@ describe("CodeFiller", () => {
     filler.fill("order-1");
     await vi.waitFor(() => expect(tasks.has("order-1")).toBe(false));
     expect(reads() - before).toBe(3);
+  });
+
+  it("keeps its lease with one read at a time while the store stalls, not one more at every tick", async () => {
+    // A lease of 300 ms is checked every 100 ms; this liveness has no unbroken heartbeat to skip the reads.
+    const { filler, tasks, reads, mostWaiting, stall, resume } = await fillerOf(async function* (_id, _after, signal) {
+      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    }, 300);
+    filler.fill("order-1");
+    await vi.waitFor(() => expect(reads()).toBeGreaterThanOrEqual(4)); // lease, traceparent, cursor, a first keep
+    stall();
+    const before = reads();
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // ten ticks
+    expect(reads() - before).toBeLessThanOrEqual(1);
+    expect(mostWaiting()).toBe(1);
+    resume();
+    await vi.waitFor(() => expect(reads() - before).toBeGreaterThanOrEqual(3)); // kept again once the store answers
+    await filler.stop("order-1");
+    expect(tasks.has("order-1")).toBe(false);
   });
 });

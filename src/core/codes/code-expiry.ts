@@ -1,6 +1,6 @@
 import type { Collection, Filter, Update } from "../../store/store.js";
 import type { BlockStore } from "./block-store.js";
-import type { Logger } from "../runtime/index.js";
+import { type Logger, repeatInTurn } from "../runtime/index.js";
 
 export interface CodeExpiryOptions {
   /** How long codes of a finished (closed, cancelled, refused) order are kept. */
@@ -21,12 +21,9 @@ export function startCodeExpiry(o: CodeExpiryOptions): () => void {
   const sweep = async (): Promise<void> => {
     for (const orderId of await o.finished(Date.now() - o.retentionMs)) await o.purge(orderId);
   };
-  const timer = setInterval(
-    () => void sweep().catch((err: unknown) => o.log.warn({ err }, "code expiry failed")),
-    Math.max(10, Math.min(o.retentionMs, 60 * 60 * 1000)),
-  );
-  timer.unref();
-  return () => clearInterval(timer);
+  return repeatInTurn(Math.max(10, Math.min(o.retentionMs, 60 * 60 * 1000)), sweep, (err) => o.log.warn({ err }, "code expiry failed"), {
+    unref: true,
+  });
 }
 
 /** A role's order record, as far as expiry of its codes is concerned. */

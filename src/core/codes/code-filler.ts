@@ -1,4 +1,4 @@
-import type { BackgroundTasks, Logger, Notifier } from "../runtime/index.js";
+import { type BackgroundTasks, type Logger, type Notifier, repeatInTurn } from "../runtime/index.js";
 import { pumpBlocks } from "./block-pump.js";
 import type { BlockStore } from "./block-store.js";
 import type { EncodedBlock } from "./encoded-block.js";
@@ -64,7 +64,7 @@ export class CodeFiller {
     private readonly target: FillerTarget,
   ) {}
 
-  private scanner: NodeJS.Timeout | undefined;
+  private stopScanning: (() => void) | undefined;
 
   /**
    * Fills the order in the background. `fresh`: the record was created by
@@ -87,25 +87,21 @@ export class CodeFiller {
    * orders whose filler died with its instance are taken over within seconds.
    */
   startResuming(): void {
-    // One scan at a time: on a slow store, scans started every interval would pile up and slow everything.
-    let scanning = false;
-    const scan = (): void => {
-      if (scanning) return;
-      scanning = true;
+    this.stopResuming();
+    this.stopScanning = repeatInTurn(
+      Math.max(100, this.target.lease.scanMs),
       // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every record.
-      void this.target.lease
-        .scanDue()
-        .then((due) => (due ? this.resumeAll() : undefined))
-        .catch((err: unknown) => this.d.log.warn({ err }, "resume scan failed"))
-        .finally(() => (scanning = false));
-    };
-    scan();
-    this.scanner = setInterval(scan, Math.max(100, this.target.lease.scanMs));
-    this.scanner.unref();
+      async () => {
+        if (await this.target.lease.scanDue()) await this.resumeAll();
+      },
+      (err) => this.d.log.warn({ err }, "resume scan failed"),
+      { now: true, unref: true },
+    );
   }
 
   stopResuming(): void {
-    clearInterval(this.scanner);
+    this.stopScanning?.();
+    this.stopScanning = undefined;
   }
 
   stop(orderId: string): Promise<void> {
@@ -140,15 +136,11 @@ export class CodeFiller {
     const lost = new AbortController();
     // Checked every two scans (a read only after a break in this instance's heartbeat), renewed every third
     // of the lease (a write): if this instance was taken for dead while it stalled, it stops within a second
-    // of losing the order, not seconds later.
-    const renew = setInterval(
-      () => {
-        void lease.keep(orderId).then(
-          (held) => held || lost.abort(),
-          () => undefined,
-        );
-      },
+    // of losing the order, not seconds later. One keep at a time: on a slow store they would pile up.
+    const stopKeeping = repeatInTurn(
       Math.max(50, Math.min(lease.ms / 3, 2 * lease.scanMs)),
+      async () => (await lease.keep(orderId)) || lost.abort(),
+      () => undefined, // a store that fails now is asked again at the next tick
     );
     const both = AbortSignal.any([signal, lost.signal]);
     let settled = false;
@@ -159,7 +151,7 @@ export class CodeFiller {
         this.run(orderId, both, fresh !== undefined),
       );
     } finally {
-      clearInterval(renew);
+      stopKeeping();
       lease.forget(orderId);
       // Stopped or lost while still filling: released, so another instance takes it at once.
       if (!settled) await lease.release(orderId).catch(() => undefined);

@@ -4,7 +4,7 @@ import { Code, ConnectError, createContextKey, type Interceptor, type UnaryReque
 import { createHash } from "node:crypto";
 import { abortedCallError, errorInfo, REQUEST_ID_HEADER, toConnectError, TRANSIENT_CODES, transientError } from "../rpc/index.js";
 import { callerKey } from "./auth.js";
-import type { Notifier } from "../runtime/index.js";
+import { type Notifier, repeatInTurn } from "../runtime/index.js";
 import type { ReplyDoc, ReplyStore } from "./reply-store.js";
 
 /**
@@ -96,7 +96,12 @@ async function runOnce(
   req: UnaryRequest,
   work: () => Promise<UnaryResponse>,
 ): Promise<UnaryResponse> {
-  const renew = setInterval(() => void o.replies.renew(key).catch(() => undefined), Math.max(1_000, o.replies.leaseMs / 3));
+  // One renewal at a time: on a slow store they would pile up.
+  const stopRenewing = repeatInTurn(
+    Math.max(1_000, o.replies.leaseMs / 3),
+    () => o.replies.renew(key),
+    () => undefined,
+  );
   let res: UnaryResponse;
   try {
     res = await work();
@@ -106,7 +111,7 @@ async function runOnce(
       if (TRANSIENT_CODES.has(e.code)) await o.replies.release(key);
       else await o.replies.complete(key, { error: storedError(e) }, since);
     } finally {
-      clearInterval(renew);
+      stopRenewing();
       o.notifier.notify(key);
     }
     throw e;
@@ -115,7 +120,7 @@ async function runOnce(
   // whose outcome never lands (a crash, a failed write) is already what every handler must
   // bear, a claim left running that a retransmission takes over, with the same `since`, to
   // run again and find its own records. Duplicates waiting meanwhile are told once it is stored.
-  clearInterval(renew);
+  stopRenewing();
   o.replies.completeInBackground(key, { response: Buffer.from(toBinary(req.method.output, res.message)).toString("base64") }, since, () =>
     o.notifier.notify(key),
   );

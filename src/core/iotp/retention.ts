@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import type { Collection, Doc, Filter } from "../../store/store.js";
 import { meshError } from "../rpc/index.js";
-import type { Logger } from "../runtime/index.js";
+import { type Logger, repeatInTurn } from "../runtime/index.js";
 
 /**
  * Everything a caller makes a role keep expires and is capped per caller
@@ -43,9 +43,7 @@ export function quotaError(what: string, cap: number) {
   );
 }
 
-/** Runs `sweep` every `ms` (unref'd) until the returned stop is called; failures are logged, never thrown. */
+/** Runs `sweep` every `ms` (unref'd, one at a time) until the returned stop is called; failures are logged, never thrown. */
 export function sweepEvery(ms: number, sweep: () => Promise<unknown>, log: Logger, what: string): () => void {
-  const timer = setInterval(() => void sweep().catch((err: unknown) => log.warn({ err }, `${what} sweep failed`)), ms);
-  timer.unref();
-  return () => clearInterval(timer);
+  return repeatInTurn(ms, sweep, (err) => log.warn({ err }, `${what} sweep failed`), { unref: true });
 }

@@ -1,6 +1,6 @@
 /**
  * What every running piece uses: logging within a budget, clipping caller
- * text, sleeping, background tasks and in-process wake-ups.
+ * text, sleeping, background tasks, periodic work and in-process wake-ups.
  */
 export { BackgroundTasks } from "./background-tasks.js";
 export { clip, MAX_ID_CHARS, MAX_MESSAGE_CHARS } from "./clip.js";
@@ -9,5 +9,6 @@ export { currentLogFields, type LogFields, withLogFields } from "./log-context.j
 export { logSink } from "./log-sink.js";
 export { createLogger, type Logger } from "./logger.js";
 export { Notifier } from "./notifier.js";
+export { type RepeatOptions, repeatInTurn } from "./repeat-in-turn.js";
 export { sleep } from "./sleep.js";
 export { WorkerPool, WorkerPoolError } from "./worker-pool.js";
