@@ -23,7 +23,7 @@ describe("LogBudget", () => {
 });
 
 describe("levelOf", () => {
-  it("keeps error for faults of the mesh; refusals warn and client resets are info, both rate-limited", () => {
+  it("keeps error for faults of the mesh; refusals warn, and client resets and calls for a missing method or without a message are info, all rate-limited", () => {
     expect(levelOf(new ConnectError("boom", Code.Internal), false)).toEqual({ level: "error", limited: false });
     expect(levelOf(new ConnectError("no token", Code.Unauthenticated), false)).toEqual({ level: "warn", limited: true });
     expect(levelOf(new ConnectError("role", Code.PermissionDenied), false)).toEqual({ level: "warn", limited: true });
@@ -31,6 +31,20 @@ describe("levelOf", () => {
     expect(levelOf(ConnectError.from(new Error("Premature close"), Code.Internal), true)).toEqual({ level: "info", limited: true });
     expect(levelOf(new ConnectError("cancelled", Code.Canceled), false)).toEqual({ level: "info", limited: true });
     expect(levelOf(new ConnectError("bad", Code.InvalidArgument), false)).toEqual({ level: "info", limited: false });
+    expect(
+      levelOf(new ConnectError("protocol error: missing input message for server_streaming method", Code.Unimplemented), false),
+    ).toEqual({
+      level: "info",
+      limited: true,
+    });
+    const below = new ConnectError(
+      "below",
+      Code.Unimplemented,
+      undefined,
+      undefined,
+      new ConnectError("no such method", Code.Unimplemented),
+    );
+    expect(levelOf(below, false)).toEqual({ level: "error", limited: false });
   });
 });
 

@@ -53,7 +53,8 @@ export function errorInterceptor(log: Logger, budget = new LogBudget(), counted:
  * error: a fault of the mesh (an internal error, a role below failing);
  * warn, rate-limited: a caller refused for its token or role;
  * info, rate-limited: the caller went away (cancel, reset stream: "Premature close"),
- * or the server is shutting down (SHUTTING_DOWN);
+ * the server is shutting down (SHUTTING_DOWN), or the caller asked for a method that
+ * is not here or sent no request message (UNIMPLEMENTED);
  * info: the caller's own mistake (a malformed request, an unknown order).
  */
 export function levelOf(e: ConnectError, callerGone: boolean): { level: Level; limited: boolean } {
@@ -61,6 +62,9 @@ export function levelOf(e: ConnectError, callerGone: boolean): { level: Level; l
   if (callerGone || e.code === Code.Canceled) return { level: "info", limited: true };
   // Refusals and streams ended by a server shutting down are expected, not faults.
   if (reasonOf(e) === "SHUTTING_DOWN") return { level: "info", limited: true };
+  // A method this server lacks, or a call that ended before its request message (a client giving up at
+  // once): the caller's doing, logged as an error it read as a fault of the mesh.
+  if (e.code === Code.Unimplemented && !(e.cause instanceof ConnectError)) return { level: "info", limited: true };
   return { level: e.cause instanceof ConnectError || e.code >= 12 ? "error" : "info", limited: false };
 }
 
