@@ -171,15 +171,8 @@ export class Emitter {
 
   startResuming(): void {
     this.stopScanning?.();
-    this.stopScanning = repeatInTurn(
-      Math.max(100, this.d.lease.scanMs),
-      // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every order.
-      async () => {
-        if (await this.d.lease.scanDue()) await this.resume();
-      },
-      (err) => this.d.log.warn({ err }, "resume scan failed"),
-      { now: true, unref: true },
-    );
+    // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every order.
+    this.stopScanning = this.d.lease.resumeEveryScan(() => this.resume(), this.d.log);
   }
 
   /**

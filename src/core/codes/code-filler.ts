@@ -28,7 +28,7 @@ export interface FillerTarget {
   /** Who fills which order, when several instances share one database. */
   lease: Pick<
     WorkLease<LeasedDoc>,
-    "acquire" | "keep" | "heldFresh" | "holds" | "forget" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "scanDue"
+    "acquire" | "keep" | "heldFresh" | "holds" | "forget" | "release" | "takeable" | "ms" | "scanMs" | "owner" | "resumeEveryScan"
   >;
 }
 
@@ -88,15 +88,8 @@ export class CodeFiller {
    */
   startResuming(): void {
     this.stopResuming();
-    this.stopScanning = repeatInTurn(
-      Math.max(100, this.target.lease.scanMs),
-      // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every record.
-      async () => {
-        if (await this.target.lease.scanDue()) await this.resumeAll();
-      },
-      (err) => this.d.log.warn({ err }, "resume scan failed"),
-      { now: true, unref: true },
-    );
+    // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every record.
+    this.stopScanning = this.target.lease.resumeEveryScan(() => this.resumeAll(), this.d.log);
   }
 
   stopResuming(): void {

@@ -1,6 +1,6 @@
 import type { Collection, Doc, Filter, Update } from "../../store/store.js";
 import type { InstanceLiveness } from "./instance-liveness.js";
-import type { Logger } from "../runtime/index.js";
+import { type Logger, repeatInTurn } from "../runtime/index.js";
 import type { TakeFences } from "./take-fences.js";
 
 /** A document whose background work (emission, filling) one instance at a time may do. */
@@ -71,6 +71,22 @@ export class WorkLease<T extends LeasedDoc> {
     if (seldom && this.liveness.crowded !== undefined && !(await this.liveness.crowded(now))) return false;
     this.lastScan = now;
     return true;
+  }
+
+  /**
+   * Runs `resume` now and then at every scan that is due (scanDue), one scan
+   * at a time: on a slow store, scans started on every tick would pile up.
+   * Returns the stop function.
+   */
+  resumeEveryScan(resume: () => Promise<void>, log: Logger): () => void {
+    return repeatInTurn(
+      Math.max(100, this.scanMs),
+      async () => {
+        if (await this.scanDue()) await resume();
+      },
+      (err) => log.warn({ err }, "resume scan failed"),
+      { now: true, unref: true },
+    );
   }
 
   /**
