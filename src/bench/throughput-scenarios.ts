@@ -149,8 +149,8 @@ export async function latencyAloneSideBySide(a: Chain, b: Chain, n: number, dead
   const times: [number[], number[]] = [[], []];
   const t0 = performance.now();
   const left = (): number => deadlineMs - (performance.now() - t0);
+  const count = Math.ceil(n / ALONE_ROUNDS);
   for (let round = 0; round < ALONE_ROUNDS && left() > 0; round++) {
-    const count = Math.ceil(n / ALONE_ROUNDS);
     const turns = round % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const);
     for (const i of turns) times[i].push(...(await latencyAlone(i === 0 ? a : b, count, Math.max(1, Math.round(left())))));
   }

@@ -171,7 +171,6 @@ export class Emitter {
 
   startResuming(): void {
     this.stopScanning?.();
-    // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every order.
     this.stopScanning = this.d.lease.resumeEveryScan(() => this.resume(), this.d.log);
   }
 

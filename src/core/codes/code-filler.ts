@@ -88,7 +88,6 @@ export class CodeFiller {
    */
   startResuming(): void {
     this.stopResuming();
-    // Seldom while no other instance may hold or drop work (WorkLease.scanDue): each scan reads every record.
     this.stopScanning = this.target.lease.resumeEveryScan(() => this.resumeAll(), this.d.log);
   }
 
@@ -145,9 +144,9 @@ export class CodeFiller {
       );
     } finally {
       stopKeeping();
-      lease.forget(orderId);
-      // Stopped or lost while still filling: released, so another instance takes it at once.
-      if (!settled) await lease.release(orderId).catch(() => undefined);
+      // Stopped or lost while still filling: released (noted as given up), so another instance takes it at once.
+      if (settled) lease.forget(orderId);
+      else await lease.release(orderId).catch(() => undefined);
     }
   }
 

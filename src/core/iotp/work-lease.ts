@@ -74,9 +74,10 @@ export class WorkLease<T extends LeasedDoc> {
   }
 
   /**
-   * Runs `resume` now and then at every scan that is due (scanDue), one scan
-   * at a time: on a slow store, scans started on every tick would pile up.
-   * Returns the stop function.
+   * Runs `resume` now and then at every scan that is due (scanDue): seldom
+   * while no other instance may hold or drop work, as each scan reads every
+   * record. One scan at a time: on a slow store, scans started on every tick
+   * would pile up. Returns the stop function.
    */
   resumeEveryScan(resume: () => Promise<void>, log: Logger): () => void {
     return repeatInTurn(
