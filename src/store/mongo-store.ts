@@ -84,8 +84,7 @@ export class MongoStore implements Store {
     await ensureIndexes(c, indexes as readonly IndexSpec<Doc>[]);
     const lane = this.lanes === undefined ? undefined : (this.lanes.get(name) ?? new DocumentLanes());
     if (lane !== undefined) this.lanes?.set(name, lane);
-    // Nothing a call waits for is written in bulk: a bulk collection's writes are never urgent.
-    return new MongoCollectionAdapter<T>(name, c, lane, this.ferretDb, this.gateOf(db), options.bulk !== true);
+    return new MongoCollectionAdapter<T>(name, c, lane, this.ferretDb, this.gateOf(db), urgencyOf(options));
   }
 
   async close(): Promise<void> {
@@ -185,8 +184,8 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
     private readonly idListsByKey: boolean,
     /** FerretDB: the database's writes, queued in order (see WriteGate). */
     private readonly writes: WriteGate | undefined,
-    /** Whether single-document inserts here are urgent (see write). */
-    private readonly urgentInserts: boolean,
+    /** Which writes here are urgent (see write). */
+    private readonly urgency: Urgency,
   ) {
     this.batch = writes === undefined ? undefined : new InsertBatch(name, c, (write) => this.write(write, true));
   }
@@ -197,10 +196,12 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
   /**
    * `urgent`: a write a call waits for, queued before the others (WriteGate). A call starts
    * and ends with single-document inserts (its claim, its record, its outcome); blocks'
-   * progress, leases, heartbeats and sweeps are updates and deletes; bulk collections' writes are all ordinary.
+   * progress, leases and sweeps are updates and deletes; bulk collections' writes are all
+   * ordinary, and every write of an urgent collection (heartbeats) is urgent.
    */
   private write<R>(task: () => Promise<R>, urgent = false): Promise<R> {
-    return this.writes === undefined ? task() : this.writes.run(task, urgent && this.urgentInserts);
+    if (this.writes === undefined) return task();
+    return this.writes.run(task, this.urgency === "all" || (urgent && this.urgency === "inserts"));
   }
 
   async insertOne(doc: T): Promise<void> {
@@ -321,6 +322,15 @@ class MongoCollectionAdapter<T extends Doc> implements Collection<T> {
         : err.message;
     return new DuplicateKeyError(this.name, key);
   }
+}
+
+/** Which writes of a collection pass the ordinary ones in its database's WriteGate. */
+type Urgency = "all" | "inserts" | "none";
+
+function urgencyOf(options: CollectionOptions): Urgency {
+  // Nothing a call waits for is written in bulk: a bulk collection's writes are never urgent.
+  if (options.bulk === true) return "none";
+  return options.urgent === true ? "all" : "inserts";
 }
 
 /**

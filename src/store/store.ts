@@ -83,6 +83,14 @@ export interface CollectionOptions {
    * SQLite). Where it is kept changes nothing a caller sees.
    */
   bulk?: boolean;
+  /**
+   * Every write here is one the role's liveness depends on (an instance's
+   * heartbeat): a store that queues writes lets these pass the queue
+   * (MongoStore on FerretDB: WriteGate's urgent lane), so a heartbeat is not
+   * late behind the bulk progress of a loaded database. It changes nothing
+   * else a caller sees. A bulk collection's writes are never urgent.
+   */
+  urgent?: boolean;
 }
 
 export interface Store {

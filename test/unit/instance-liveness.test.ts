@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type InstanceDoc, InstanceLiveness } from "../../src/core/iotp/instance-liveness.js";
 import { sleep } from "../../src/core/runtime/index.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import type { CollectionOptions, Store } from "../../src/store/store.js";
 import { StallingStore } from "../support/stalling-store.js";
 
 const BEATS = { heartbeatMs: 500, deadMs: 3_000 };
@@ -130,5 +131,20 @@ describe("InstanceLiveness", () => {
     } finally {
       await liveness.stop();
     }
+  });
+
+  it("keeps its heartbeats in a collection whose writes pass the queue of a loaded database (urgent)", async () => {
+    const store = new MemoryStore();
+    const opened: { name: string; options: CollectionOptions | undefined }[] = [];
+    const watching: Store = {
+      collection: (name, indexes, options) => {
+        opened.push({ name, options });
+        return store.collection(name, indexes, options);
+      },
+      close: () => store.close(),
+    };
+    const liveness = await InstanceLiveness.start(watching, BEATS);
+    await liveness.stop();
+    expect(opened).toEqual([{ name: "instances", options: { urgent: true } }]);
   });
 });

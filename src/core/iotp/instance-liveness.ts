@@ -60,7 +60,8 @@ export class InstanceLiveness {
     if (o.deadMs < 2 * o.heartbeatMs)
       throw new Error(`INSTANCE_DEAD_MS (${o.deadMs}) must be at least twice INSTANCE_HEARTBEAT_MS (${o.heartbeatMs})`);
     const liveness = new InstanceLiveness(
-      await store.collection<InstanceDoc>("instances", [{ fields: ["heartbeatAt"] }]),
+      // Heartbeats pass the queue of a loaded database's writes: one late past deadMs lets another instance take this one's work.
+      await store.collection<InstanceDoc>("instances", [{ fields: ["heartbeatAt"] }], { urgent: true }),
       o.heartbeatMs,
       o.deadMs,
       log,
