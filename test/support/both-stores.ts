@@ -13,26 +13,30 @@ export type OpenStore = () => Promise<Store>;
  */
 export function onBothStores(suite: (open: OpenStore) => void): void {
   describe("on the embedded store", () => suite(closingAfterEach(async () => new MemoryStore())));
-  describe("on MongoDB (FerretDB)", () => {
-    let server: TestMongo | undefined;
-    let databases = 0;
-    beforeAll(async () => {
-      server = await startFerretDb();
-    }, 60_000);
-    afterAll(async () => {
-      await server?.stop();
-    });
-    suite(
-      closingAfterEach(async () => {
-        if (server === undefined) throw new Error("no server: see the beforeAll error");
-        return MongoStore.connect(server.uri, `${server.dbName}_${++databases}`);
-      }),
-    );
+  describe("on MongoDB (FerretDB)", () => suite(mongoStores()));
+}
+
+/**
+ * Within a describe: a FerretDB (or the server of MONGODB_URI) for its
+ * tests, each opening a database of its own as a MongoStore.
+ */
+export function mongoStores(): () => Promise<MongoStore> {
+  let server: TestMongo | undefined;
+  let databases = 0;
+  beforeAll(async () => {
+    server = await startFerretDb();
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return closingAfterEach(async () => {
+    if (server === undefined) throw new Error("no server: see the beforeAll error");
+    return MongoStore.connect(server.uri, `${server.dbName}_${++databases}`);
   });
 }
 
-function closingAfterEach(open: () => Promise<Store>): OpenStore {
-  const opened: Store[] = [];
+function closingAfterEach<S extends Store>(open: () => Promise<S>): () => Promise<S> {
+  const opened: S[] = [];
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((s) => s.close()));
   });
