@@ -125,4 +125,21 @@ describe("retransmittingTransport", () => {
     expect([err.code, err.rawMessage]).toEqual([Code.Unavailable, "busy"]);
     expect(oms.seen.length).toBeLessThan(100);
   });
+
+  it("joins the caller's signals into one only once a call needs sending again", async () => {
+    const any = vi.spyOn(AbortSignal, "any");
+    try {
+      const { log } = recordingLog();
+      const signal = new AbortController().signal;
+      const first = flakyOms(0, Code.Unavailable);
+      await createClient(OmsService, retransmittingTransport(first.transport, POLICY, log)).createOrder({}, { headers: ID, signal });
+      expect(any).not.toHaveBeenCalled();
+      const flaky = flakyOms(2, Code.Unavailable);
+      await createClient(OmsService, retransmittingTransport(flaky.transport, POLICY, log)).createOrder({}, { headers: ID, signal });
+      expect(flaky.seen).toHaveLength(3);
+      expect(any).toHaveBeenCalledTimes(1);
+    } finally {
+      any.mockRestore();
+    }
+  });
 });

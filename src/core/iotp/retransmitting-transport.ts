@@ -66,7 +66,8 @@ interface Retransmission {
 
 async function retransmit<T>(what: string, attempt: () => Promise<T>, r: Retransmission): Promise<T> {
   const started = Date.now();
-  const stopped = r.stop.length === 0 ? undefined : AbortSignal.any(r.stop);
+  // Made on the first failure only: most calls succeed at once, and each AbortSignal.any holds listeners on its sources.
+  let stopped: AbortSignal | undefined;
   let backoff = r.policy.initialBackoffMs;
   for (let n = 1; ; n++) {
     try {
@@ -74,10 +75,11 @@ async function retransmit<T>(what: string, attempt: () => Promise<T>, r: Retrans
     } catch (err) {
       const e = ConnectError.from(err);
       // A request over its method's size limit would be refused the same way every time.
-      if (!RETRANSMIT_CODES.has(e.code) || reasonOf(e) === "MESSAGE_TOO_LARGE" || stopped?.aborted === true) throw e;
+      if (!RETRANSMIT_CODES.has(e.code) || reasonOf(e) === "MESSAGE_TOO_LARGE" || r.stop.some((s) => s.aborted)) throw e;
       if (n >= r.policy.attempts) throw gaveUp(what, n, Date.now() - started, e);
       const delay = Math.max(backoff * (0.5 + Math.random()), retryHintOf(e) ?? 0);
       r.log.info({ what, attempt: n, code: Code[e.code], retryInMs: Math.round(delay) }, `no reply, sending again: ${e.rawMessage}`);
+      stopped ??= r.stop.length === 0 ? undefined : AbortSignal.any(r.stop);
       await sleep(delay, stopped);
       backoff = Math.min(backoff * 2, r.policy.maxBackoffMs);
     }
