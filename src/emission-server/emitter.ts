@@ -166,7 +166,9 @@ export class Emitter {
       const interrupted = order.leaseOwner !== "" && order.leaseOwner !== this.instance;
       if (await this.d.lease.acquire(order._id, now)) this.enqueue(order, interrupted);
     }
-    this.handOverSurplus(this.schedule.size - share);
+    // Weighed against the share: only the orders this scan read. One created while it read is in
+    // neither count; counted in the schedule alone, it was handed over as it started.
+    this.handOverSurplus(share, new Set(pending.map((o) => o._id)));
   }
 
   startResuming(): void {
@@ -187,11 +189,12 @@ export class Emitter {
     await Promise.all(this.schedule.ids().map((id) => this.d.lease.release(id).catch(() => undefined)));
   }
 
-  /** Gives up the `surplus` orders with the most codes left: moving a long order costs it least. */
-  private handOverSurplus(surplus: number): void {
+  /** Gives up the orders held beyond `share` (of those `seen`) with the most codes left: moving a long order costs it least. */
+  private handOverSurplus(share: number, seen: ReadonlySet<string>): void {
+    const held = this.schedule.ids().filter((id) => seen.has(id));
+    const surplus = held.length - share;
     if (surplus <= 0) return;
-    const largest = this.schedule
-      .ids()
+    const largest = held
       // An interrupted order just moved here and its stream waits: it is not moved again.
       .filter((id) => !this.handingOff.has(id) && !this.schedule.isDue(id))
       .sort((a, b) => this.schedule.remaining(b) - this.schedule.remaining(a));

@@ -8,7 +8,9 @@ import { buildEmissionServer } from "../../src/emission-server/server.js";
 import { OrderStatus } from "../../src/gen/emission/common/v1/status_pb.js";
 import { EmitterService } from "../../src/gen/emission/emitter/v1/emitter_pb.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import type { Collection, CollectionOptions, Doc, Filter, FindOptions, IndexSpec, Store } from "../../src/store/store.js";
 import { bearer } from "../support/in-memory-mesh.js";
+import { forwarding } from "../support/store-wrappers.js";
 import { milkOrder } from "../support/orders.js";
 import { testConfig, TOKENS } from "../support/test-config.js";
 
@@ -19,7 +21,13 @@ const RATE = 10_000;
 /** The blocks the emitters made, in order: "<orderId>/<product>/<chunk>", by which instance, when (ms, the server's clock). */
 type Event = { block: string; by: number; at: number };
 
-async function emissionServers(n: number, env: Record<string, string>) {
+/** How the first instance differs from the others: the store as it sees it, its log. */
+interface FirstInstance {
+  wrap?: (store: Store) => Store;
+  log?: pino.Logger;
+}
+
+async function emissionServers(n: number, env: Record<string, string>, first: FirstInstance = {}) {
   const config = testConfig(env);
   const store = new MemoryStore();
   const events: Event[] = [];
@@ -28,8 +36,8 @@ async function emissionServers(n: number, env: Record<string, string>) {
     roles.push(
       await buildEmissionServer({
         config,
-        log: silent,
-        store,
+        log: (by === 0 ? first.log : undefined) ?? silent,
+        store: by === 0 && first.wrap !== undefined ? first.wrap(store) : store,
         emitterFaults: { serialsTaken: (block) => void events.push({ block, by, at: Date.now() }) },
       }),
     );
@@ -44,6 +52,52 @@ async function emissionServers(n: number, env: Record<string, string>) {
       await store.close();
     },
   };
+}
+
+/**
+ * A store whose next read of the pending orders, once caught(), answers what
+ * it found when asked, but only after release(): a resume scan that read
+ * before an order was created and goes on after.
+ */
+function heldPendingRead() {
+  let armed = false;
+  let caught: () => void = () => undefined;
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((r) => (release = r));
+  const holding = <T extends Doc>(c: Collection<T>): Collection<T> => ({
+    ...forwarding(c),
+    async find(filter: Filter<T>, options?: FindOptions<T>) {
+      const found = await c.find(filter, options);
+      if (!armed || (filter as { status?: unknown }).status !== OrderStatus.PENDING) return found;
+      armed = false;
+      caught();
+      await released;
+      return found;
+    },
+  });
+  return {
+    wrap: (store: Store): Store => ({
+      collection: async <T extends Doc>(name: string, indexes?: readonly IndexSpec<T>[], options?: CollectionOptions) => {
+        const c = await store.collection<T>(name, indexes, options);
+        return name === "orders" ? holding(c) : c;
+      },
+      close: () => store.close(),
+    }),
+    /** Resolves once the next read of the pending orders is held. */
+    caught: () =>
+      new Promise<void>((r) => {
+        caught = r;
+        armed = true;
+      }),
+    release: () => release(),
+  };
+}
+
+/** A logger keeping every line's message. */
+function recordingLog(): { log: pino.Logger; messages: string[] } {
+  const messages: string[] = [];
+  const log = pino({ level: "info" }, { write: (line: string) => void messages.push((JSON.parse(line) as { msg: string }).msg) });
+  return { log, messages };
 }
 
 let requests = 0;
@@ -120,5 +174,25 @@ describe("Emitter (fair emission)", () => {
     expect(await (await servers.store.collection("serials")).count({})).toBe(16_000);
     // Orders all placed through A, yet B emitted some of them.
     expect(new Set(blocks.map((b) => b.by))).toEqual(new Set([0, 1]));
+  });
+
+  it("keeps an order created while one of its scans was reading, rather than handing it over as beyond its share", async () => {
+    const held = heldPendingRead();
+    const { log, messages } = recordingLog();
+    servers = await emissionServers(
+      2,
+      { BLOCK_SIZE: "500", EMISSION_RATE: "5000", INSTANCE_HEARTBEAT_MS: "100", INSTANCE_DEAD_MS: "1000", STREAM_RECHECK_MS: "20" },
+      { wrap: held.wrap, log },
+    );
+    const [viaA] = servers.clients as [Client<typeof EmitterService>];
+    // A scan of the first instance has read the pending orders (none yet) and waits; the order is created meanwhile.
+    await held.caught();
+    const { orderId } = await viaA.createEmissionOrder({ participantId: "7700000400", order: milkOrder(2_000) }, { headers: headers() });
+    held.release();
+    await untilReady(viaA, orderId);
+    expect(messages.filter((m) => m.startsWith("handing the order over"))).toEqual([]);
+    const blocks = servers.events.filter((e) => e.block.startsWith(`${orderId}/`));
+    expect(new Set(blocks.map((b) => b.block)).size).toBe(4);
+    expect(new Set(blocks.map((b) => b.by))).toEqual(new Set([0]));
   });
 });
