@@ -33,8 +33,9 @@ describe.skipIf(process.env.MONGODB_URI !== undefined && process.env.MONGODB_URI
       const ordinary = await queueOrdinaryUpdates(store);
       const passedAfter = await instances.updateOne({ _id: "me" }, { $set: { heartbeatAt: 1 } }).then(() => ordinary.done());
       await ordinary.all;
-      // Behind the queue it would finish after all of them; urgent, it waits for those already running and a few more.
-      expect(passedAfter).toBeLessThan(QUEUED / 10);
+      // Behind the queue it would finish after all of them (197 of 200 with the option ignored); urgent, it waits for
+      // those already running, and on a loaded machine for those that started while it went through its document's lane.
+      expect(passedAfter).toBeLessThan(QUEUED / 4);
       expect(ordinary.done()).toBe(QUEUED);
       expect(await instances.findOne({ _id: "me" })).toEqual({ _id: "me", heartbeatAt: 1 });
     }, 60_000);
